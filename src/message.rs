@@ -1,0 +1,394 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! The one message model shared by every vqmon element.
+//!
+//! Every defect is posted as an element message whose structure is named [`DEFECT_STRUCTURE`]
+//! (`vqmon-defect`). An interval defect is a `start` message when it is confirmed, optional `update`
+//! heartbeats while it lasts and an `end` message; a point defect is a single `point` message. All
+//! messages of one defect share its `id`. `docs/messages.md` documents every field.
+//!
+//! Producers build a [`DefectMessage`] and convert it into a [`gst::Structure`]; consumers (tests, the
+//! report aggregator, applications) parse it back with `DefectMessage::try_from(&structure)`.
+
+use gst::glib;
+
+/// Name of the structure of every vqmon defect message.
+pub const DEFECT_STRUCTURE: &str = "vqmon-defect";
+
+/// Where a message stands in the life of a defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// The defect is confirmed. Its timestamps are those of its first frame.
+    Start,
+    /// Heartbeat of a defect that is still open; `duration` is the duration so far.
+    Update,
+    /// The defect is over; `end-*` fields and `end-reason` say when and why.
+    End,
+    /// A defect without duration, reported once.
+    Point,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Start => "start",
+            Phase::Update => "update",
+            Phase::End => "end",
+            Phase::Point => "point",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "start" => Phase::Start,
+            "update" => Phase::Update,
+            "end" => Phase::End,
+            "point" => Phase::Point,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an interval defect ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The content recovered (the picture moved again, a frame arrived, ...).
+    Recovered,
+    /// End of stream.
+    Eos,
+    /// A flush (seek) reset the analysis.
+    Flush,
+    /// A new segment started.
+    Segment,
+    /// The stream changed format.
+    Caps,
+    /// A timestamp discontinuity made the interval meaningless past this point.
+    Discont,
+    /// The element was stopped (state change to READY or NULL) before the defect ended.
+    Stopped,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Recovered => "recovered",
+            EndReason::Eos => "eos",
+            EndReason::Flush => "flush",
+            EndReason::Segment => "segment",
+            EndReason::Caps => "caps",
+            EndReason::Discont => "discont",
+            EndReason::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "recovered" => EndReason::Recovered,
+            "eos" => EndReason::Eos,
+            "flush" => EndReason::Flush,
+            "segment" => EndReason::Segment,
+            "caps" => EndReason::Caps,
+            "discont" => EndReason::Discont,
+            "stopped" => EndReason::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+/// The three times GStreamer gives a frame, all in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub pts: Option<gst::ClockTime>,
+    pub running_time: Option<gst::ClockTime>,
+    pub stream_time: Option<gst::ClockTime>,
+}
+
+/// One vqmon defect message, typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefectMessage {
+    /// Defect type: `freeze`, `black`, `stall`, `stutter`, ...
+    pub defect: String,
+    pub phase: Phase,
+    /// Shared by the start, update and end messages of one defect; unique per element and run.
+    pub id: u64,
+    /// Name of the element that detected it.
+    pub element: String,
+    /// Times of the defect's first frame (not of the frame where it was confirmed).
+    pub start: Stamp,
+    /// Running time at which the element detected or posted this phase.
+    pub detected_running_time: Option<gst::ClockTime>,
+    /// Wall-clock (UTC, ISO 8601) time of the defect's first frame; live pipelines only.
+    pub utc: Option<String>,
+    /// Duration so far (update) or in total (end).
+    pub duration: Option<gst::ClockTime>,
+    /// Exclusive end: times of the first frame after the defect (end messages only).
+    pub end: Option<Stamp>,
+    /// Wall-clock (UTC, ISO 8601) time of the end; live pipelines only.
+    pub end_utc: Option<String>,
+    pub end_reason: Option<EndReason>,
+    /// Detector-specific evidence; its structure name is the defect type.
+    pub evidence: Option<gst::Structure>,
+}
+
+/// Error from parsing a structure that is not a valid vqmon defect message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not a vqmon defect message: {}", self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn clock_time_field(
+    s: &gst::StructureRef,
+    name: &str,
+) -> Result<Option<gst::ClockTime>, ParseError> {
+    match s.get_optional::<u64>(name) {
+        Ok(None) => Ok(None),
+        Ok(Some(v)) if v == u64::MAX => Ok(None),
+        Ok(Some(v)) => Ok(Some(gst::ClockTime::from_nseconds(v))),
+        Err(e) => Err(ParseError(format!("field {name}: {e}"))),
+    }
+}
+
+fn set_clock_time(s: &mut gst::StructureRef, name: &str, t: Option<gst::ClockTime>) {
+    // GstClockTime is a guint64 in messages; NONE is u64::MAX (GST_CLOCK_TIME_NONE).
+    s.set(name, t.map_or(u64::MAX, gst::ClockTime::nseconds));
+}
+
+impl From<&DefectMessage> for gst::Structure {
+    fn from(m: &DefectMessage) -> gst::Structure {
+        let mut s = gst::Structure::builder(DEFECT_STRUCTURE)
+            .field("defect", m.defect.as_str())
+            .field("phase", m.phase.as_str())
+            .field("id", m.id)
+            .field("element", m.element.as_str())
+            .build();
+        set_clock_time(&mut s, "pts", m.start.pts);
+        set_clock_time(&mut s, "running-time", m.start.running_time);
+        set_clock_time(&mut s, "stream-time", m.start.stream_time);
+        set_clock_time(&mut s, "detected-running-time", m.detected_running_time);
+        if let Some(utc) = &m.utc {
+            s.set("utc", utc.as_str());
+        }
+        if let Some(d) = m.duration {
+            s.set("duration", d.nseconds());
+        }
+        if let Some(end) = &m.end {
+            set_clock_time(&mut s, "end-pts", end.pts);
+            set_clock_time(&mut s, "end-running-time", end.running_time);
+            set_clock_time(&mut s, "end-stream-time", end.stream_time);
+        }
+        if let Some(utc) = &m.end_utc {
+            s.set("end-utc", utc.as_str());
+        }
+        if let Some(r) = m.end_reason {
+            s.set("end-reason", r.as_str());
+        }
+        if let Some(ev) = &m.evidence {
+            s.set("evidence", ev.clone());
+        }
+        s
+    }
+}
+
+impl From<DefectMessage> for gst::Structure {
+    fn from(m: DefectMessage) -> gst::Structure {
+        (&m).into()
+    }
+}
+
+impl TryFrom<&gst::StructureRef> for DefectMessage {
+    type Error = ParseError;
+
+    fn try_from(s: &gst::StructureRef) -> Result<Self, ParseError> {
+        if s.name() != DEFECT_STRUCTURE {
+            return Err(ParseError(format!("structure is named {}", s.name())));
+        }
+        let string = |name: &str| -> Result<String, ParseError> {
+            s.get::<String>(name)
+                .map_err(|e| ParseError(format!("field {name}: {e}")))
+        };
+        let opt_string = |name: &str| -> Result<Option<String>, ParseError> {
+            s.get_optional::<String>(name)
+                .map_err(|e| ParseError(format!("field {name}: {e}")))
+        };
+        let phase_str = string("phase")?;
+        let phase = Phase::parse(&phase_str)
+            .ok_or_else(|| ParseError(format!("unknown phase {phase_str}")))?;
+        let end_reason = match opt_string("end-reason")? {
+            None => None,
+            Some(r) => Some(
+                EndReason::parse(&r)
+                    .ok_or_else(|| ParseError(format!("unknown end-reason {r}")))?,
+            ),
+        };
+        let end = if s.has_field("end-pts") || s.has_field("end-running-time") {
+            Some(Stamp {
+                pts: clock_time_field(s, "end-pts")?,
+                running_time: clock_time_field(s, "end-running-time")?,
+                stream_time: clock_time_field(s, "end-stream-time")?,
+            })
+        } else {
+            None
+        };
+        if phase == Phase::End && (end.is_none() || end_reason.is_none()) {
+            return Err(ParseError(
+                "end message without end times or end-reason".into(),
+            ));
+        }
+        Ok(DefectMessage {
+            defect: string("defect")?,
+            phase,
+            id: s
+                .get::<u64>("id")
+                .map_err(|e| ParseError(format!("field id: {e}")))?,
+            element: string("element")?,
+            start: Stamp {
+                pts: clock_time_field(s, "pts")?,
+                running_time: clock_time_field(s, "running-time")?,
+                stream_time: clock_time_field(s, "stream-time")?,
+            },
+            detected_running_time: clock_time_field(s, "detected-running-time")?,
+            utc: opt_string("utc")?,
+            duration: clock_time_field(s, "duration")?,
+            end,
+            end_utc: opt_string("end-utc")?,
+            end_reason,
+            evidence: s
+                .get_optional::<gst::Structure>("evidence")
+                .map_err(|e| ParseError(format!("field evidence: {e}")))?,
+        })
+    }
+}
+
+impl TryFrom<&gst::Structure> for DefectMessage {
+    type Error = ParseError;
+
+    fn try_from(s: &gst::Structure) -> Result<Self, ParseError> {
+        DefectMessage::try_from(s.as_ref())
+    }
+}
+
+impl DefectMessage {
+    /// Parses a bus message if it is a vqmon defect message.
+    pub fn from_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure()?;
+                if s.name() == DEFECT_STRUCTURE {
+                    Some(DefectMessage::try_from(s))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Builds the element message, with `src` as its source.
+    pub fn to_message(&self, src: &impl glib::prelude::IsA<gst::Object>) -> gst::Message {
+        gst::message::Element::builder(gst::Structure::from(self))
+            .src(src)
+            .build()
+    }
+}
+
+/// Formats a wall-clock time (microseconds since the Unix epoch) as ISO 8601 UTC with milliseconds.
+pub fn utc_string(unix_usec: i64) -> Option<String> {
+    let secs = unix_usec.div_euclid(1_000_000);
+    let millis = unix_usec.rem_euclid(1_000_000) / 1000;
+    let dt = glib::DateTime::from_unix_utc(secs).ok()?;
+    let s = dt.format("%Y-%m-%dT%H:%M:%S").ok()?;
+    Some(format!("{s}.{millis:03}Z"))
+}
+
+/// Current wall-clock time in microseconds since the Unix epoch.
+pub fn now_unix_usec() -> i64 {
+    glib::real_time()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> DefectMessage {
+        DefectMessage {
+            defect: "freeze".into(),
+            phase: Phase::End,
+            id: 7,
+            element: "vqfreeze0".into(),
+            start: Stamp {
+                pts: Some(gst::ClockTime::from_mseconds(10_000)),
+                running_time: Some(gst::ClockTime::from_mseconds(9_000)),
+                stream_time: Some(gst::ClockTime::from_mseconds(10_000)),
+            },
+            detected_running_time: Some(gst::ClockTime::from_mseconds(11_000)),
+            utc: Some("2026-11-22T10:00:00.000Z".into()),
+            duration: Some(gst::ClockTime::from_mseconds(2_500)),
+            end: Some(Stamp {
+                pts: Some(gst::ClockTime::from_mseconds(12_500)),
+                running_time: None,
+                stream_time: Some(gst::ClockTime::from_mseconds(12_500)),
+            }),
+            end_utc: None,
+            end_reason: Some(EndReason::Eos),
+            evidence: Some(
+                gst::Structure::builder("freeze")
+                    .field("kind", "exact")
+                    .field("frames", 62u64)
+                    .build(),
+            ),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        gst::init().unwrap();
+        let m = sample();
+        let s = gst::Structure::from(&m);
+        assert_eq!(s.name(), DEFECT_STRUCTURE);
+        assert_eq!(s.get::<u64>("running-time").unwrap(), 9_000_000_000);
+        assert_eq!(s.get::<u64>("end-running-time").unwrap(), u64::MAX);
+        assert_eq!(s.get::<&str>("end-reason").unwrap(), "eos");
+        // Survives serialization to text and back, as gst-launch -m and Python see it.
+        let text = s.to_string();
+        let reparsed: gst::Structure = text.parse().unwrap();
+        assert_eq!(DefectMessage::try_from(&reparsed).unwrap(), m);
+        assert_eq!(DefectMessage::try_from(&s).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        gst::init().unwrap();
+        let other = gst::Structure::builder("level").build();
+        assert!(DefectMessage::try_from(&other).is_err());
+        let mut s = gst::Structure::from(&sample());
+        s.set("phase", "sideways");
+        assert!(DefectMessage::try_from(&s).is_err());
+        let mut s = gst::Structure::from(&sample());
+        s.remove_field("end-reason");
+        assert!(DefectMessage::try_from(&s).is_err());
+        let mut s = gst::Structure::from(&sample());
+        s.set("id", "seven");
+        assert!(DefectMessage::try_from(&s).is_err());
+    }
+
+    #[test]
+    fn utc_format() {
+        gst::init().unwrap();
+        assert_eq!(
+            utc_string(1_795_000_000_123_456).unwrap(),
+            "2026-11-18T11:06:40.123Z"
+        );
+    }
+}
