@@ -12,8 +12,9 @@
 //! `exclude:X,Y,W,H`. Values are pixels, or percentages of the picture width (X, W) and height
 //! (Y, H) when they end in `%`. Polarity: with no `include` rectangle the whole picture is included;
 //! with at least one, only their union is. `exclude` rectangles are then removed from what is
-//! included. A block takes part in the analysis when its centre lies in the result. An empty string
-//! analyses the whole picture.
+//! included. A block is included when its centre lies in an `include` rectangle, and excluded as
+//! soon as an `exclude` rectangle overlaps it at all (a clock that covers part of a block must not
+//! keep a frozen picture alive). An empty string analyses the whole picture.
 
 use std::fmt;
 
@@ -143,17 +144,29 @@ impl Regions {
             for bx in 0..cols {
                 let cx = (bx * block) as f64 + ((width - bx * block).min(block) as f64) / 2.0;
                 let cy = (by * block) as f64 + ((height - by * block).min(block) as f64) / 2.0;
-                let inside = |r: &Rect| {
+                let (bx0, by0) = ((bx * block) as f64, (by * block) as f64);
+                let (bx1, by1) = (
+                    ((bx + 1) * block).min(width) as f64,
+                    ((by + 1) * block).min(height) as f64,
+                );
+                let rect = |r: &Rect| {
                     let (x, y) = (r.x.resolve(width), r.y.resolve(height));
-                    let (w, h) = (r.w.resolve(width), r.h.resolve(height));
-                    cx >= x && cx < x + w && cy >= y && cy < y + h
+                    (x, y, x + r.w.resolve(width), y + r.h.resolve(height))
+                };
+                let centre_inside = |r: &Rect| {
+                    let (x0, y0, x1, y1) = rect(r);
+                    cx >= x0 && cx < x1 && cy >= y0 && cy < y1
+                };
+                let overlaps = |r: &Rect| {
+                    let (x0, y0, x1, y1) = rect(r);
+                    x0 < bx1 && bx0 < x1 && y0 < by1 && by0 < y1
                 };
                 let included = if any_include {
-                    self.rects.iter().any(|r| r.include && inside(r))
+                    self.rects.iter().any(|r| r.include && centre_inside(r))
                 } else {
                     true
                 };
-                let keep = included && !self.rects.iter().any(|r| !r.include && inside(r));
+                let keep = included && !self.rects.iter().any(|r| !r.include && overlaps(r));
                 mask[by * cols + bx] = keep;
                 count += keep as usize;
             }
@@ -194,6 +207,10 @@ mod tests {
     fn parse_and_mask() {
         let r: Regions = "exclude:0,0,32,16".parse().unwrap();
         let mut m = vec![false; 4 * 2];
+        assert_eq!(r.block_mask(64, 32, 16, &mut m), 6);
+        assert_eq!(m, [false, false, true, true, true, true, true, true]);
+        // An exclude that only grazes a block still removes it.
+        let r: Regions = "exclude:0,0,17,1".parse().unwrap();
         assert_eq!(r.block_mask(64, 32, 16, &mut m), 6);
         assert_eq!(m, [false, false, true, true, true, true, true, true]);
 

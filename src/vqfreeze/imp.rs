@@ -325,6 +325,8 @@ struct Watch {
     last_arrival: Option<i64>,
     /// Times and timeline position where the next frame is expected.
     expected: Option<(Times, u64)>,
+    /// Duration of the last frame (µs): the next one is due that long after the last arrival.
+    last_duration_us: i64,
     open: Option<OpenStall>,
 }
 
@@ -797,6 +799,7 @@ impl VqFreeze {
             let now = glib::monotonic_time();
             w.last_arrival = Some(now);
             w.expected = Some((times.plus(dur), t + dur));
+            w.last_duration_us = (dur / 1000) as i64;
             w.eos = false;
             w.open.take().map(|o| (o, now))
         };
@@ -1064,14 +1067,16 @@ impl VqFreeze {
             let (Some(last), Some((expected, expected_t))) = (w.last_arrival, w.expected) else {
                 return;
             };
+            // The stall starts when the next frame was due, like a timestamp gap does.
+            let due = last + w.last_duration_us;
             match w.open.as_mut() {
-                None if now - last >= timeout_us => {
+                None if now - due >= timeout_us => {
                     let o = OpenStall {
                         id: self.ids.fetch_add(1, Ordering::Relaxed),
                         start: expected,
                         start_t: expected_t,
-                        since: last,
-                        start_utc: message::now_unix_usec() - (now - last),
+                        since: due,
+                        start_utc: message::now_unix_usec() - (now - due),
                         detected: now_rt,
                         last_update: now,
                     };

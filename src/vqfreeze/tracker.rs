@@ -237,9 +237,15 @@ impl Events {
     }
 }
 
+/// Weak changes in a row that one refresh may span: encoders refine a refreshed picture over
+/// the I-frame and the P-frame or two after it.
+pub const MAX_REFRESH_BURST: u32 = 3;
+
 #[derive(Debug, Clone, Copy)]
 struct PendingRefresh {
+    /// First weak frame of the refresh: where the freeze ends if the refresh is rejected.
     frame: Frame,
+    weak_frames: u32,
     stills_since: u32,
 }
 
@@ -380,7 +386,7 @@ impl Tracker {
                         self.totals.stalls += 1;
                         let id = self.new_id();
                         let missing = if prev.duration > 0 {
-                            gap / prev.duration
+                            (gap + prev.duration / 2) / prev.duration
                         } else {
                             0
                         };
@@ -444,7 +450,7 @@ impl Tracker {
             run.ev.max_mean_luma = run.ev.max_mean_luma.max(f.stats.mean_luma);
             if !run.confirmed && f.end_t() - run.start_t >= p.black_min_duration {
                 run.confirmed = true;
-                run.last_update_t = f.t;
+                run.last_update_t = run.start_t;
                 self.totals.blacks += 1;
                 ev.push(Event {
                     defect: Defect::Black,
@@ -540,18 +546,28 @@ impl Tracker {
             }
             Change::Weak => {
                 if let Some(run) = self.freeze.as_mut() {
-                    if run.pending.is_none() {
-                        run.ev.frames += 1;
-                        run.strict = false;
-                        run.pending = Some(PendingRefresh {
-                            frame: *f,
-                            stills_since: 0,
-                        });
-                        self.reanchor = true;
-                    } else {
-                        let at = run.pending.unwrap().frame;
-                        self.end_freeze(ev, at.times, at.t, EndReason::Recovered, detected);
+                    match run.pending.as_mut() {
+                        None => {
+                            run.pending = Some(PendingRefresh {
+                                frame: *f,
+                                weak_frames: 1,
+                                stills_since: 0,
+                            });
+                        }
+                        Some(pd) if pd.weak_frames < MAX_REFRESH_BURST => {
+                            pd.weak_frames += 1;
+                            pd.stills_since = 0;
+                        }
+                        Some(pd) => {
+                            // Changing for longer than a refresh: the picture moves again.
+                            let at = pd.frame;
+                            self.end_freeze(ev, at.times, at.t, EndReason::Recovered, detected);
+                            return;
+                        }
                     }
+                    run.ev.frames += 1;
+                    run.strict = false;
+                    self.reanchor = true;
                 }
             }
             Change::Strong => {
@@ -571,7 +587,7 @@ impl Tracker {
             && f.end_t() - run.start_t >= p.min_duration
         {
             run.confirmed = true;
-            run.last_update_t = f.t;
+            run.last_update_t = run.start_t;
             run.ev.kind = freeze_kind(&run.ev);
             self.totals.freezes += 1;
             ev.push(Event {
@@ -648,7 +664,7 @@ impl Tracker {
                     start_t: run.start_t,
                     last_end: end,
                     last_end_t: end_t,
-                    last_update_t: end_t,
+                    last_update_t: run.start_t,
                     ev: StutterEvidence {
                         runs: 1,
                         repeated_frames: run_frames,
@@ -708,9 +724,10 @@ impl Tracker {
             return;
         }
         let detected = f.times.running_time.or(Some(f.t));
+        // Heartbeats fall on whole multiples of the interval of the defect's duration so far.
         let due = |last: &mut u64| {
-            if f.t.saturating_sub(*last) >= p.update_interval {
-                *last = f.t;
+            if f.end_t().saturating_sub(*last) >= p.update_interval {
+                *last += p.update_interval;
                 true
             } else {
                 false

@@ -1,0 +1,720 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+mod common;
+
+use common::*;
+use gst::glib;
+use gst::prelude::*;
+use gstvqmon::{DefectMessage, EndReason, Phase};
+
+const FPS: u64 = 30;
+const W: u32 = 320;
+const H: u32 = 240;
+
+/// Frames `0..total`, moving except for the freezes `(first frame, frames)`, each showing the
+/// picture of its first frame.
+fn schedule(total: u64, freezes: &[(u64, u64)]) -> Vec<Shot> {
+    (0..total)
+        .map(|i| {
+            let content = freezes
+                .iter()
+                .find(|(s, n)| i >= *s && i < s + n)
+                .map_or(i, |(s, _)| *s);
+            Shot {
+                content,
+                ..Shot::moving(i)
+            }
+        })
+        .collect()
+}
+
+fn buffers(scene: &Scene, info: &gst_video::VideoInfo, shots: &[Shot]) -> Vec<gst::Buffer> {
+    shots
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut b = scene.buffer(s, info);
+            stamp(&mut b, i as u64, FPS);
+            b
+        })
+        .collect()
+}
+
+fn v<T: ToValue>(x: T) -> glib::Value {
+    x.to_value()
+}
+
+/// The freezes of the standard schedule: 0.5, 1, 2, 5 and 10 s, 3 s of motion between them.
+fn standard_freezes() -> Vec<(u64, u64)> {
+    let mut at = 2 * FPS;
+    [FPS / 2, FPS, 2 * FPS, 5 * FPS, 10 * FPS]
+        .iter()
+        .map(|&n| {
+            let f = (at, n);
+            at += n + 3 * FPS;
+            f
+        })
+        .collect()
+}
+
+fn assert_freezes_exact(msgs: &[DefectMessage], expected: &[(u64, u64)]) {
+    let found = intervals(msgs, "freeze");
+    assert_eq!(
+        found.len(),
+        expected.len(),
+        "freezes found: {:#?}",
+        found.iter().map(|(s, e)| (s.start.pts, e.end.unwrap().pts)).collect::<Vec<_>>()
+    );
+    for ((s, e), (first, n)) in found.iter().zip(expected) {
+        let (start, end) = (t(*first, FPS), t(first + n, FPS));
+        assert_eq!(ns(s.start.pts), start, "start of the freeze at frame {first}");
+        assert_eq!(ns(s.start.running_time), start);
+        assert_eq!(ns(s.start.stream_time), start);
+        assert_eq!(ns(e.end.unwrap().pts), end, "end of the freeze at frame {first}");
+        assert_eq!(ns(e.duration), end - start);
+        assert_eq!(e.end_reason, Some(EndReason::Recovered));
+        assert_eq!(e.start, s.start, "start and end share the start times");
+        assert!(s.detected_running_time.unwrap() >= s.start.running_time.unwrap());
+    }
+}
+
+#[test]
+fn freezes_of_every_length_are_timed_exactly() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let bufs = buffers(&scene, &info, &schedule(total, &freezes));
+    let (msgs, out) = run_harness(&[("min-duration", v(SECOND * 4 / 10))], &info, bufs.clone());
+    assert_eq!(out.len(), bufs.len(), "every buffer passes");
+    assert_freezes_exact(&msgs, &freezes);
+    for (s, e) in intervals(&msgs, "freeze") {
+        assert_eq!(evidence_str(s, "kind"), "exact");
+        assert!(s.element.starts_with("vqfreeze"), "{}", s.element);
+        let frames = evidence_u64(e, "frames");
+        let expected = freezes.iter().find(|(f, _)| t(*f, FPS) == ns(s.start.pts)).unwrap().1;
+        assert_eq!(frames, expected);
+        // Confirmed once the picture was shown for min-duration (0.4 s = 12 frames).
+        assert_eq!(
+            ns(s.detected_running_time),
+            ns(s.start.running_time) + t(11, FPS),
+            "detection latency"
+        );
+    }
+    // Nothing else on moving content.
+    assert!(msgs.iter().all(|m| m.defect == "freeze"), "{msgs:#?}");
+
+    // With the default min-duration (2 s) only the 2, 5 and 10 s freezes are freezes.
+    let (msgs, _) = run_harness(&[], &info, bufs);
+    assert_freezes_exact(&msgs, &freezes[2..]);
+    // Heartbeats: every 10 s of an open freeze (only the 10 s one lasts that long: one update).
+    let updates: Vec<_> = msgs.iter().filter(|m| m.phase == Phase::Update).collect();
+    assert_eq!(updates.len(), 1, "{updates:#?}");
+    assert_eq!(ns(updates[0].duration), 10 * SECOND);
+}
+
+#[test]
+fn freezes_under_fresh_grain_are_found() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let shots: Vec<Shot> = schedule(total, &freezes)
+        .into_iter()
+        .map(|s| Shot { grain: 3.0, ..s })
+        .collect();
+    let bufs = buffers(&scene, &info, &shots);
+    let (msgs, _) = run_harness(&[("min-duration", v(SECOND * 4 / 10))], &info, bufs.clone());
+    assert_freezes_exact(&msgs, &freezes);
+    for (s, _) in intervals(&msgs, "freeze") {
+        assert_eq!(evidence_str(s, "kind"), "noisy");
+    }
+    // Without grain tolerance the changing grain keeps the picture "alive".
+    let (msgs, _) = run_harness(
+        &[("min-duration", v(SECOND * 4 / 10)), ("grain-tolerant", v(false))],
+        &info,
+        bufs,
+    );
+    assert!(intervals(&msgs, "freeze").is_empty(), "{msgs:#?}");
+}
+
+#[test]
+fn freezes_survive_a_lossy_reencode() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let bufs = buffers(&scene, &info, &schedule(total, &freezes));
+    // Short GOPs: every 0.5 s an I-frame refreshes the frozen picture with small changes.
+    let (msgs, errors) = run_appsrc_pipeline(
+        "x264enc threads=1 bitrate=600 key-int-max=15 speed-preset=ultrafast tune=zerolatency ! \
+         h264parse ! avdec_h264 ! vqfreeze min-duration=400000000 ! fakesink",
+        &info,
+        bufs,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let found = intervals(&msgs, "freeze");
+    assert_eq!(found.len(), freezes.len(), "{}", summary(&msgs));
+    assert!(msgs.iter().all(|m| m.utc.is_none()), "no UTC outside live pipelines");
+    let frame = t(1, FPS) as i64;
+    let mut refreshes = 0;
+    // x264enc offsets PTS by 1000 hours (and the segment with them): compare running times.
+    for ((s, e), (first, n)) in found.iter().zip(&freezes) {
+        let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
+        let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
+        assert!(ds.abs() <= frame, "start off by {ds} ns for the freeze at frame {first}");
+        assert!(de.abs() <= frame, "end off by {de} ns for the freeze at frame {first}");
+        refreshes += evidence_u64(e, "refreshes");
+    }
+    eprintln!("refreshes tolerated: {refreshes}");
+}
+
+#[test]
+fn black_is_its_own_defect() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    // Motion, 3 s black, motion, 1 s black (too short), motion.
+    let shots: Vec<Shot> = (0..10 * FPS)
+        .map(|i| Shot {
+            black: (FPS..4 * FPS).contains(&i) || (6 * FPS..7 * FPS).contains(&i),
+            ..Shot::moving(i)
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
+    let blacks = intervals(&msgs, "black");
+    assert_eq!(blacks.len(), 1, "{msgs:#?}");
+    let (s, e) = blacks[0];
+    assert_eq!(ns(s.start.pts), t(FPS, FPS));
+    assert_eq!(ns(e.end.unwrap().pts), t(4 * FPS, FPS));
+    assert_eq!(ns(e.duration), 3 * SECOND);
+    assert_eq!(evidence_u64(e, "frames"), 3 * FPS);
+    // Confirmed when 2 s of black had been shown.
+    assert_eq!(ns(s.detected_running_time), t(FPS, FPS) + t(2 * FPS - 1, FPS));
+    assert!(intervals(&msgs, "freeze").is_empty(), "black is not a freeze: {msgs:#?}");
+
+    // The black threshold follows FFmpeg: luma 37 is black in limited range, 38 is not.
+    let grey = |y: u8| {
+        let mut b = gst::Buffer::with_size(info.size()).unwrap();
+        {
+            let bm = b.get_mut().unwrap();
+            let mut f = gst_video::VideoFrameRef::from_buffer_ref_writable(bm, &info).unwrap();
+            f.plane_data_mut(0).unwrap().fill(y);
+            f.plane_data_mut(1).unwrap().fill(128);
+            f.plane_data_mut(2).unwrap().fill(128);
+        }
+        b
+    };
+    for (y, expect) in [(37u8, 1usize), (38, 0)] {
+        let bufs: Vec<_> = (0..3 * FPS)
+            .map(|i| {
+                let mut b = grey(y);
+                stamp(&mut b, i, FPS);
+                b
+            })
+            .collect();
+        let (msgs, _) = run_harness(&[], &info, bufs);
+        assert_eq!(intervals(&msgs, "black").len(), expect, "luma {y}");
+    }
+}
+
+#[test]
+fn stalls_from_timestamp_gaps() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    // Frames 0..60, then nothing for 3 s, then 60 more frames; then a 1 s gap (not a stall).
+    let idx: Vec<u64> = (0..60).chain(150..210).chain(240..300).collect();
+    let bufs: Vec<_> = idx
+        .iter()
+        .map(|&i| {
+            let mut b = scene.buffer(&Shot::moving(i), &info);
+            stamp(&mut b, i, FPS);
+            b
+        })
+        .collect();
+    let (msgs, out) = run_harness(&[], &info, bufs);
+    assert_eq!(out.len(), idx.len());
+    let stalls = intervals(&msgs, "stall");
+    assert_eq!(stalls.len(), 1, "{msgs:#?}");
+    let (s, e) = stalls[0];
+    assert_eq!(ns(s.start.pts), t(60, FPS), "stall starts where frame 60 was due");
+    assert_eq!(ns(e.end.unwrap().pts), t(150, FPS));
+    assert_eq!(ns(e.duration), 3 * SECOND);
+    assert_eq!(evidence_str(s, "source"), "timestamp-gap");
+    assert_eq!(evidence_u64(s, "missing-frames"), 90);
+    assert_eq!(ns(s.detected_running_time), t(150, FPS));
+    assert_eq!(msgs.len(), 2, "nothing else: {msgs:#?}");
+}
+
+#[test]
+fn live_watchdog_reports_a_stall_while_it_happens() {
+    init();
+    let pipeline = gst::parse::launch(
+        "appsrc name=src is-live=true format=time do-timestamp=true \
+         caps=video/x-raw,format=I420,width=64,height=48,framerate=25/1 ! \
+         vqfreeze stall-timeout=300000000 ! fakesink sync=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let info = i420_info(64, 48, 25);
+    let scene = Scene::new(64, 48);
+    let push = |i: u64| {
+        let mut b = scene.buffer(&Shot::moving(i), &info);
+        b.get_mut()
+            .unwrap()
+            .set_duration(gst::ClockTime::from_mseconds(40));
+        src.push_buffer(b).unwrap();
+    };
+    for i in 0..10 {
+        push(i);
+        std::thread::sleep(std::time::Duration::from_millis(40));
+    }
+    // Now nothing arrives: the watchdog must speak before the next frame does.
+    let start = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Element])
+        .and_then(|m| DefectMessage::from_message(&m))
+        .expect("stall start while no frame arrives")
+        .unwrap();
+    assert_eq!(start.defect, "stall");
+    assert_eq!(start.phase, Phase::Start);
+    assert_eq!(evidence_str(&start, "source"), "watchdog");
+    assert!(start.utc.is_some(), "live pipelines carry UTC");
+    let latency = ns(start.detected_running_time) - ns(start.start.running_time);
+    assert!(latency >= 300_000_000, "detected {latency} ns after the last frame");
+    push(10);
+    let end = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Element])
+        .and_then(|m| DefectMessage::from_message(&m))
+        .expect("stall end when a frame arrives")
+        .unwrap();
+    assert_eq!((end.defect.as_str(), end.phase, end.id), ("stall", Phase::End, start.id));
+    assert_eq!(end.end_reason, Some(EndReason::Recovered));
+    assert!(ns(end.duration) >= 300_000_000);
+    // Exactly one stall: the timestamp gap of the same stall is not reported again.
+    src.end_of_stream().unwrap();
+    let mut more = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(5)) {
+        if let gst::MessageView::Eos(_) = msg.view() {
+            break;
+        }
+        if let Some(d) = DefectMessage::from_message(&msg) {
+            more.push(d.unwrap());
+        }
+    }
+    assert!(more.iter().all(|m| m.defect != "stall"), "{more:#?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn stutter_is_counted_but_cadence_is_not() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    // Motion with single repeated frames at irregular places.
+    let hitches = [70u64, 95, 131, 140, 200];
+    let mut content = 0;
+    let shots: Vec<Shot> = (0..10 * FPS)
+        .map(|i| {
+            if !hitches.contains(&i) {
+                content += 1;
+            }
+            Shot {
+                content,
+                ..Shot::moving(i)
+            }
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
+    let st = intervals(&msgs, "stutter");
+    assert_eq!(st.len(), 1, "one episode: {msgs:#?}");
+    let (s, e) = st[0];
+    assert_eq!(ns(s.start.pts), t(70, FPS), "starts at the first repeated frame");
+    assert_eq!(ns(e.end.unwrap().pts), t(201, FPS), "ends after the last repeated frame");
+    assert_eq!(evidence_u64(e, "runs"), 5);
+    assert_eq!(evidence_u64(e, "repeated-frames"), 5);
+    assert_eq!(evidence_u64(e, "longest-run-frames"), 1);
+    assert!(intervals(&msgs, "freeze").is_empty());
+
+    // 24 fps film in 30 fps by repeating every 4th picture (a 5-frame cadence): no stutter.
+    let mut content = 0;
+    let shots: Vec<Shot> = (0..10 * FPS)
+        .map(|i| {
+            if i % 5 != 4 {
+                content += 1;
+            }
+            Shot {
+                content,
+                ..Shot::moving(i)
+            }
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
+    assert!(msgs.is_empty(), "telecine cadence is not a defect: {msgs:#?}");
+}
+
+#[test]
+fn no_defects_on_motion_pans_fades_and_quiet_views() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let n = 12 * FPS;
+    let cases: Vec<(&str, Box<dyn Fn(u64) -> Shot>)> = vec![
+        ("moving", Box::new(Shot::moving)),
+        (
+            "slow pan of one pixel per frame",
+            Box::new(|i| Shot {
+                pan: 1.0,
+                objects: 0,
+                ..Shot::moving(i)
+            }),
+        ),
+        (
+            "slow pan under grain",
+            Box::new(|i| Shot {
+                pan: 1.0,
+                objects: 0,
+                grain: 2.0,
+                ..Shot::moving(i)
+            }),
+        ),
+        (
+            "fade out to grey and back over 12 s",
+            Box::new(move |i| Shot {
+                content: 0,
+                objects: 0,
+                fade: (1.0 - 2.0 * (i as f64 / n as f64 - 0.5).abs()).max(0.02),
+                ..Shot::moving(0)
+            }),
+        ),
+        (
+            "quiet camera view with small distant motion and sensor noise",
+            Box::new(|i| Shot {
+                quiet: true,
+                grain: 2.0,
+                ..Shot::moving(i)
+            }),
+        ),
+    ];
+    for (name, f) in cases {
+        let shots: Vec<Shot> = (0..n).map(&f).collect();
+        let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
+        assert!(msgs.is_empty(), "{name}: {msgs:#?}");
+    }
+}
+
+#[test]
+fn regions_keep_a_ticker_from_hiding_a_freeze() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freeze = (FPS, 4 * FPS);
+    let shots: Vec<Shot> = schedule(6 * FPS, &[freeze])
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| Shot {
+            ticker: true,
+            grain_seed: i as u64,
+            ..s
+        })
+        .collect();
+    let bufs = buffers(&scene, &info, &shots);
+    let (msgs, _) = run_harness(&[], &info, bufs.clone());
+    assert!(intervals(&msgs, "freeze").is_empty(), "the ticker moves: {msgs:#?}");
+    for regions in ["exclude:75%,0,25%,10%", "include:0,30,320,210"] {
+        let (msgs, _) = run_harness(&[("regions", v(regions))], &info, bufs.clone());
+        assert_freezes_exact(&msgs, &[freeze]);
+    }
+}
+
+#[test]
+fn flags_kinds_and_timestamp_less_buffers() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freeze = (FPS, 3 * FPS);
+    let shots = schedule(5 * FPS, &[freeze]);
+    // Duplicates marked GAP upstream (as videorate does): kind "flagged"... unless bit-identical
+    // already says "exact"; make the duplicates differ by one code value in one pixel.
+    let bufs: Vec<_> = buffers(&scene, &info, &shots)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut b)| {
+            let i = i as u64;
+            if i > freeze.0 && i < freeze.0 + freeze.1 {
+                let bm = b.get_mut().unwrap();
+                bm.set_flags(gst::BufferFlags::GAP);
+                let mut m = bm.map_writable().unwrap();
+                m[0] = m[0].wrapping_add(1);
+            }
+            b
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[], &info, bufs.clone());
+    let f = intervals(&msgs, "freeze");
+    assert_eq!(f.len(), 1);
+    assert_eq!(evidence_str(f[0].1, "kind"), "flagged");
+    assert_eq!(evidence_u64(f[0].1, "flagged-frames"), freeze.1 - 1);
+
+    // The same stream without any PTS: times are rebuilt from durations, from 0.
+    let bufs: Vec<_> = bufs
+        .into_iter()
+        .map(|mut b| {
+            b.get_mut().unwrap().set_pts(gst::ClockTime::NONE);
+            b
+        })
+        .collect();
+    init();
+    let mut h = gst_check::Harness::new("vqfreeze");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(info.to_caps().unwrap());
+    for b in bufs {
+        h.push(b).unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    let mut warnings = 0;
+    let mut defects = Vec::new();
+    while let Some(m) = bus.pop() {
+        if let gst::MessageView::Warning(_) = m.view() {
+            warnings += 1;
+        }
+        if let Some(d) = DefectMessage::from_message(&m) {
+            defects.push(d.unwrap());
+        }
+    }
+    assert_eq!(warnings, 1, "one warning about missing timestamps");
+    let f = intervals(&defects, "freeze");
+    assert_eq!(f.len(), 1, "{defects:#?}");
+    // The first buffer has no PTS to start from: the timeline starts at 0 and follows durations,
+    // so the running time is exact while the PTS is unknown... until the first PTS is known.
+    assert_eq!(f[0].0.start.pts, None);
+    assert_eq!(ns(f[0].1.duration), 3 * SECOND);
+}
+
+#[test]
+fn flush_segment_caps_and_eos_close_open_defects() {
+    init();
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let frozen = scene.buffer(&Shot::moving(0), &info);
+    let mut h = gst_check::Harness::new("vqfreeze");
+    h.element().unwrap().set_property("min-duration", SECOND / 2);
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(info.to_caps().unwrap());
+    let push_frozen = |h: &mut gst_check::Harness, range: std::ops::Range<u64>| {
+        for i in range {
+            let mut b = frozen.copy();
+            stamp(&mut b, i, FPS);
+            h.push(b).unwrap();
+        }
+    };
+    // 1 s frozen, then a flush.
+    push_frozen(&mut h, 0..FPS);
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let msgs = drain_defects(&bus);
+    let f = intervals(&msgs, "freeze");
+    assert_eq!(f.len(), 1, "{msgs:#?}");
+    assert_eq!(f[0].1.end_reason, Some(EndReason::Flush));
+    assert_eq!(ns(f[0].1.end.unwrap().pts), t(FPS, FPS), "ends after the last frame seen");
+    assert_eq!(ns(f[0].1.duration), SECOND);
+
+    // After the flush the history is gone: the same picture is not still "continued".
+    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+    seg.set_start(gst::ClockTime::ZERO);
+    assert!(h.push_event(gst::event::Segment::new(&seg)));
+    push_frozen(&mut h, 0..FPS / 4);
+    assert!(drain_defects(&bus).is_empty(), "0.25 s after a flush is no freeze");
+    push_frozen(&mut h, FPS / 4..FPS);
+    let msgs = drain_defects(&bus);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(ns(msgs[0].start.pts), 0, "a fresh freeze, from the first frame after the flush");
+
+    // A new segment closes it.
+    seg.set_base(gst::ClockTime::from_seconds(10));
+    assert!(h.push_event(gst::event::Segment::new(&seg)));
+    let msgs = drain_defects(&bus);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].end_reason, Some(EndReason::Segment));
+
+    // A caps change closes it.
+    push_frozen(&mut h, 0..FPS);
+    let info2 = i420_info(W / 2, H / 2, FPS as i32);
+    h.set_src_caps(info2.to_caps().unwrap());
+    let msgs = drain_defects(&bus);
+    let ends: Vec<_> = msgs.iter().filter(|m| m.phase == Phase::End).collect();
+    assert_eq!(ends.len(), 1, "{msgs:#?}");
+    assert_eq!(ends[0].end_reason, Some(EndReason::Caps));
+    assert_eq!(ns(ends[0].start.running_time), 10 * SECOND, "running time follows the segment base");
+
+    // EOS closes it, at the end of the last frame.
+    let small = Scene::new((W / 2) as usize, (H / 2) as usize).buffer(&Shot::moving(0), &info2);
+    for i in 0..FPS {
+        let mut b = small.copy();
+        stamp(&mut b, i, FPS);
+        h.push(b).unwrap();
+    }
+    h.push_event(gst::event::Eos::new());
+    let msgs = drain_defects(&bus);
+    let ends: Vec<_> = msgs.iter().filter(|m| m.phase == Phase::End).collect();
+    assert_eq!(ends.len(), 1, "{msgs:#?}");
+    assert_eq!(ends[0].end_reason, Some(EndReason::Eos));
+    assert_eq!(ns(ends[0].end.unwrap().pts), SECOND);
+}
+
+#[test]
+fn buffers_pass_through_untouched() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let bufs = buffers(&scene, &info, &schedule(FPS, &[]));
+    let ptrs: Vec<_> = bufs.iter().map(|b| b.as_ptr()).collect();
+    let copies: Vec<Vec<u8>> = bufs.iter().map(|b| b.map_readable().unwrap().to_vec()).collect();
+    let (_, out) = run_harness(&[], &info, bufs);
+    for ((o, p), c) in out.iter().zip(&ptrs).zip(&copies) {
+        assert_eq!(o.as_ptr(), *p, "the same buffer, not a copy");
+        assert_eq!(&o.map_readable().unwrap()[..], &c[..], "unchanged");
+    }
+}
+
+#[test]
+fn bad_buffers_are_reported_and_passed() {
+    init();
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let mut h = gst_check::Harness::new("vqfreeze");
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    h.set_src_caps(info.to_caps().unwrap());
+    for i in 0..10u64 {
+        let mut b = if i % 3 == 1 {
+            gst::Buffer::from_slice(vec![7u8; 1000]) // truncated
+        } else {
+            scene.buffer(&Shot::moving(i), &info)
+        };
+        stamp(&mut b, i, FPS);
+        assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok));
+        assert!(h.try_pull().is_some());
+    }
+    let mut warnings = Vec::new();
+    while let Some(m) = bus.pop() {
+        if let gst::MessageView::Warning(w) = m.view() {
+            warnings.push(w.error().to_string());
+        }
+    }
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("bad-buffers").unwrap(), 3);
+    assert_eq!(stats.get::<u64>("frames").unwrap(), 7);
+}
+
+#[test]
+fn every_format_family_and_odd_sizes() {
+    let formats = [
+        "I420", "YV12", "NV12", "NV21", "Y42B", "Y444", "GRAY8", "YUY2", "UYVY", "AYUV", "I420_10LE",
+        "I420_10BE", "I420_12LE", "P010_10LE", "P016_LE", "Y444_16LE", "GRAY16_LE", "GRAY16_BE", "RGB",
+        "BGRx", "xRGB", "RGBA",
+    ];
+    let info = i420_info(160, 120, FPS as i32);
+    let scene = Scene::new(160, 120);
+    let freeze = (FPS / 2, 2 * FPS);
+    let shots = schedule(4 * FPS, &[freeze]);
+    for fmt in formats {
+        let bufs = buffers(&scene, &info, &shots);
+        let (msgs, errors) = run_appsrc_pipeline(
+            &format!(
+                "videoconvert ! video/x-raw,format={fmt} ! vqfreeze min-duration=500000000 ! fakesink"
+            ),
+            &info,
+            bufs,
+        );
+        assert!(errors.is_empty(), "{fmt}: {errors:?}");
+        assert_freezes_exact(&msgs, &[freeze]);
+    }
+    for (w, h) in [(321u32, 241u32), (17, 9), (1, 1)] {
+        let info = i420_info(w, h, FPS as i32);
+        let scene = Scene::new(w as usize, h as usize);
+        let bufs = buffers(&scene, &info, &shots);
+        let (msgs, _) = run_harness(&[("min-duration", v(SECOND / 2))], &info, bufs);
+        if w > 1 {
+            assert_freezes_exact(&msgs, &[freeze]);
+        } else {
+            // A single pixel cannot show motion reliably; it must just not crash.
+            assert!(msgs.iter().all(|m| m.defect == "freeze"));
+        }
+    }
+}
+
+#[test]
+fn unsupported_formats_fail_negotiation_readably() {
+    init();
+    let pipeline = gst::parse::launch(
+        "videotestsrc num-buffers=5 ! video/x-raw,format=v210,width=64,height=48 ! vqfreeze ! fakesink",
+    );
+    // Linking may fail at parse time already, or negotiation fails when playing.
+    let Ok(pipeline) = pipeline else { return };
+    let pipeline = pipeline.downcast::<gst::Pipeline>().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .expect("an error");
+    match msg.view() {
+        gst::MessageView::Error(e) => {
+            let text = format!("{} {:?}", e.error(), e.debug());
+            assert!(text.contains("not-negotiated") || text.contains("negotiat"), "{text}");
+        }
+        other => panic!("expected a negotiation error, got {other:?}"),
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    // The layout code says why, for the log.
+    let why = gstvqmon::luma::LumaLayout::for_format(gst_video::VideoFormat::V210).unwrap_err();
+    assert!(why.to_string().contains("v210"), "{why}");
+}
+
+#[test]
+fn properties_have_documented_defaults() {
+    init();
+    let e = gst::ElementFactory::make("vqfreeze").build().unwrap();
+    let expected: &[(&str, glib::Value)] = &[
+        ("min-duration", v(2 * SECOND)),
+        ("noise", v(0.001f64)),
+        ("block-threshold", v(2.0f64)),
+        ("refresh-threshold", v(8.0f64)),
+        ("grain-tolerant", v(true)),
+        ("black-pixel-threshold", v(0.10f64)),
+        ("black-picture-threshold", v(0.98f64)),
+        ("black-min-duration", v(2 * SECOND)),
+        ("stall-timeout", v(2 * SECOND)),
+        ("stutter-max-duration", v(SECOND / 2)),
+        ("update-interval", v(10 * SECOND)),
+        ("regions", v("")),
+        ("post-messages", v(true)),
+    ];
+    for (name, value) in expected {
+        let pspec = e.find_property(name).unwrap();
+        assert_eq!(
+            pspec.default_value().serialize().unwrap(),
+            value.serialize().unwrap(),
+            "{name} default"
+        );
+        assert_eq!(
+            e.property_value(name).serialize().unwrap(),
+            value.serialize().unwrap(),
+            "{name}"
+        );
+        assert!(pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING), "{name} tunable while playing");
+        assert!(!pspec.blurb().unwrap_or_default().is_empty());
+    }
+    assert!((e.property::<f64>("noise-db") + 60.0).abs() < 1e-9, "-60 dB");
+    e.set_property("noise-db", -40.0f64);
+    assert!((e.property::<f64>("noise") - 0.01).abs() < 1e-12);
+    e.set_property("regions", "exclude:10,10,20,20");
+    assert_eq!(e.property::<String>("regions"), "exclude:10,10,20,20");
+    assert_eq!(e.property::<bool>("qos"), false, "QoS is off: a monitor never drops frames");
+}
