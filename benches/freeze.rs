@@ -1,1 +1,130 @@
-fn main() {}
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Cost of vqfreeze's per-frame analysis (measure + classify) on textured, moving 1080p frames.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gstvqmon::vqfreeze::stillness::{self, BLOCK, StillParams, Stillness};
+use std::hint::black_box;
+
+const W: usize = 1920;
+const H: usize = 1080;
+
+/// Textured frames with motion: value noise plus detail, shifted a little per frame.
+fn frames(n: usize) -> Vec<Vec<u8>> {
+    let mut seed = 12345u64;
+    let mut rnd = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let cw = W + 64;
+    let lattice: Vec<f64> = (0..(cw / 8 + 2) * (H / 8 + 2))
+        .map(|_| 40.0 + 160.0 * rnd())
+        .collect();
+    let gw = cw / 8 + 2;
+    let mut canvas = vec![0u8; cw * H];
+    for y in 0..H {
+        for x in 0..cw {
+            let (gx, gy, fx, fy) = (x / 8, y / 8, (x % 8) as f64 / 8.0, (y % 8) as f64 / 8.0);
+            let l = |a: usize, b: usize| lattice[b * gw + a];
+            let v = l(gx, gy) * (1.0 - fx) * (1.0 - fy)
+                + l(gx + 1, gy) * fx * (1.0 - fy)
+                + l(gx, gy + 1) * (1.0 - fx) * fy
+                + l(gx + 1, gy + 1) * fx * fy
+                + 12.0 * (rnd() - 0.5);
+            canvas[y * cw + x] = v.clamp(16.0, 235.0) as u8;
+        }
+    }
+    (0..n)
+        .map(|k| {
+            let mut f = vec![0u8; W * H];
+            for y in 0..H {
+                f[y * W..(y + 1) * W].copy_from_slice(&canvas[y * cw + 3 * k..y * cw + 3 * k + W]);
+            }
+            f
+        })
+        .collect()
+}
+
+fn params() -> StillParams {
+    StillParams {
+        noise: 0.001,
+        block: 2.0,
+        refresh: 8.0,
+        grain: true,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let fr = frames(8);
+    let mut g = c.benchmark_group("vqfreeze-1080p");
+    g.throughput(Throughput::Elements(1));
+
+    let mut s = Stillness::new(W, H, 8);
+    s.set_black_threshold(37);
+    let mut k = 0;
+    g.bench_function("i420-8bit-moving", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr.len();
+            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W);
+            black_box(stillness::classify(&st, &params()))
+        })
+    });
+
+    let mut s = Stillness::new(W, H, 8);
+    g.bench_function("i420-8bit-frozen", |b| {
+        b.iter(|| {
+            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[0]), W);
+            black_box(stillness::classify(&st, &params()))
+        })
+    });
+
+    let fr16: Vec<Vec<u16>> = fr
+        .iter()
+        .take(4)
+        .map(|f| f.iter().map(|&v| (v as u16) << 2).collect())
+        .collect();
+    let mut s = Stillness::new(W, H, 10);
+    let mut k = 0;
+    g.bench_function("10bit-moving", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr16.len();
+            let f = &fr16[k];
+            let mut rows: [&[u16]; BLOCK] = [&[]; BLOCK];
+            for band in 0..H.div_ceil(BLOCK) {
+                let y0 = band * BLOCK;
+                let n = (H - y0).min(BLOCK);
+                for (r, row) in rows.iter_mut().enumerate().take(n) {
+                    *row = &f[(y0 + r) * W..(y0 + r + 1) * W];
+                }
+                s.band_u16(band, &rows[..n]);
+            }
+            black_box(stillness::classify(&s.finish_frame(), &params()))
+        })
+    });
+
+    // The per-frame reduction alone (block figures to frame figures).
+    let mut s = Stillness::new(W, H, 8);
+    stillness::measure_plane_u8(&mut s, &fr[0], W);
+    stillness::measure_plane_u8(&mut s, &fr[1], W);
+    g.bench_function("reduction-only", |b| b.iter(|| black_box(s.finish_frame())));
+
+    // The memory floor: reading one luma plane.
+    g.bench_function("read-luma-floor", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr.len();
+            black_box(fr[k].chunks_exact(64).fold(0u8, |a, c| a ^ c[0] ^ c[63]))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

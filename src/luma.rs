@@ -96,12 +96,14 @@ impl LumaLayout {
                     offset: off,
                 },
                 // Deeper luma lives in 16-bit words (pixel stride and offset in bytes).
-                9..=16 if ps % 2 == 0 && off % 2 == 0 && sh + d <= 16 => Sample::U16 {
-                    step: ps / 2,
-                    offset: off / 2,
-                    big_endian: !info.is_le(),
-                    shift: sh,
-                },
+                9..=16 if ps.is_multiple_of(2) && off.is_multiple_of(2) && sh + d <= 16 => {
+                    Sample::U16 {
+                        step: ps / 2,
+                        offset: off / 2,
+                        big_endian: !info.is_le(),
+                        shift: sh,
+                    }
+                }
                 _ => return refuse("luma sample size is not 8 or 16 bits"),
             };
             Ok(LumaLayout {

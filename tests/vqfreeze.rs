@@ -69,14 +69,25 @@ fn assert_freezes_exact(msgs: &[DefectMessage], expected: &[(u64, u64)]) {
         found.len(),
         expected.len(),
         "freezes found: {:#?}",
-        found.iter().map(|(s, e)| (s.start.pts, e.end.unwrap().pts)).collect::<Vec<_>>()
+        found
+            .iter()
+            .map(|(s, e)| (s.start.pts, e.end.unwrap().pts))
+            .collect::<Vec<_>>()
     );
     for ((s, e), (first, n)) in found.iter().zip(expected) {
         let (start, end) = (t(*first, FPS), t(first + n, FPS));
-        assert_eq!(ns(s.start.pts), start, "start of the freeze at frame {first}");
+        assert_eq!(
+            ns(s.start.pts),
+            start,
+            "start of the freeze at frame {first}"
+        );
         assert_eq!(ns(s.start.running_time), start);
         assert_eq!(ns(s.start.stream_time), start);
-        assert_eq!(ns(e.end.unwrap().pts), end, "end of the freeze at frame {first}");
+        assert_eq!(
+            ns(e.end.unwrap().pts),
+            end,
+            "end of the freeze at frame {first}"
+        );
         assert_eq!(ns(e.duration), end - start);
         assert_eq!(e.end_reason, Some(EndReason::Recovered));
         assert_eq!(e.start, s.start, "start and end share the start times");
@@ -98,7 +109,11 @@ fn freezes_of_every_length_are_timed_exactly() {
         assert_eq!(evidence_str(s, "kind"), "exact");
         assert!(s.element.starts_with("vqfreeze"), "{}", s.element);
         let frames = evidence_u64(e, "frames");
-        let expected = freezes.iter().find(|(f, _)| t(*f, FPS) == ns(s.start.pts)).unwrap().1;
+        let expected = freezes
+            .iter()
+            .find(|(f, _)| t(*f, FPS) == ns(s.start.pts))
+            .unwrap()
+            .1;
         assert_eq!(frames, expected);
         // Confirmed once the picture was shown for min-duration (0.4 s = 12 frames).
         assert_eq!(
@@ -137,7 +152,10 @@ fn freezes_under_fresh_grain_are_found() {
     }
     // Without grain tolerance the changing grain keeps the picture "alive".
     let (msgs, _) = run_harness(
-        &[("min-duration", v(SECOND * 4 / 10)), ("grain-tolerant", v(false))],
+        &[
+            ("min-duration", v(SECOND * 4 / 10)),
+            ("grain-tolerant", v(false)),
+        ],
         &info,
         bufs,
     );
@@ -161,15 +179,24 @@ fn freezes_survive_a_lossy_reencode() {
     assert!(errors.is_empty(), "{errors:?}");
     let found = intervals(&msgs, "freeze");
     assert_eq!(found.len(), freezes.len(), "{}", summary(&msgs));
-    assert!(msgs.iter().all(|m| m.utc.is_none()), "no UTC outside live pipelines");
+    assert!(
+        msgs.iter().all(|m| m.utc.is_none()),
+        "no UTC outside live pipelines"
+    );
     let frame = t(1, FPS) as i64;
     let mut refreshes = 0;
     // x264enc offsets PTS by 1000 hours (and the segment with them): compare running times.
     for ((s, e), (first, n)) in found.iter().zip(&freezes) {
         let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
         let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
-        assert!(ds.abs() <= frame, "start off by {ds} ns for the freeze at frame {first}");
-        assert!(de.abs() <= frame, "end off by {de} ns for the freeze at frame {first}");
+        assert!(
+            ds.abs() <= frame,
+            "start off by {ds} ns for the freeze at frame {first}"
+        );
+        assert!(
+            de.abs() <= frame,
+            "end off by {de} ns for the freeze at frame {first}"
+        );
         refreshes += evidence_u64(e, "refreshes");
     }
     eprintln!("refreshes tolerated: {refreshes}");
@@ -195,8 +222,14 @@ fn black_is_its_own_defect() {
     assert_eq!(ns(e.duration), 3 * SECOND);
     assert_eq!(evidence_u64(e, "frames"), 3 * FPS);
     // Confirmed when 2 s of black had been shown.
-    assert_eq!(ns(s.detected_running_time), t(FPS, FPS) + t(2 * FPS - 1, FPS));
-    assert!(intervals(&msgs, "freeze").is_empty(), "black is not a freeze: {msgs:#?}");
+    assert_eq!(
+        ns(s.detected_running_time),
+        t(FPS, FPS) + t(2 * FPS - 1, FPS)
+    );
+    assert!(
+        intervals(&msgs, "freeze").is_empty(),
+        "black is not a freeze: {msgs:#?}"
+    );
 
     // The black threshold follows FFmpeg: luma 37 is black in limited range, 38 is not.
     let grey = |y: u8| {
@@ -242,7 +275,11 @@ fn stalls_from_timestamp_gaps() {
     let stalls = intervals(&msgs, "stall");
     assert_eq!(stalls.len(), 1, "{msgs:#?}");
     let (s, e) = stalls[0];
-    assert_eq!(ns(s.start.pts), t(60, FPS), "stall starts where frame 60 was due");
+    assert_eq!(
+        ns(s.start.pts),
+        t(60, FPS),
+        "stall starts where frame 60 was due"
+    );
     assert_eq!(ns(e.end.unwrap().pts), t(150, FPS));
     assert_eq!(ns(e.duration), 3 * SECOND);
     assert_eq!(evidence_str(s, "source"), "timestamp-gap");
@@ -262,7 +299,11 @@ fn live_watchdog_reports_a_stall_while_it_happens() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let info = i420_info(64, 48, 25);
@@ -280,7 +321,10 @@ fn live_watchdog_reports_a_stall_while_it_happens() {
     }
     // Now nothing arrives: the watchdog must speak before the next frame does.
     let start = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Element])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Element],
+        )
         .and_then(|m| DefectMessage::from_message(&m))
         .expect("stall start while no frame arrives")
         .unwrap();
@@ -289,14 +333,23 @@ fn live_watchdog_reports_a_stall_while_it_happens() {
     assert_eq!(evidence_str(&start, "source"), "watchdog");
     assert!(start.utc.is_some(), "live pipelines carry UTC");
     let latency = ns(start.detected_running_time) - ns(start.start.running_time);
-    assert!(latency >= 300_000_000, "detected {latency} ns after the last frame");
+    assert!(
+        latency >= 300_000_000,
+        "detected {latency} ns after the last frame"
+    );
     push(10);
     let end = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Element])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(5),
+            &[gst::MessageType::Element],
+        )
         .and_then(|m| DefectMessage::from_message(&m))
         .expect("stall end when a frame arrives")
         .unwrap();
-    assert_eq!((end.defect.as_str(), end.phase, end.id), ("stall", Phase::End, start.id));
+    assert_eq!(
+        (end.defect.as_str(), end.phase, end.id),
+        ("stall", Phase::End, start.id)
+    );
     assert_eq!(end.end_reason, Some(EndReason::Recovered));
     assert!(ns(end.duration) >= 300_000_000);
     // Exactly one stall: the timestamp gap of the same stall is not reported again.
@@ -336,8 +389,16 @@ fn stutter_is_counted_but_cadence_is_not() {
     let st = intervals(&msgs, "stutter");
     assert_eq!(st.len(), 1, "one episode: {msgs:#?}");
     let (s, e) = st[0];
-    assert_eq!(ns(s.start.pts), t(70, FPS), "starts at the first repeated frame");
-    assert_eq!(ns(e.end.unwrap().pts), t(201, FPS), "ends after the last repeated frame");
+    assert_eq!(
+        ns(s.start.pts),
+        t(70, FPS),
+        "starts at the first repeated frame"
+    );
+    assert_eq!(
+        ns(e.end.unwrap().pts),
+        t(201, FPS),
+        "ends after the last repeated frame"
+    );
     assert_eq!(evidence_u64(e, "runs"), 5);
     assert_eq!(evidence_u64(e, "repeated-frames"), 5);
     assert_eq!(evidence_u64(e, "longest-run-frames"), 1);
@@ -357,7 +418,10 @@ fn stutter_is_counted_but_cadence_is_not() {
         })
         .collect();
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
-    assert!(msgs.is_empty(), "telecine cadence is not a defect: {msgs:#?}");
+    assert!(
+        msgs.is_empty(),
+        "telecine cadence is not a defect: {msgs:#?}"
+    );
 }
 
 #[test]
@@ -365,7 +429,8 @@ fn no_defects_on_motion_pans_fades_and_quiet_views() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
     let n = 12 * FPS;
-    let cases: Vec<(&str, Box<dyn Fn(u64) -> Shot>)> = vec![
+    type ShotFn = Box<dyn Fn(u64) -> Shot>;
+    let cases: Vec<(&str, ShotFn)> = vec![
         ("moving", Box::new(Shot::moving)),
         (
             "slow pan of one pixel per frame",
@@ -425,7 +490,10 @@ fn regions_keep_a_ticker_from_hiding_a_freeze() {
         .collect();
     let bufs = buffers(&scene, &info, &shots);
     let (msgs, _) = run_harness(&[], &info, bufs.clone());
-    assert!(intervals(&msgs, "freeze").is_empty(), "the ticker moves: {msgs:#?}");
+    assert!(
+        intervals(&msgs, "freeze").is_empty(),
+        "the ticker moves: {msgs:#?}"
+    );
     for regions in ["exclude:75%,0,25%,10%", "include:0,30,320,210"] {
         let (msgs, _) = run_harness(&[("regions", v(regions))], &info, bufs.clone());
         assert_freezes_exact(&msgs, &[freeze]);
@@ -503,7 +571,9 @@ fn flush_segment_caps_and_eos_close_open_defects() {
     let scene = Scene::new(W as usize, H as usize);
     let frozen = scene.buffer(&Shot::moving(0), &info);
     let mut h = gst_check::Harness::new("vqfreeze");
-    h.element().unwrap().set_property("min-duration", SECOND / 2);
+    h.element()
+        .unwrap()
+        .set_property("min-duration", SECOND / 2);
     let bus = gst::Bus::new();
     h.element().unwrap().set_bus(Some(&bus));
     h.set_src_caps(info.to_caps().unwrap());
@@ -522,7 +592,11 @@ fn flush_segment_caps_and_eos_close_open_defects() {
     let f = intervals(&msgs, "freeze");
     assert_eq!(f.len(), 1, "{msgs:#?}");
     assert_eq!(f[0].1.end_reason, Some(EndReason::Flush));
-    assert_eq!(ns(f[0].1.end.unwrap().pts), t(FPS, FPS), "ends after the last frame seen");
+    assert_eq!(
+        ns(f[0].1.end.unwrap().pts),
+        t(FPS, FPS),
+        "ends after the last frame seen"
+    );
     assert_eq!(ns(f[0].1.duration), SECOND);
 
     // After the flush the history is gone: the same picture is not still "continued".
@@ -530,11 +604,18 @@ fn flush_segment_caps_and_eos_close_open_defects() {
     seg.set_start(gst::ClockTime::ZERO);
     assert!(h.push_event(gst::event::Segment::new(&seg)));
     push_frozen(&mut h, 0..FPS / 4);
-    assert!(drain_defects(&bus).is_empty(), "0.25 s after a flush is no freeze");
+    assert!(
+        drain_defects(&bus).is_empty(),
+        "0.25 s after a flush is no freeze"
+    );
     push_frozen(&mut h, FPS / 4..FPS);
     let msgs = drain_defects(&bus);
     assert_eq!(msgs.len(), 1);
-    assert_eq!(ns(msgs[0].start.pts), 0, "a fresh freeze, from the first frame after the flush");
+    assert_eq!(
+        ns(msgs[0].start.pts),
+        0,
+        "a fresh freeze, from the first frame after the flush"
+    );
 
     // A new segment closes it.
     seg.set_base(gst::ClockTime::from_seconds(10));
@@ -551,7 +632,11 @@ fn flush_segment_caps_and_eos_close_open_defects() {
     let ends: Vec<_> = msgs.iter().filter(|m| m.phase == Phase::End).collect();
     assert_eq!(ends.len(), 1, "{msgs:#?}");
     assert_eq!(ends[0].end_reason, Some(EndReason::Caps));
-    assert_eq!(ns(ends[0].start.running_time), 10 * SECOND, "running time follows the segment base");
+    assert_eq!(
+        ns(ends[0].start.running_time),
+        10 * SECOND,
+        "running time follows the segment base"
+    );
 
     // EOS closes it, at the end of the last frame.
     let small = Scene::new((W / 2) as usize, (H / 2) as usize).buffer(&Shot::moving(0), &info2);
@@ -574,7 +659,10 @@ fn buffers_pass_through_untouched() {
     let scene = Scene::new(W as usize, H as usize);
     let bufs = buffers(&scene, &info, &schedule(FPS, &[]));
     let ptrs: Vec<_> = bufs.iter().map(|b| b.as_ptr()).collect();
-    let copies: Vec<Vec<u8>> = bufs.iter().map(|b| b.map_readable().unwrap().to_vec()).collect();
+    let copies: Vec<Vec<u8>> = bufs
+        .iter()
+        .map(|b| b.map_readable().unwrap().to_vec())
+        .collect();
     let (_, out) = run_harness(&[], &info, bufs);
     for ((o, p), c) in out.iter().zip(&ptrs).zip(&copies) {
         assert_eq!(o.as_ptr(), *p, "the same buffer, not a copy");
@@ -616,9 +704,28 @@ fn bad_buffers_are_reported_and_passed() {
 #[test]
 fn every_format_family_and_odd_sizes() {
     let formats = [
-        "I420", "YV12", "NV12", "NV21", "Y42B", "Y444", "GRAY8", "YUY2", "UYVY", "AYUV", "I420_10LE",
-        "I420_10BE", "I420_12LE", "P010_10LE", "P016_LE", "Y444_16LE", "GRAY16_LE", "GRAY16_BE", "RGB",
-        "BGRx", "xRGB", "RGBA",
+        "I420",
+        "YV12",
+        "NV12",
+        "NV21",
+        "Y42B",
+        "Y444",
+        "GRAY8",
+        "YUY2",
+        "UYVY",
+        "AYUV",
+        "I420_10LE",
+        "I420_10BE",
+        "I420_12LE",
+        "P010_10LE",
+        "P016_LE",
+        "Y444_16LE",
+        "GRAY16_LE",
+        "GRAY16_BE",
+        "RGB",
+        "BGRx",
+        "xRGB",
+        "RGBA",
     ];
     let info = i420_info(160, 120, FPS as i32);
     let scene = Scene::new(160, 120);
@@ -662,12 +769,18 @@ fn unsupported_formats_fail_negotiation_readably() {
     let _ = pipeline.set_state(gst::State::Playing);
     let bus = pipeline.bus().unwrap();
     let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
         .expect("an error");
     match msg.view() {
         gst::MessageView::Error(e) => {
             let text = format!("{} {:?}", e.error(), e.debug());
-            assert!(text.contains("not-negotiated") || text.contains("negotiat"), "{text}");
+            assert!(
+                text.contains("not-negotiated") || text.contains("negotiat"),
+                "{text}"
+            );
         }
         other => panic!("expected a negotiation error, got {other:?}"),
     }
@@ -708,13 +821,22 @@ fn properties_have_documented_defaults() {
             value.serialize().unwrap(),
             "{name}"
         );
-        assert!(pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING), "{name} tunable while playing");
+        assert!(
+            pspec.flags().contains(gst::PARAM_FLAG_MUTABLE_PLAYING),
+            "{name} tunable while playing"
+        );
         assert!(!pspec.blurb().unwrap_or_default().is_empty());
     }
-    assert!((e.property::<f64>("noise-db") + 60.0).abs() < 1e-9, "-60 dB");
+    assert!(
+        (e.property::<f64>("noise-db") + 60.0).abs() < 1e-9,
+        "-60 dB"
+    );
     e.set_property("noise-db", -40.0f64);
     assert!((e.property::<f64>("noise") - 0.01).abs() < 1e-12);
     e.set_property("regions", "exclude:10,10,20,20");
     assert_eq!(e.property::<String>("regions"), "exclude:10,10,20,20");
-    assert_eq!(e.property::<bool>("qos"), false, "QoS is off: a monitor never drops frames");
+    assert!(
+        !e.property::<bool>("qos"),
+        "QoS is off: a monitor never drops frames"
+    );
 }

@@ -6,8 +6,8 @@
 //
 // SPDX-License-Identifier: MPL-2.0
 
-// Lock order: `state` before `watch`; `settings` and `regions` are only copied out, never held
-// while another lock is taken. No lock is held while a message is posted.
+// Lock order: `state` before `watch`, `watchdog` before `watch`; `settings` and `regions` are only
+// copied out, never held while another lock is taken. No lock is held while a message is posted.
 
 use gst::glib;
 use gst::prelude::*;
@@ -17,7 +17,7 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::stillness::{self, BLOCK, StillParams, Stillness};
@@ -252,7 +252,6 @@ struct State {
     counters: Counters,
     warned_no_pts: bool,
     warned_bad_buffer: bool,
-    live: bool,
     caps: Option<gst::Caps>,
 }
 
@@ -267,7 +266,6 @@ impl State {
             counters: Counters::default(),
             warned_no_pts: false,
             warned_bad_buffer: false,
-            live: false,
             caps: None,
         }
     }
@@ -349,7 +347,15 @@ pub struct VqFreeze {
     watch: Mutex<Watch>,
     watchdog: Mutex<Option<gst::PeriodicClockId>>,
     ids: Arc<AtomicU64>,
+    /// LIVE_UNKNOWN until an upstream latency query answered (live sources answer only once
+    /// they have negotiated, which can be after PLAYING).
+    live: AtomicU8,
+    playing: AtomicBool,
 }
+
+const LIVE_UNKNOWN: u8 = 0;
+const LIVE_YES: u8 = 1;
+const LIVE_NO: u8 = 2;
 
 #[glib::object_subclass]
 impl ObjectSubclass for VqFreeze {
@@ -367,6 +373,8 @@ impl ObjectSubclass for VqFreeze {
             watch: Mutex::new(Watch::default()),
             watchdog: Mutex::new(None),
             ids,
+            live: AtomicU8::new(LIVE_UNKNOWN),
+            playing: AtomicBool::new(false),
         }
     }
 }
@@ -617,12 +625,20 @@ impl ElementImpl for VqFreeze {
         &self,
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::PlayingToPaused {
-            self.stop_watchdog();
+        match transition {
+            gst::StateChange::PlayingToPaused => {
+                self.playing.store(false, Ordering::Release);
+                self.stop_watchdog();
+            }
+            gst::StateChange::ReadyToPaused | gst::StateChange::PausedToReady => {
+                self.live.store(LIVE_UNKNOWN, Ordering::Release);
+            }
+            _ => (),
         }
         let res = self.parent_change_state(transition)?;
         if transition == gst::StateChange::PausedToPlaying {
-            self.start_watchdog();
+            self.playing.store(true, Ordering::Release);
+            self.ensure_live_known();
         }
         Ok(res)
     }
@@ -765,6 +781,9 @@ impl VideoFilterImpl for VqFreeze {
 
 impl VqFreeze {
     fn analyse(&self, buf: &gst::BufferRef) -> Result<(), gst::FlowError> {
+        if self.live.load(Ordering::Acquire) == LIVE_UNKNOWN {
+            self.ensure_live_known();
+        }
         let settings = *self.settings.lock().unwrap();
         let regions_changed = self.regions_changed.swap(false, Ordering::AcqRel);
         let regions = regions_changed.then(|| self.regions.lock().unwrap().clone());
@@ -791,7 +810,7 @@ impl VqFreeze {
         }
         let had_pts = buf.pts().is_some();
         let (times, t, dur) = state.frame_times(buf, nominal);
-        let live = state.live;
+        let live = self.is_live();
 
         // The watchdog's open stall, if any, ends with this frame.
         let watchdog_end = {
@@ -909,7 +928,7 @@ impl VqFreeze {
         let expected = state.tracker.expected_next();
         let detected = expected.map(|(times, t)| times.running_time.unwrap_or(t));
         let events = state.tracker.close(reason, detected);
-        let live = state.live;
+        let live = self.is_live();
         if reason != EndReason::Caps {
             state.last_pts_end = None;
             state.last_t_end = None;
@@ -998,19 +1017,37 @@ impl VqFreeze {
         }
     }
 
+    fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire) == LIVE_YES
+    }
+
+    /// Asks upstream whether the stream is live, once it can answer; starts the watchdog of a
+    /// live stream that is playing.
+    fn ensure_live_known(&self) {
+        if self.live.load(Ordering::Acquire) != LIVE_UNKNOWN {
+            return;
+        }
+        let Some(pad) = self.obj().static_pad("sink") else {
+            return;
+        };
+        let mut q = gst::query::Latency::new();
+        if !pad.peer_query(&mut q) {
+            return;
+        }
+        let live = q.result().0;
+        self.live
+            .store(if live { LIVE_YES } else { LIVE_NO }, Ordering::Release);
+        gst::debug!(CAT, imp = self, "live {live}");
+        if live && self.playing.load(Ordering::Acquire) {
+            self.start_watchdog();
+        }
+    }
+
     fn start_watchdog(&self) {
         let timeout = self.settings.lock().unwrap().stall_timeout;
-        let live = self
-            .obj()
-            .static_pad("sink")
-            .map(|pad| {
-                let mut q = gst::query::Latency::new();
-                pad.peer_query(&mut q) && q.result().0
-            })
-            .unwrap_or(false);
-        self.state.lock().unwrap().live = live;
-        gst::debug!(CAT, imp = self, "live {live}, stall timeout {timeout} ns");
-        if !live || timeout == 0 {
+        // Held until the clock id is stored: the state-change and streaming threads may race here.
+        let mut slot = self.watchdog.lock().unwrap();
+        if timeout == 0 || slot.is_some() {
             return;
         }
         {
@@ -1035,7 +1072,7 @@ impl VqFreeze {
             gst::warning!(CAT, imp = self, "cannot start the stall watchdog");
             return;
         }
-        *self.watchdog.lock().unwrap() = Some(id);
+        *slot = Some(id);
     }
 
     fn stop_watchdog(&self) {
@@ -1151,7 +1188,7 @@ impl VqFreeze {
             .field("frames-without-pts", c.frames_without_pts)
             .field("discont-buffers", c.discont_buffers)
             .field("gap-events", c.gap_events)
-            .field("live", state.live)
+            .field("live", self.is_live())
             .build();
         if let Some(caps) = &state.caps {
             s.set("caps", caps.to_string());

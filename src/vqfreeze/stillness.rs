@@ -132,12 +132,20 @@ pub struct Stillness {
     sad: Vec<u32>,
     sum: Vec<u32>,
     black: Vec<u32>,
+    /// Per block column of the band being measured: SAD, sum and black count packed in 16-bit
+    /// fields of two 64-bit lanes (16 rows of 8 pixels per lane never exceed 16 bits).
+    acc: Vec<[u64; 2]>,
+    /// AVX2 row kernel available (detected once at run time).
+    avx2: bool,
     prev_sum: Vec<u32>,
     ref_sum: Vec<u32>,
     origin_sum: Vec<u32>,
     has_ref: bool,
     /// Blocks that take part in the analysis (regions).
     mask: Vec<bool>,
+    /// Per block: 1 / (pixels x 2^(depth-8)), 0 for blocks outside the mask; turns sums into
+    /// 8-bit-scale means with one multiplication.
+    inv: Vec<f64>,
     black_threshold: u16,
 }
 
@@ -149,7 +157,7 @@ impl Stillness {
         let rows = height.div_ceil(BLOCK);
         let n = cols * rows;
         let pixels = width * height;
-        Stillness {
+        let mut s = Stillness {
             width,
             height,
             cols,
@@ -169,13 +177,32 @@ impl Stillness {
             sad: vec![0; n],
             sum: vec![0; n],
             black: vec![0; n],
+            acc: vec![[0; 2]; cols],
+            avx2: detect_avx2(),
             prev_sum: vec![0; n],
             ref_sum: vec![0; n],
             origin_sum: vec![0; n],
             has_ref: false,
             mask: vec![true; n],
+            inv: Vec::new(),
             black_threshold: 0,
+        };
+        s.update_inv();
+        s
+    }
+
+    fn update_inv(&mut self) {
+        let scale = f64::from(1u32 << (self.depth - 8));
+        let mut inv = std::mem::take(&mut self.inv);
+        inv.clear();
+        for by in 0..self.rows {
+            for bx in 0..self.cols {
+                let keep = self.mask[by * self.cols + bx];
+                let n = f64::from(self.block_pixels(bx, by)) * scale;
+                inv.push(if keep { 1.0 / n } else { 0.0 });
+            }
         }
+        self.inv = inv;
     }
 
     pub fn width(&self) -> usize {
@@ -193,6 +220,7 @@ impl Stillness {
     /// Sets which blocks are analysed (`cols * rows`, row major).
     pub fn set_mask(&mut self, mask: &[bool]) {
         self.mask.copy_from_slice(mask);
+        self.update_inv();
     }
 
     /// Sets the black-pixel threshold in native code values (a pixel is black if `<=` it).
@@ -219,24 +247,46 @@ impl Stillness {
     }
 
     /// Measures one band of up to 16 rows of 8-bit luma, starting at block row `band`.
+    ///
+    /// Rows are streamed in order (two sequential streams, prefetcher friendly); per-block sums
+    /// stay in small accumulators.
     pub fn band_u8(&mut self, band: usize, rows: &[&[u8]]) {
         debug_assert!(self.depth == 8 && rows.len() <= BLOCK);
         let y0 = band * BLOCK;
         let w = self.width;
-        let base = band * self.cols;
+        let cols = self.cols;
+        let base = band * cols;
         let thr = self.black_threshold.min(255) as u8;
         let full = w / BLOCK;
-        let prev = &mut self.prev8[y0 * w..(y0 + rows.len()) * w];
-        for bx in 0..self.cols {
-            let x0 = bx * BLOCK;
-            let (sad, sum, black) = if bx < full {
-                block16_u8(rows, prev, w, x0, thr)
-            } else {
-                block_tail_u8(rows, prev, w, x0, thr)
-            };
-            self.sad[base + bx] = sad;
-            self.sum[base + bx] = sum;
-            self.black[base + bx] = black;
+        self.acc.fill([0; 2]);
+        let (mut tail_sad, mut tail_sum, mut tail_black) = (0, 0, 0);
+        for (r, row) in rows.iter().enumerate() {
+            let prev = &mut self.prev8[(y0 + r) * w..(y0 + r + 1) * w];
+            let (cur, prev) = (&row[..w], prev);
+            row_u8(
+                &cur[..full * BLOCK],
+                &mut prev[..full * BLOCK],
+                thr,
+                &mut self.acc[..full],
+                self.avx2,
+            );
+            if full < cols {
+                let (a, b, c) = span_u8(&cur[full * BLOCK..], &mut prev[full * BLOCK..], thr);
+                tail_sad += a;
+                tail_sum += b;
+                tail_black += c;
+            }
+        }
+        for (j, a) in self.acc[..full].iter().enumerate() {
+            let field = |shift: u32| ((a[0] >> shift) & 0xffff) + ((a[1] >> shift) & 0xffff);
+            self.sad[base + j] = field(0) as u32;
+            self.sum[base + j] = field(16) as u32;
+            self.black[base + j] = (field(32) / 255) as u32;
+        }
+        if full < cols {
+            self.sad[base + full] = tail_sad;
+            self.sum[base + full] = tail_sum;
+            self.black[base + full] = tail_black;
         }
     }
 
@@ -283,32 +333,38 @@ impl Stillness {
         let (mut max_mad, mut max_mean, mut max_ref, mut max_origin) = (0f64, 0f64, 0f64, 0f64);
         let mut blocks = 0u32;
         for by in 0..self.rows {
+            let h = (self.height - by * BLOCK).min(BLOCK);
             for bx in 0..self.cols {
                 let i = by * self.cols + bx;
                 if !self.mask[i] {
                     continue;
                 }
-                let n = self.block_pixels(bx, by);
-                let nf = f64::from(n) * scale;
                 blocks += 1;
-                total_pix += u64::from(n);
+                total_pix += ((self.width - bx * BLOCK).min(BLOCK) * h) as u64;
                 total_black += u64::from(self.black[i]);
                 total_sum += u64::from(self.sum[i]);
-                if compared {
-                    total_sad += u64::from(self.sad[i]);
-                    let mad = f64::from(self.sad[i]) / nf;
-                    max_mad = max_mad.max(mad);
-                    let bin = ((mad / HIST_STEP) as usize).min(HIST_BINS - 1);
-                    hist[bin] += 1;
-                    let dm = (f64::from(self.sum[i]) - f64::from(self.prev_sum[i])).abs() / nf;
-                    max_mean = max_mean.max(dm);
+            }
+        }
+        if compared {
+            for (i, &inv) in self.inv.iter().enumerate() {
+                // Blocks outside the mask have inv == 0 and contribute nothing.
+                let sad = self.sad[i];
+                total_sad += u64::from(sad) * u64::from(inv != 0.0);
+                let mad = f64::from(sad) * inv;
+                max_mad = max_mad.max(mad);
+                let dm = f64::from(self.sum[i].abs_diff(self.prev_sum[i])) * inv;
+                max_mean = max_mean.max(dm);
+                if inv != 0.0 {
+                    hist[((mad * (1.0 / HIST_STEP)) as usize).min(HIST_BINS - 1)] += 1;
                 }
-                if self.has_ref {
-                    let dr = (f64::from(self.sum[i]) - f64::from(self.ref_sum[i])).abs() / nf;
-                    max_ref = max_ref.max(dr);
-                    let d0 = (f64::from(self.sum[i]) - f64::from(self.origin_sum[i])).abs() / nf;
-                    max_origin = max_origin.max(d0);
-                }
+            }
+        }
+        if self.has_ref {
+            for (i, &inv) in self.inv.iter().enumerate() {
+                let dr = f64::from(self.sum[i].abs_diff(self.ref_sum[i])) * inv;
+                max_ref = max_ref.max(dr);
+                let d0 = f64::from(self.sum[i].abs_diff(self.origin_sum[i])) * inv;
+                max_origin = max_origin.max(d0);
             }
         }
         let mut noise_floor = 0.0;
@@ -345,66 +401,135 @@ impl Stillness {
     }
 }
 
-/// SAD, sum and black count of one full 16-wide block column of a band, copying it into `prev`.
+/// Adds one row's SAD, sum and black count (in 0xff units) to the packed block accumulators,
+/// copying the row into `prev`. `cur` holds whole blocks only.
 #[inline]
-fn block16_u8(rows: &[&[u8]], prev: &mut [u8], w: usize, x0: usize, thr: u8) -> (u32, u32, u32) {
+fn row_u8(cur: &[u8], prev: &mut [u8], thr: u8, acc: &mut [[u64; 2]], avx2: bool) {
+    assert!(cur.len() == prev.len() && cur.len() == acc.len() * BLOCK);
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY: SSE2 is part of the x86_64 baseline; every access is bounds-checked by the
-        // slicing below before the unaligned loads and stores.
-        unsafe { block16_u8_sse2(rows, prev, w, x0, thr) }
+        if avx2 {
+            let pairs = acc.len() / 2;
+            // SAFETY: `avx2` is only true when the CPU has AVX2 (detect_avx2); lengths checked.
+            unsafe {
+                row_u8_avx2(
+                    &cur[..pairs * 32],
+                    &mut prev[..pairs * 32],
+                    thr,
+                    &mut acc[..pairs * 2],
+                )
+            };
+            if pairs * 2 < acc.len() {
+                let o = pairs * 32;
+                // SAFETY: SSE2 is part of the x86_64 baseline.
+                unsafe { row_u8_sse2(&cur[o..], &mut prev[o..], thr, &mut acc[pairs * 2..]) };
+            }
+        } else {
+            // SAFETY: SSE2 is part of the x86_64 baseline; lengths are checked above.
+            unsafe { row_u8_sse2(cur, prev, thr, acc) }
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        block_tail_u8(rows, prev, w, x0, thr)
+        let _ = avx2;
+        row_u8_scalar(cur, prev, thr, acc)
+    }
+}
+
+fn detect_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Two blocks per step; same packing as the SSE2 kernel.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_u8_avx2(cur: &[u8], prev: &mut [u8], thr: u8, acc: &mut [[u64; 2]]) {
+    use std::arch::x86_64::*;
+    debug_assert!(cur.len() == acc.len() * BLOCK && acc.len().is_multiple_of(2));
+    unsafe {
+        let zero = _mm256_setzero_si256();
+        let t = _mm256_set1_epi8(thr as i8);
+        let cp = cur.as_ptr();
+        let pp = prev.as_mut_ptr();
+        let ap = acc.as_mut_ptr() as *mut __m256i;
+        for j in 0..acc.len() / 2 {
+            let cv = _mm256_loadu_si256(cp.add(j * 32) as *const __m256i);
+            let pv = _mm256_loadu_si256(pp.add(j * 32) as *const __m256i);
+            _mm256_storeu_si256(pp.add(j * 32) as *mut __m256i, cv);
+            let is_black = _mm256_cmpeq_epi8(_mm256_subs_epu8(cv, t), zero);
+            let packed = _mm256_or_si256(
+                _mm256_or_si256(
+                    _mm256_sad_epu8(cv, pv),
+                    _mm256_slli_epi64::<16>(_mm256_sad_epu8(cv, zero)),
+                ),
+                _mm256_slli_epi64::<32>(_mm256_sad_epu8(is_black, zero)),
+            );
+            let a = _mm256_loadu_si256(ap.add(j));
+            _mm256_storeu_si256(ap.add(j), _mm256_add_epi64(a, packed));
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline]
-unsafe fn block16_u8_sse2(
-    rows: &[&[u8]],
-    prev: &mut [u8],
-    w: usize,
-    x0: usize,
-    thr: u8,
-) -> (u32, u32, u32) {
+unsafe fn row_u8_sse2(cur: &[u8], prev: &mut [u8], thr: u8, acc: &mut [[u64; 2]]) {
     use std::arch::x86_64::*;
     unsafe {
         let zero = _mm_setzero_si128();
         let t = _mm_set1_epi8(thr as i8);
-        let mut sad = zero;
-        let mut sum = zero;
-        let mut black = zero;
-        for (r, row) in rows.iter().enumerate() {
-            let c = &row[x0..x0 + BLOCK];
-            let p = &mut prev[r * w + x0..r * w + x0 + BLOCK];
-            let cv = _mm_loadu_si128(c.as_ptr() as *const __m128i);
-            let pv = _mm_loadu_si128(p.as_ptr() as *const __m128i);
-            _mm_storeu_si128(p.as_mut_ptr() as *mut __m128i, cv);
-            sad = _mm_add_epi64(sad, _mm_sad_epu8(cv, pv));
-            sum = _mm_add_epi64(sum, _mm_sad_epu8(cv, zero));
+        let cp = cur.as_ptr();
+        let pp = prev.as_mut_ptr();
+        let ap = acc.as_mut_ptr() as *mut __m128i;
+        for j in 0..acc.len() {
+            let cv = _mm_loadu_si128(cp.add(j * BLOCK) as *const __m128i);
+            let pv = _mm_loadu_si128(pp.add(j * BLOCK) as *const __m128i);
+            _mm_storeu_si128(pp.add(j * BLOCK) as *mut __m128i, cv);
             // 0xff where c <= thr (saturating c - thr is zero), summed with psadbw.
             let is_black = _mm_cmpeq_epi8(_mm_subs_epu8(cv, t), zero);
-            black = _mm_add_epi64(black, _mm_sad_epu8(is_black, zero));
+            let packed = _mm_or_si128(
+                _mm_or_si128(
+                    _mm_sad_epu8(cv, pv),
+                    _mm_slli_epi64::<16>(_mm_sad_epu8(cv, zero)),
+                ),
+                _mm_slli_epi64::<32>(_mm_sad_epu8(is_black, zero)),
+            );
+            let a = _mm_loadu_si128(ap.add(j));
+            _mm_storeu_si128(ap.add(j), _mm_add_epi64(a, packed));
         }
-        let h = |v: __m128i| (_mm_cvtsi128_si32(v) + _mm_extract_epi16::<4>(v)) as u32;
-        (h(sad), h(sum), h(black) / 255)
     }
 }
 
-/// Scalar version for the right-hand partial block column (and non-x86 targets).
-fn block_tail_u8(rows: &[&[u8]], prev: &mut [u8], w: usize, x0: usize, thr: u8) -> (u32, u32, u32) {
-    let x1 = (x0 + BLOCK).min(w);
-    let (mut sad, mut sum, mut black) = (0u32, 0u32, 0u32);
-    for (r, row) in rows.iter().enumerate() {
-        let p = &mut prev[r * w + x0..r * w + x1];
-        for (c, p) in row[x0..x1].iter().zip(p.iter_mut()) {
-            sad += c.abs_diff(*p) as u32;
-            sum += *c as u32;
-            black += (*c <= thr) as u32;
-            *p = *c;
+#[cfg(any(not(target_arch = "x86_64"), test))]
+fn row_u8_scalar(cur: &[u8], prev: &mut [u8], thr: u8, acc: &mut [[u64; 2]]) {
+    for ((c, p), a) in cur
+        .chunks_exact(BLOCK)
+        .zip(prev.chunks_exact_mut(BLOCK))
+        .zip(acc.iter_mut())
+    {
+        for (half, lane) in a.iter_mut().enumerate() {
+            let r = half * 8..half * 8 + 8;
+            let (s, u, _) = span_u8(&c[r.clone()], &mut p[r.clone()], 0);
+            let b = c[r].iter().filter(|&&v| v <= thr).count() as u64 * 255;
+            *lane += u64::from(s) | (u64::from(u) << 16) | (b << 32);
         }
+    }
+}
+
+/// SAD, sum and black count of a span of one row, copying it into `prev`.
+fn span_u8(cur: &[u8], prev: &mut [u8], thr: u8) -> (u32, u32, u32) {
+    let (mut sad, mut sum, mut black) = (0u32, 0u32, 0u32);
+    for (c, p) in cur.iter().zip(prev.iter_mut()) {
+        sad += c.abs_diff(*p) as u32;
+        sum += *c as u32;
+        black += (*c <= thr) as u32;
+        *p = *c;
     }
     (sad, sum, black)
 }
@@ -621,17 +746,19 @@ mod tests {
 
     #[test]
     fn sse2_and_scalar_agree() {
-        let (w, h) = (64, 16);
+        let (w, h) = (64, 1);
         let f = texture(w, h, 5);
         let g = texture(w, h, 9);
-        let rows: Vec<&[u8]> = (0..h).map(|r| &f[r * w..(r + 1) * w]).collect();
-        for x0 in [0, 16, 32, 48] {
+        let mut p2 = g.clone();
+        let mut b = vec![[0u64; 2]; 4];
+        row_u8_scalar(&f, &mut p2, 100, &mut b);
+        for avx2 in [false, detect_avx2()] {
             let mut p1 = g.clone();
-            let mut p2 = g.clone();
-            let a = block16_u8(&rows, &mut p1, w, x0, 100);
-            let b = block_tail_u8(&rows, &mut p2, w, x0, 100);
-            assert_eq!(a, b);
+            let mut a = vec![[0u64; 2]; 4];
+            row_u8(&f, &mut p1, 100, &mut a, avx2);
+            assert_eq!(a, b, "avx2 {avx2}");
             assert_eq!(p1, p2);
+            assert_eq!(p1, f);
         }
     }
 }

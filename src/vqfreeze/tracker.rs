@@ -385,11 +385,9 @@ impl Tracker {
                     if !external_stall {
                         self.totals.stalls += 1;
                         let id = self.new_id();
-                        let missing = if prev.duration > 0 {
-                            (gap + prev.duration / 2) / prev.duration
-                        } else {
-                            0
-                        };
+                        let missing = (gap + prev.duration / 2)
+                            .checked_div(prev.duration)
+                            .unwrap_or(0);
                         let evidence = Evidence::Stall(StallEvidence {
                             source: StallSource::TimestampGap,
                             missing_frames: missing,

@@ -136,7 +136,11 @@ impl Scene {
         }
         let c = shot.content as f64;
         let span = (self.canvas_w - w) as f64;
-        let off = if shot.quiet { 0 } else { ((c * shot.pan) % span) as usize };
+        let off = if shot.quiet {
+            0
+        } else {
+            ((c * shot.pan) % span) as usize
+        };
         for y in 0..h {
             let src = &self.canvas[y * self.canvas_w + off..y * self.canvas_w + off + w];
             out[y * stride..y * stride + w].copy_from_slice(src);
@@ -166,7 +170,7 @@ impl Scene {
             for y in 0..y1 {
                 for x in x0..w {
                     let phase = (x + (shot.grain_seed as usize) * 4) / 6;
-                    out[y * stride + x] = if phase % 2 == 0 { 220 } else { 30 };
+                    out[y * stride + x] = if phase.is_multiple_of(2) { 220 } else { 30 };
                 }
             }
         }
@@ -181,7 +185,9 @@ impl Scene {
             let mut rng = Rng::new(shot.grain_seed.wrapping_add(1_000_003));
             for y in 0..h {
                 for v in &mut out[y * stride..y * stride + w] {
-                    *v = (*v as f64 + shot.grain * rng.gauss()).round().clamp(0.0, 255.0) as u8;
+                    *v = (*v as f64 + shot.grain * rng.gauss())
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
                 }
             }
         }
@@ -215,7 +221,9 @@ pub fn i420_info(w: u32, h: u32, fps: i32) -> gst_video::VideoInfo {
 pub fn stamp(buf: &mut gst::Buffer, i: u64, fps: u64) {
     let b = buf.get_mut().unwrap();
     b.set_pts(gst::ClockTime::from_nseconds(i * SECOND / fps));
-    b.set_duration(gst::ClockTime::from_nseconds((i + 1) * SECOND / fps - i * SECOND / fps));
+    b.set_duration(gst::ClockTime::from_nseconds(
+        (i + 1) * SECOND / fps - i * SECOND / fps,
+    ));
 }
 
 /// Frame times of frame `i` at `fps`, in ns.
@@ -268,9 +276,15 @@ pub fn run_harness(
 use gst::glib;
 
 /// The (start, end) messages of each defect of type `defect`, paired by id, in order.
-pub fn intervals<'a>(msgs: &'a [DefectMessage], defect: &str) -> Vec<(&'a DefectMessage, &'a DefectMessage)> {
+pub fn intervals<'a>(
+    msgs: &'a [DefectMessage],
+    defect: &str,
+) -> Vec<(&'a DefectMessage, &'a DefectMessage)> {
     let mut res = Vec::new();
-    for s in msgs.iter().filter(|m| m.defect == defect && m.phase == Phase::Start) {
+    for s in msgs
+        .iter()
+        .filter(|m| m.defect == defect && m.phase == Phase::Start)
+    {
         let e = msgs
             .iter()
             .find(|m| m.defect == defect && m.phase == Phase::End && m.id == s.id)
@@ -278,15 +292,25 @@ pub fn intervals<'a>(msgs: &'a [DefectMessage], defect: &str) -> Vec<(&'a Defect
         res.push((s, e));
     }
     // Every end has a start.
-    for e in msgs.iter().filter(|m| m.defect == defect && m.phase == Phase::End) {
-        assert!(res.iter().any(|(s, _)| s.id == e.id), "end without start: {e:?}");
+    for e in msgs
+        .iter()
+        .filter(|m| m.defect == defect && m.phase == Phase::End)
+    {
+        assert!(
+            res.iter().any(|(s, _)| s.id == e.id),
+            "end without start: {e:?}"
+        );
     }
     res
 }
 
 /// One line per message, for assertion output.
 pub fn summary(msgs: &[DefectMessage]) -> String {
-    let f = |t: Option<gst::ClockTime>| t.map_or("-".to_string(), |t| format!("{:.3}", t.nseconds() as f64 / 1e9));
+    let f = |t: Option<gst::ClockTime>| {
+        t.map_or("-".to_string(), |t| {
+            format!("{:.3}", t.nseconds() as f64 / 1e9)
+        })
+    };
     msgs.iter()
         .map(|m| {
             format!(

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: MPL-2.0
+#
+# make demo   the main job on generated media: a stream with known defects, analysed by vqmon
+# make test   fmt, clippy and the whole test suite
+# make bench  the analysis benchmarks (criterion) and the side-by-side comparison with FFmpeg
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+
+.PHONY: all deps build demo test bench compare install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --release
+
+demo: deps
+	$(CARGO) run --release --example demo
+
+test: deps
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	G_DEBUG=fatal_warnings $(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --doc
+
+bench: deps
+	$(CARGO) bench --bench freeze
+	benches/compare-freeze.sh
+
+compare: deps
+	benches/compare-freeze.sh
+
+install: deps
+	meson setup build --prefix=/usr --buildtype=release || meson setup --reconfigure build --prefix=/usr --buildtype=release
+	meson compile -C build
+	meson install -C build
+
+clean:
+	$(CARGO) clean
+	rm -rf build

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MPL-2.0
+#
+# vqfreeze against FFmpeg freezedetect on the same raw 1080p I420 frames, side by side in one run.
+# Each tool runs its pipeline with and without the detector, interleaved ROUNDS times; the
+# detector's cost is the CPU-time difference (user and system separately) divided by the frames.
+#
+#   benches/compare-freeze.sh [FRAMES] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FRAMES=${1:-250}
+ROUNDS=${2:-5}
+W=1920
+H=1080
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --quiet --lib --example rawframes
+./target/release/examples/rawframes $W $H "$FRAMES" "$work/frames.yuv"
+export GST_PLUGIN_PATH="$PWD/target/release"
+gst-inspect-1.0 vqfreeze >/dev/null
+
+# CPU seconds (user, system) of a command's children.
+cpu() {
+  /usr/bin/python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{r.ru_utime:.4f} {r.ru_stime:.4f}")
+PY
+}
+
+ff=(ffmpeg -nostdin -hide_banner -threads 1 -f rawvideo -pix_fmt yuv420p -s ${W}x${H} -r 25 -i "$work/frames.yuv")
+gst=(gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2)) ! rawvideoparse width=$W height=$H format=i420 framerate=25/1)
+
+declare -A U S
+for k in ff_base ff_det gst_base gst_det; do U[$k]=0; S[$k]=0; done
+add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
+for r in $(seq "$ROUNDS"); do
+  add ff_base "${ff[@]}" -f null -
+  add ff_det "${ff[@]}" -vf freezedetect -f null -
+  add gst_base "${gst[@]}" ! fakesink
+  add gst_det "${gst[@]}" ! vqfreeze ! fakesink
+done
+
+per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
+ffu=$(per_frame "${U[ff_det]} - ${U[ff_base]}"); ffs=$(per_frame "${S[ff_det]} - ${S[ff_base]}")
+vqu=$(per_frame "${U[gst_det]} - ${U[gst_base]}"); vqs=$(per_frame "${S[gst_det]} - ${S[gst_base]}")
+fft=$(echo "$ffu + $ffs" | bc -l); vqt=$(echo "$vqu + $vqs" | bc -l)
+echo "1080p I420, $FRAMES frames x $ROUNDS interleaved rounds, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+printf '%-22s %10s %10s %10s\n' "ms per frame" user system total
+printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freezedetect" "$ffu" "$ffs" "$fft"
+printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze" "$vqu" "$vqs" "$vqt"
+printf 'ratio vqfreeze / freezedetect: user %.2f, total %.2f\n' "$(echo "$vqu / $ffu" | bc -l)" "$(echo "$vqt / $fft" | bc -l)"
