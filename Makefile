@@ -22,10 +22,7 @@ demo: deps
 	$(CARGO) run --release --example demo
 
 test: deps
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	G_DEBUG=fatal_warnings $(CARGO) test --all-targets --no-fail-fast
-	$(CARGO) test --doc
+	scripts/test.sh
 
 bench: deps
 	$(CARGO) bench --bench freeze

@@ -9,6 +9,7 @@ set -euo pipefail
 
 packages=(
   pkg-config
+  bc
   libgstreamer1.0-dev
   libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools
