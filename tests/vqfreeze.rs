@@ -565,6 +565,55 @@ fn flags_kinds_and_timestamp_less_buffers() {
 }
 
 #[test]
+fn variable_frame_rate_without_durations() {
+    init();
+    // framerate=0/1 and no buffer durations: frames 40 ms apart, then 20 ms apart.
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, W, H)
+        .fps(gst::Fraction::new(0, 1))
+        .build()
+        .unwrap();
+    let scene = Scene::new(W as usize, H as usize);
+    let mut pts = 0u64;
+    let mut expected = (0, 0);
+    let bufs: Vec<_> = (0..200u64)
+        .map(|i| {
+            let step = if i < 100 { 40_000_000 } else { 20_000_000 };
+            // Frames 50..=99 show the picture of frame 50: 2.0 s at 40 ms.
+            let content = if (50..100).contains(&i) { 50 } else { i };
+            let mut b = scene.buffer(
+                &Shot {
+                    content,
+                    ..Shot::moving(i)
+                },
+                &info,
+            );
+            b.get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_nseconds(pts));
+            if i == 50 {
+                expected.0 = pts;
+            }
+            if i == 100 {
+                expected.1 = pts;
+            }
+            pts += step;
+            b
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[("min-duration", v(SECOND))], &info, bufs);
+    let f = intervals(&msgs, "freeze");
+    assert_eq!(f.len(), 1, "{}", summary(&msgs));
+    assert_eq!(ns(f[0].0.start.pts), expected.0);
+    assert_eq!(ns(f[0].1.end.unwrap().pts), expected.1);
+    assert_eq!(ns(f[0].1.duration), 2 * SECOND);
+    // Confirmed when 1 s had been shown: 25 frames of 40 ms, the last one's duration estimated.
+    assert_eq!(
+        ns(f[0].0.detected_running_time),
+        expected.0 + 24 * 40_000_000
+    );
+}
+
+#[test]
 fn flush_segment_caps_and_eos_close_open_defects() {
     init();
     let info = i420_info(W, H, FPS as i32);

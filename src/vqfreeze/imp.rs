@@ -249,6 +249,10 @@ struct State {
     last_pts_end: Option<gst::ClockTime>,
     /// Analysis timeline position of the end of the last frame.
     last_t_end: Option<u64>,
+    /// Timeline position and PTS of the last frame, to estimate durations of variable-rate
+    /// streams whose buffers carry none.
+    last_t: Option<u64>,
+    last_pts: Option<gst::ClockTime>,
     counters: Counters,
     warned_no_pts: bool,
     warned_bad_buffer: bool,
@@ -263,6 +267,8 @@ impl State {
             tracker: Tracker::new(ids),
             last_pts_end: None,
             last_t_end: None,
+            last_t: None,
+            last_pts: None,
             counters: Counters::default(),
             warned_no_pts: false,
             warned_bad_buffer: false,
@@ -279,11 +285,16 @@ impl State {
                 self.last_pts_end
             }
         };
+        // Buffer duration, else the caps frame rate, else (variable rate) the last PTS step.
+        let last_step = match (pts, self.last_pts) {
+            (Some(p), Some(l)) if p > l => (p - l).nseconds(),
+            _ => 0,
+        };
         let dur = buf
             .duration()
             .map(gst::ClockTime::nseconds)
             .filter(|d| *d > 0)
-            .unwrap_or(nominal);
+            .unwrap_or(if nominal > 0 { nominal } else { last_step });
         let (rt, st, rt_end) = match (&self.segment, pts) {
             (Some(seg), Some(p)) => (
                 seg.to_running_time(p),
@@ -301,6 +312,8 @@ impl State {
         };
         self.last_pts_end = pts.map(|p| p + gst::ClockTime::from_nseconds(dur));
         self.last_t_end = Some(t + dur_t);
+        self.last_t = Some(t);
+        self.last_pts = pts;
         (
             Times {
                 pts: pts.map(gst::ClockTime::nseconds),
@@ -675,6 +688,7 @@ impl BaseTransformImpl for VqFreeze {
                 }
                 state.last_pts_end = None;
                 state.last_t_end = None;
+                state.last_pts = None;
             }
             EventView::Segment(e) => {
                 let seg = e.segment();
@@ -932,6 +946,8 @@ impl VqFreeze {
         if reason != EndReason::Caps {
             state.last_pts_end = None;
             state.last_t_end = None;
+            state.last_t = None;
+            state.last_pts = None;
         }
         drop(state);
         let open = {

@@ -43,7 +43,10 @@
  *
  * Open defects are closed at EOS, flush, new segment, caps change and stop, with the reason. A
  * backwards timestamp closes them as `discont`. Buffers without timestamps are placed after the
- * previous frame; buffers that cannot be mapped are counted in `stats` and a warning is posted.
+ * previous frame (one warning is posted); a frame's duration is its buffer duration, else the caps
+ * frame rate, else (variable frame rate) the step from the previous PTS. Buffers that cannot be
+ * mapped (truncated, corrupt) pass through unanalysed, are counted in `stats`, and the first one
+ * posts a warning. GAP events extend the last picture, so a signalled gap is not a stall.
  *
  * ## Messages
  *
