@@ -73,16 +73,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("i420-8bit-moving", |b| {
         b.iter(|| {
             k = (k + 1) % fr.len();
-            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W);
-            black_box(stillness::classify(&st, &params()))
+            let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W);
+            black_box(s.classify(&mut st, &params()))
         })
     });
 
     let mut s = Stillness::new(W, H, 8);
     g.bench_function("i420-8bit-frozen", |b| {
         b.iter(|| {
-            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[0]), W);
-            black_box(stillness::classify(&st, &params()))
+            let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[0]), W);
+            black_box(s.classify(&mut st, &params()))
         })
     });
 
@@ -106,7 +106,8 @@ fn bench(c: &mut Criterion) {
                 }
                 s.band_u16(band, &rows[..n]);
             }
-            black_box(stillness::classify(&s.finish_frame(), &params()))
+            let mut st = s.finish_frame();
+            black_box(s.classify(&mut st, &params()))
         })
     });
 

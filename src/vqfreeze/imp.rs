@@ -888,7 +888,10 @@ impl VqFreeze {
                 return Ok(());
             }
         };
-        let change = stillness::classify(&stats, &settings.still_params());
+        let mut stats = stats;
+        let change = analysis
+            .stillness
+            .classify(&mut stats, &settings.still_params());
         let black = stats.black_ratio >= settings.black_picture_threshold;
         let gap_flag = buf.flags().contains(gst::BufferFlags::GAP);
         let frame = Frame {

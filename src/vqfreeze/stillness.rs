@@ -71,8 +71,14 @@ pub enum Change {
     Strong,
 }
 
-/// Classifies a frame from its measurements.
-pub fn classify(s: &FrameStats, p: &StillParams) -> Change {
+/// Classifies a frame from its measurements. `noise_floor` is asked only when the decision
+/// depends on it (grain tolerance on a frame that is neither clearly still nor clearly moving), and
+/// stored in `s`.
+pub fn classify_with(
+    s: &mut FrameStats,
+    p: &StillParams,
+    noise_floor: impl FnOnce() -> f64,
+) -> Change {
     if !s.compared {
         return Change::Strong;
     }
@@ -89,9 +95,15 @@ pub fn classify(s: &FrameStats, p: &StillParams) -> Change {
             strict: true,
         };
     }
+    // Block means that moved further than a refresh may are motion, whatever the noise.
+    if s.max_mean_delta > p.refresh || s.max_ref_delta > p.refresh || s.max_origin_delta > p.refresh
+    {
+        return Change::Strong;
+    }
     // Noise and grain raise every block's MAD alike and average out of block means; motion raises a
     // few blocks well above the floor and moves their means.
     let (excess, mafd_excess) = if p.grain {
+        s.noise_floor = noise_floor();
         (
             (s.max_block_mad - 1.5 * s.noise_floor).max(0.0),
             (s.mafd - s.noise_floor).max(0.0),
@@ -105,12 +117,7 @@ pub fn classify(s: &FrameStats, p: &StillParams) -> Change {
             strict: false,
         };
     }
-    if excess <= p.refresh
-        && s.max_origin_delta <= p.refresh
-        && s.max_mean_delta <= p.refresh
-        && s.max_ref_delta <= p.refresh
-        && mafd_excess <= p.refresh / 8.0
-    {
+    if excess <= p.refresh && mafd_excess <= p.refresh / 8.0 {
         Change::Weak
     } else {
         Change::Strong
@@ -146,6 +153,15 @@ pub struct Stillness {
     /// Per block: 1 / (pixels x 2^(depth-8)), 0 for blocks outside the mask; turns sums into
     /// 8-bit-scale means with one multiplication.
     inv: Vec<f64>,
+    /// Per block: 1 when included, else 0 (multiplies sums, no branch).
+    w_incl: Vec<u32>,
+    /// Per block: 1 when included and 16x16, else 0 (integer maxima over these).
+    w_full: Vec<u32>,
+    /// Included blocks that are not 16x16 (right and bottom edges), with their `inv`.
+    edges: Vec<(usize, f64)>,
+    /// Pixels and blocks included.
+    included_pixels: u64,
+    included_blocks: u32,
     black_threshold: u16,
 }
 
@@ -185,24 +201,55 @@ impl Stillness {
             has_ref: false,
             mask: vec![true; n],
             inv: Vec::new(),
+            w_incl: Vec::new(),
+            w_full: Vec::new(),
+            edges: Vec::new(),
+            included_pixels: 0,
+            included_blocks: 0,
             black_threshold: 0,
         };
         s.update_inv();
         s
     }
 
+    /// Precomputes the per-block weights of the mask (at construction and on region changes).
     fn update_inv(&mut self) {
         let scale = f64::from(1u32 << (self.depth - 8));
-        let mut inv = std::mem::take(&mut self.inv);
-        inv.clear();
+        let n = self.cols * self.rows;
+        let (mut inv, mut w_incl, mut w_full) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        self.edges.clear();
+        self.included_pixels = 0;
+        self.included_blocks = 0;
         for by in 0..self.rows {
             for bx in 0..self.cols {
-                let keep = self.mask[by * self.cols + bx];
-                let n = f64::from(self.block_pixels(bx, by)) * scale;
-                inv.push(if keep { 1.0 / n } else { 0.0 });
+                let i = by * self.cols + bx;
+                let keep = self.mask[i];
+                let px = self.block_pixels(bx, by);
+                let full = px as usize == BLOCK * BLOCK;
+                let v = if keep {
+                    1.0 / (f64::from(px) * scale)
+                } else {
+                    0.0
+                };
+                inv.push(v);
+                w_incl.push(u32::from(keep));
+                w_full.push(u32::from(keep && full));
+                if keep {
+                    self.included_pixels += u64::from(px);
+                    self.included_blocks += 1;
+                    if !full {
+                        self.edges.push((i, v));
+                    }
+                }
             }
         }
         self.inv = inv;
+        self.w_incl = w_incl;
+        self.w_full = w_full;
     }
 
     pub fn width(&self) -> usize {
@@ -323,81 +370,97 @@ impl Stillness {
         (w * h) as u32
     }
 
-    /// Reduces the block measurements of the frame just fed into its [`FrameStats`].
+    /// Reduces the block measurements of the frame just fed into its [`FrameStats`]. The noise
+    /// floor is left at 0; [`Stillness::classify`] computes it when it is needed.
     pub fn finish_frame(&mut self) -> FrameStats {
         let scale = f64::from(1u32 << (self.depth - 8));
+        let n = self.sad.len();
+        let (sad, sum, black) = (&self.sad[..n], &self.sum[..n], &self.black[..n]);
+        let (prev, refs, origin) = (
+            &self.prev_sum[..n],
+            &self.ref_sum[..n],
+            &self.origin_sum[..n],
+        );
+        let (wi, wf) = (&self.w_incl[..n], &self.w_full[..n]);
+        // Integer pass, branch-free: totals over included blocks, maxima over full-size ones.
+        let (mut t_sad, mut t_sum, mut t_black) = (0u64, 0u64, 0u64);
+        let (mut m_sad, mut m_mean, mut m_ref, mut m_origin) = (0u32, 0u32, 0u32, 0u32);
+        for i in 0..n {
+            t_sad += u64::from(sad[i] * wi[i]);
+            t_sum += u64::from(sum[i] * wi[i]);
+            t_black += u64::from(black[i] * wi[i]);
+            m_sad = m_sad.max(sad[i] * wf[i]);
+            m_mean = m_mean.max(sum[i].abs_diff(prev[i]) * wf[i]);
+            m_ref = m_ref.max(sum[i].abs_diff(refs[i]) * wf[i]);
+            m_origin = m_origin.max(sum[i].abs_diff(origin[i]) * wf[i]);
+        }
+        let inv_full = 1.0 / ((BLOCK * BLOCK) as f64 * scale);
+        let (mut max_mad, mut max_mean, mut max_ref, mut max_origin) = (
+            f64::from(m_sad) * inv_full,
+            f64::from(m_mean) * inv_full,
+            f64::from(m_ref) * inv_full,
+            f64::from(m_origin) * inv_full,
+        );
+        for &(i, inv) in &self.edges {
+            max_mad = max_mad.max(f64::from(sad[i]) * inv);
+            max_mean = max_mean.max(f64::from(sum[i].abs_diff(prev[i])) * inv);
+            max_ref = max_ref.max(f64::from(sum[i].abs_diff(refs[i])) * inv);
+            max_origin = max_origin.max(f64::from(sum[i].abs_diff(origin[i])) * inv);
+        }
         let compared = self.has_prev;
-        let mut hist = [0u32; HIST_BINS];
-        let (mut total_sad, mut total_pix, mut total_black, mut total_sum) =
-            (0u64, 0u64, 0u64, 0u64);
-        let (mut max_mad, mut max_mean, mut max_ref, mut max_origin) = (0f64, 0f64, 0f64, 0f64);
-        let mut blocks = 0u32;
-        for by in 0..self.rows {
-            let h = (self.height - by * BLOCK).min(BLOCK);
-            for bx in 0..self.cols {
-                let i = by * self.cols + bx;
-                if !self.mask[i] {
-                    continue;
-                }
-                blocks += 1;
-                total_pix += ((self.width - bx * BLOCK).min(BLOCK) * h) as u64;
-                total_black += u64::from(self.black[i]);
-                total_sum += u64::from(self.sum[i]);
-            }
+        if !compared {
+            (t_sad, max_mad, max_mean) = (0, 0.0, 0.0);
         }
-        if compared {
-            for (i, &inv) in self.inv.iter().enumerate() {
-                // Blocks outside the mask have inv == 0 and contribute nothing.
-                let sad = self.sad[i];
-                total_sad += u64::from(sad) * u64::from(inv != 0.0);
-                let mad = f64::from(sad) * inv;
-                max_mad = max_mad.max(mad);
-                let dm = f64::from(self.sum[i].abs_diff(self.prev_sum[i])) * inv;
-                max_mean = max_mean.max(dm);
-                if inv != 0.0 {
-                    hist[((mad * (1.0 / HIST_STEP)) as usize).min(HIST_BINS - 1)] += 1;
-                }
-            }
-        }
-        if self.has_ref {
-            for (i, &inv) in self.inv.iter().enumerate() {
-                let dr = f64::from(self.sum[i].abs_diff(self.ref_sum[i])) * inv;
-                max_ref = max_ref.max(dr);
-                let d0 = f64::from(self.sum[i].abs_diff(self.origin_sum[i])) * inv;
-                max_origin = max_origin.max(d0);
-            }
-        }
-        let mut noise_floor = 0.0;
-        if compared && blocks > 0 {
-            let half = blocks.div_ceil(2);
-            let mut acc = 0;
-            for (b, &c) in hist.iter().enumerate() {
-                acc += c;
-                if acc >= half {
-                    noise_floor = (b as f64 + 0.5) * HIST_STEP;
-                    break;
-                }
-            }
+        if !self.has_ref {
+            (max_ref, max_origin) = (0.0, 0.0);
         }
         self.prev_sum.copy_from_slice(&self.sum);
         self.has_prev = true;
-        let pix = total_pix.max(1) as f64;
+        let pix = self.included_pixels.max(1) as f64;
         FrameStats {
             compared,
-            exact: compared && total_sad == 0,
-            mafd: total_sad as f64 / pix / scale,
+            exact: compared && t_sad == 0,
+            mafd: t_sad as f64 / pix / scale,
             max_block_mad: max_mad,
-            noise_floor,
+            noise_floor: 0.0,
             max_mean_delta: max_mean,
             max_ref_delta: max_ref,
             max_origin_delta: max_origin,
-            black_ratio: if total_pix == 0 {
+            black_ratio: if self.included_pixels == 0 {
                 0.0
             } else {
-                total_black as f64 / pix
+                t_black as f64 / pix
             },
-            mean_luma: total_sum as f64 / pix / scale,
+            mean_luma: t_sum as f64 / pix / scale,
         }
+    }
+
+    /// Median block MAD of the frame last measured (8-bit code values): the level of grain or
+    /// noise, which raises every block alike.
+    pub fn noise_floor(&self) -> f64 {
+        if self.included_blocks == 0 {
+            return 0.0;
+        }
+        let mut hist = [0u32; HIST_BINS];
+        for (&sad, &inv) in self.sad.iter().zip(&self.inv) {
+            if inv != 0.0 {
+                hist[((f64::from(sad) * inv * (1.0 / HIST_STEP)) as usize).min(HIST_BINS - 1)] += 1;
+            }
+        }
+        let half = self.included_blocks.div_ceil(2);
+        let mut acc = 0;
+        for (b, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc >= half {
+                return (b as f64 + 0.5) * HIST_STEP;
+            }
+        }
+        0.0
+    }
+
+    /// Classifies the frame last measured, computing its noise floor only if needed.
+    pub fn classify(&self, s: &mut FrameStats, p: &StillParams) -> Change {
+        classify_with(s, p, || self.noise_floor())
     }
 }
 
@@ -591,7 +654,7 @@ mod tests {
         let mut s = Stillness::new(w, h, 8);
         let st = measure_plane_u8(&mut s, &texture(w, h, 0), w);
         assert!(!st.compared);
-        assert_eq!(classify(&st, &params()), Change::Strong);
+        assert_eq!(s.classify(&mut st.clone(), &params()), Change::Strong);
     }
 
     #[test]
@@ -605,7 +668,7 @@ mod tests {
         assert!(st.compared && st.exact);
         assert_eq!(st.mafd, 0.0);
         assert_eq!(
-            classify(&st, &params()),
+            s.classify(&mut st.clone(), &params()),
             Change::Still {
                 exact: true,
                 strict: true
@@ -630,7 +693,7 @@ mod tests {
         let st = measure_plane_u8(&mut s, &g, w);
         assert!(st.mafd < 0.05, "global mean dilutes it: {}", st.mafd);
         assert!(st.max_block_mad > 8.0);
-        assert_eq!(classify(&st, &params()), Change::Strong);
+        assert_eq!(s.classify(&mut st.clone(), &params()), Change::Strong);
     }
 
     #[test]
@@ -652,7 +715,7 @@ mod tests {
         let st = measure_plane_u8(&mut s, &noisy(&f), w);
         assert!(st.mafd > 1.0, "noise is visible to the SAD: {}", st.mafd);
         assert_eq!(
-            classify(&st, &params()),
+            s.classify(&mut st.clone(), &params()),
             Change::Still {
                 exact: false,
                 strict: false
@@ -663,7 +726,7 @@ mod tests {
             ..params()
         };
         assert_ne!(
-            std::mem::discriminant(&classify(&st, &strict)),
+            std::mem::discriminant(&s.classify(&mut st.clone(), &strict)),
             std::mem::discriminant(&Change::Still {
                 exact: false,
                 strict: false
@@ -672,7 +735,10 @@ mod tests {
         // A one pixel pan under the same grain is not still (a smooth texture may only be a weak
         // change per frame; the tracker never lets consecutive weak changes hold a freeze).
         let st = measure_plane_u8(&mut s, &noisy(&texture(w, h, 1)), w);
-        assert!(!matches!(classify(&st, &params()), Change::Still { .. }));
+        assert!(!matches!(
+            s.classify(&mut st.clone(), &params()),
+            Change::Still { .. }
+        ));
     }
 
     #[test]
@@ -689,7 +755,7 @@ mod tests {
                 *v = v.saturating_sub(1);
             }
             let st = measure_plane_u8(&mut s, &f, w);
-            last = Some(classify(&st, &params()));
+            last = Some(s.classify(&mut st.clone(), &params()));
             if last == Some(Change::Weak) || last == Some(Change::Strong) {
                 break;
             }
