@@ -199,7 +199,8 @@ fn freezes_survive_a_lossy_reencode() {
         );
         refreshes += evidence_u64(e, "refreshes");
     }
-    eprintln!("refreshes tolerated: {refreshes}");
+    // The I-frames inside the freezes refreshed the picture: the tolerance was exercised.
+    assert!(refreshes >= 3, "refreshes tolerated: {refreshes}");
 }
 
 #[test]
@@ -809,15 +810,34 @@ fn every_format_family_and_odd_sizes() {
 #[test]
 fn unsupported_formats_fail_negotiation_readably() {
     init();
-    let pipeline = gst::parse::launch(
+    // Fixed caps: the link is refused when the pipeline is built, saying why.
+    let err = gst::parse::launch(
         "videotestsrc num-buffers=5 ! video/x-raw,format=v210,width=64,height=48 ! vqfreeze ! fakesink",
+    )
+    .expect_err("v210 cannot be linked to vqfreeze");
+    assert!(
+        err.to_string().contains("can't handle caps") && err.to_string().contains("v210"),
+        "{err}"
     );
-    // Linking may fail at parse time already, or negotiation fails when playing.
-    let Ok(pipeline) = pipeline else { return };
-    let pipeline = pipeline.downcast::<gst::Pipeline>().unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let bus = pipeline.bus().unwrap();
-    let msg = bus
+
+    // Caps known only when data flows: negotiation fails with an error message, no crash.
+    let pipeline = gst::parse::launch(
+        "appsrc name=src format=time caps=video/x-raw,format=v210,width=64,height=48,framerate=25/1 ! \
+         vqfreeze ! fakesink",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let _ = src.push_buffer(gst::Buffer::with_size(64 * 48 * 3).unwrap());
+    let msg = pipeline
+        .bus()
+        .unwrap()
         .timed_pop_filtered(
             gst::ClockTime::from_seconds(10),
             &[gst::MessageType::Error, gst::MessageType::Eos],
@@ -826,10 +846,7 @@ fn unsupported_formats_fail_negotiation_readably() {
     match msg.view() {
         gst::MessageView::Error(e) => {
             let text = format!("{} {:?}", e.error(), e.debug());
-            assert!(
-                text.contains("not-negotiated") || text.contains("negotiat"),
-                "{text}"
-            );
+            assert!(text.contains("not-negotiated"), "{text}");
         }
         other => panic!("expected a negotiation error, got {other:?}"),
     }
