@@ -1,0 +1,184 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Random abuse: bad timestamps, truncated buffers, flags, flushes, segments, gaps and caps
+//! changes. vqfreeze must pass every buffer, post only well-formed messages, never error, and
+//! close every defect it opened.
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use gstvqmon::{DefectMessage, Phase};
+use std::collections::HashSet;
+
+fn caps_for(rng: &mut Rng) -> gst_video::VideoInfo {
+    let formats = [
+        gst_video::VideoFormat::I420,
+        gst_video::VideoFormat::Nv12,
+        gst_video::VideoFormat::Yuy2,
+        gst_video::VideoFormat::Gray8,
+        gst_video::VideoFormat::P01010le,
+        gst_video::VideoFormat::I42010be,
+        gst_video::VideoFormat::Bgrx,
+    ];
+    let f = formats[rng.next_u32() as usize % formats.len()];
+    let w = 1 + rng.next_u32() % 90;
+    let h = 1 + rng.next_u32() % 70;
+    let fps = [0, 25, 30, 60][rng.next_u32() as usize % 4];
+    gst_video::VideoInfo::builder(f, w, h)
+        .fps(gst::Fraction::new(fps, 1))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn random_abuse_never_breaks_the_stream() {
+    init();
+    let mut total_defects = 0;
+    for seed in 1..=12u64 {
+        let mut rng = Rng::new(seed);
+        let mut h = gst_check::Harness::new("vqfreeze");
+        let elem = h.element().unwrap();
+        elem.set_property("min-duration", 100_000_000u64);
+        elem.set_property("black-min-duration", 100_000_000u64);
+        elem.set_property("stall-timeout", 500_000_000u64);
+        elem.set_property("update-interval", 200_000_000u64);
+        let bus = gst::Bus::new();
+        elem.set_bus(Some(&bus));
+        let mut info = caps_for(&mut rng);
+        h.set_src_caps(info.to_caps().unwrap());
+        let mut pts: i64 = 0;
+        let mut content = vec![0u8; info.size()];
+        let (mut pushed, mut pulled) = (0, 0);
+        for _ in 0..600 {
+            let r = rng.next_u32() % 100;
+            match r {
+                0 => {
+                    info = caps_for(&mut rng);
+                    h.set_src_caps(info.to_caps().unwrap());
+                    content = vec![0u8; info.size()];
+                }
+                1 => {
+                    assert!(h.push_event(gst::event::FlushStart::new()));
+                    assert!(h.push_event(gst::event::FlushStop::new(true)));
+                    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+                    seg.set_start(gst::ClockTime::from_nseconds(pts.max(0) as u64));
+                    assert!(h.push_event(gst::event::Segment::new(&seg)));
+                }
+                2 => {
+                    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+                    seg.set_base(gst::ClockTime::from_mseconds(u64::from(
+                        rng.next_u32() % 5000,
+                    )));
+                    seg.set_rate(if rng.next_u32() % 4 == 0 { 2.0 } else { 1.0 });
+                    assert!(h.push_event(gst::event::Segment::new(&seg)));
+                }
+                3 => {
+                    let ts = gst::ClockTime::from_nseconds(pts.max(0) as u64);
+                    h.push_event(
+                        gst::event::Gap::builder(ts)
+                            .duration(gst::ClockTime::from_mseconds(300))
+                            .build(),
+                    );
+                }
+                _ => {
+                    // Content: mostly a repeat of the last picture, sometimes new, sometimes black.
+                    match rng.next_u32() % 10 {
+                        0..=5 => (),
+                        6 => content.fill(0),
+                        _ => content.iter_mut().for_each(|v| *v = rng.next_u32() as u8),
+                    }
+                    let truncated = rng.next_u32() % 25 == 0;
+                    let data = if truncated {
+                        content[..content.len() / 3].to_vec()
+                    } else {
+                        content.clone()
+                    };
+                    let mut b = gst::Buffer::from_slice(data);
+                    {
+                        let b = b.get_mut().unwrap();
+                        // Timestamps: steady, missing, backwards, or far ahead.
+                        match rng.next_u32() % 20 {
+                            0 => (),
+                            1 => pts -= 200_000_000,
+                            2 => pts += 1_500_000_000,
+                            _ => pts += 40_000_000,
+                        }
+                        if pts >= 0 && rng.next_u32() % 15 != 0 {
+                            b.set_pts(gst::ClockTime::from_nseconds(pts as u64));
+                        }
+                        if rng.next_u32() % 3 != 0 {
+                            b.set_duration(gst::ClockTime::from_mseconds(40));
+                        }
+                        let mut flags = gst::BufferFlags::empty();
+                        for (p, f) in [
+                            (10, gst::BufferFlags::DISCONT),
+                            (10, gst::BufferFlags::GAP),
+                            (20, gst::BufferFlags::CORRUPTED),
+                        ] {
+                            if rng.next_u32() % p == 0 {
+                                flags |= f;
+                            }
+                        }
+                        b.set_flags(flags);
+                    }
+                    assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "seed {seed}");
+                    pushed += 1;
+                }
+            }
+            while h.try_pull().is_some() {
+                pulled += 1;
+            }
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        while h.try_pull().is_some() {
+            pulled += 1;
+        }
+        assert_eq!(pushed, pulled, "seed {seed}: every buffer passes");
+
+        let mut started = HashSet::new();
+        let mut ended = HashSet::new();
+        while let Some(msg) = bus.pop() {
+            match msg.view() {
+                gst::MessageView::Error(e) => panic!("seed {seed}: error {:?}", e.error()),
+                _ => {
+                    if let Some(d) = DefectMessage::from_message(&msg) {
+                        let d = d.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                        match d.phase {
+                            Phase::Start => assert!(started.insert(d.id), "seed {seed}: id reused"),
+                            Phase::End => {
+                                assert!(started.contains(&d.id), "seed {seed}: end before start");
+                                assert!(ended.insert(d.id), "seed {seed}: ended twice");
+                            }
+                            Phase::Update => {
+                                assert!(started.contains(&d.id) && !ended.contains(&d.id))
+                            }
+                            Phase::Point => (),
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            started, ended,
+            "seed {seed}: every defect that started ended"
+        );
+        total_defects += started.len();
+        let stats = elem.property::<gst::Structure>("stats");
+        assert!(
+            stats.get::<u64>("bad-buffers").unwrap() > 0,
+            "seed {seed}: truncated buffers seen"
+        );
+    }
+    eprintln!("defects opened and closed: {total_defects}");
+    assert!(
+        total_defects > 50,
+        "the abuse provoked defects: {total_defects}"
+    );
+}
