@@ -76,7 +76,7 @@ fn random_abuse_never_breaks_the_stream() {
                     seg.set_base(gst::ClockTime::from_mseconds(u64::from(
                         rng.next_u32() % 5000,
                     )));
-                    seg.set_rate(if rng.next_u32() % 4 == 0 { 2.0 } else { 1.0 });
+                    seg.set_rate(if rng.one_in(4) { 2.0 } else { 1.0 });
                     assert!(h.push_event(gst::event::Segment::new(&seg)));
                 }
                 3 => {
@@ -94,7 +94,7 @@ fn random_abuse_never_breaks_the_stream() {
                         6 => content.fill(0),
                         _ => content.iter_mut().for_each(|v| *v = rng.next_u32() as u8),
                     }
-                    let truncated = rng.next_u32() % 25 == 0;
+                    let truncated = rng.one_in(25);
                     let data = if truncated {
                         content[..content.len() / 3].to_vec()
                     } else {
@@ -110,10 +110,10 @@ fn random_abuse_never_breaks_the_stream() {
                             2 => pts += 1_500_000_000,
                             _ => pts += 40_000_000,
                         }
-                        if pts >= 0 && rng.next_u32() % 15 != 0 {
+                        if pts >= 0 && !rng.one_in(15) {
                             b.set_pts(gst::ClockTime::from_nseconds(pts as u64));
                         }
-                        if rng.next_u32() % 3 != 0 {
+                        if !rng.one_in(3) {
                             b.set_duration(gst::ClockTime::from_mseconds(40));
                         }
                         let mut flags = gst::BufferFlags::empty();
@@ -122,7 +122,7 @@ fn random_abuse_never_breaks_the_stream() {
                             (10, gst::BufferFlags::GAP),
                             (20, gst::BufferFlags::CORRUPTED),
                         ] {
-                            if rng.next_u32() % p == 0 {
+                            if rng.one_in(p) {
                                 flags |= f;
                             }
                         }

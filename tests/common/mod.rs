@@ -39,6 +39,10 @@ impl Rng {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
+    /// True with probability 1/n.
+    pub fn one_in(&mut self, n: u32) -> bool {
+        self.next_u32().is_multiple_of(n)
+    }
     pub fn unit(&mut self) -> f64 {
         self.next_u32() as f64 / (1u64 << 31) as f64
     }
