@@ -34,6 +34,22 @@ fn schedule(total: u64, freezes: &[(u64, u64)]) -> Vec<Shot> {
         .collect()
 }
 
+/// Moving frames `0..total`, except that the picture does not advance on frames where `hold`.
+fn with_holds(total: u64, hold: impl Fn(u64) -> bool) -> Vec<Shot> {
+    let mut content = 0;
+    (0..total)
+        .map(|i| {
+            if !hold(i) {
+                content += 1;
+            }
+            Shot {
+                content,
+                ..Shot::moving(i)
+            }
+        })
+        .collect()
+}
+
 fn buffers(scene: &Scene, info: &gst_video::VideoInfo, shots: &[Shot]) -> Vec<gst::Buffer> {
     shots
         .iter()
@@ -374,18 +390,7 @@ fn stutter_is_counted_but_cadence_is_not() {
     let scene = Scene::new(W as usize, H as usize);
     // Motion with single repeated frames at irregular places.
     let hitches = [70u64, 95, 131, 140, 200];
-    let mut content = 0;
-    let shots: Vec<Shot> = (0..10 * FPS)
-        .map(|i| {
-            if !hitches.contains(&i) {
-                content += 1;
-            }
-            Shot {
-                content,
-                ..Shot::moving(i)
-            }
-        })
-        .collect();
+    let shots = with_holds(10 * FPS, |i| hitches.contains(&i));
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
     let st = intervals(&msgs, "stutter");
     assert_eq!(st.len(), 1, "one episode: {msgs:#?}");
@@ -406,18 +411,7 @@ fn stutter_is_counted_but_cadence_is_not() {
     assert!(intervals(&msgs, "freeze").is_empty());
 
     // 24 fps film in 30 fps by repeating every 4th picture (a 5-frame cadence): no stutter.
-    let mut content = 0;
-    let shots: Vec<Shot> = (0..10 * FPS)
-        .map(|i| {
-            if i % 5 != 4 {
-                content += 1;
-            }
-            Shot {
-                content,
-                ..Shot::moving(i)
-            }
-        })
-        .collect();
+    let shots = with_holds(10 * FPS, |i| i % 5 == 4);
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
     assert!(
         msgs.is_empty(),

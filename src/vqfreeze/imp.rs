@@ -856,64 +856,57 @@ impl VqFreeze {
             state.warned_no_pts = true;
             warn_no_pts = true;
         }
-        let stats = match measured {
-            Ok(s) => s,
+        // Decide everything under the lock; post after releasing it.
+        let mut bad_buffer = None;
+        let events = match measured {
+            Ok(mut stats) => {
+                let change = analysis
+                    .stillness
+                    .classify(&mut stats, &settings.still_params());
+                let black = stats.black_ratio >= settings.black_picture_threshold;
+                let frame = Frame {
+                    times,
+                    t,
+                    duration: dur,
+                    change,
+                    stats,
+                    black,
+                    gap_flag: buf.flags().contains(gst::BufferFlags::GAP),
+                };
+                gst::trace!(CAT, imp = self, "t {t} {change:?} black {black} {stats:?}");
+                let events =
+                    state
+                        .tracker
+                        .push(frame, &settings.tracker_params(), watchdog_end.is_some());
+                if !state.tracker.in_still_run() {
+                    analysis.stillness.set_reference_to_current();
+                } else if state.tracker.take_reanchor() {
+                    analysis.stillness.reanchor_reference();
+                }
+                events
+            }
             Err(why) => {
                 state.counters.bad_buffers += 1;
                 // The frame was shown (or lost) for its duration: keep the timeline going.
                 state.tracker.extend_prev_to(t + dur);
-                let first = !state.warned_bad_buffer;
+                bad_buffer = Some((why, !state.warned_bad_buffer));
                 state.warned_bad_buffer = true;
-                drop(guard);
-                gst::warning!(CAT, imp = self, "not analysed: {why}");
-                if first {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Format,
-                        ("Received a video buffer that cannot be analysed; it was passed through"),
-                        ["{} (further ones are counted in the 'stats' property)", why]
-                    );
-                }
-                if let Some((o, now)) = watchdog_end {
-                    self.post_watchdog_end(
-                        o,
-                        times,
-                        t,
-                        now,
-                        EndReason::Recovered,
-                        live,
-                        settings.post_messages,
-                    );
-                }
-                return Ok(());
+                Events::default()
             }
         };
-        let mut stats = stats;
-        let change = analysis
-            .stillness
-            .classify(&mut stats, &settings.still_params());
-        let black = stats.black_ratio >= settings.black_picture_threshold;
-        let gap_flag = buf.flags().contains(gst::BufferFlags::GAP);
-        let frame = Frame {
-            times,
-            t,
-            duration: dur,
-            change,
-            stats,
-            black,
-            gap_flag,
-        };
-        gst::trace!(CAT, imp = self, "t {t} {change:?} black {black} {stats:?}");
-        let events = state
-            .tracker
-            .push(frame, &settings.tracker_params(), watchdog_end.is_some());
-        if !state.tracker.in_still_run() {
-            analysis.stillness.set_reference_to_current();
-        } else if state.tracker.take_reanchor() {
-            analysis.stillness.reanchor_reference();
-        }
         drop(guard);
 
+        if let Some((why, first)) = bad_buffer {
+            gst::warning!(CAT, imp = self, "not analysed: {why}");
+            if first {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Format,
+                    ("Received a video buffer that cannot be analysed; it was passed through"),
+                    ["{} (further ones are counted in the 'stats' property)", why]
+                );
+            }
+        }
         if warn_no_pts {
             gst::element_imp_warning!(
                 self,
