@@ -11,7 +11,8 @@
  * plugin-vqmon:
  *
  * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), posted as
- * `vqmon-defect` element messages with one shared model (see docs/messages.md).
+ * `vqmon-defect` element messages with one shared model (see docs/messages.md), and collected into
+ * JSON reports by vqreport.
  *
  * Since: 0.1.0
  */
@@ -21,11 +22,13 @@ pub mod luma;
 pub mod message;
 pub mod regions;
 pub mod vqfreeze;
+pub mod vqreport;
 
 pub use message::{DEFECT_STRUCTURE, DefectMessage, EndReason, Phase, Stamp};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     vqfreeze::register(plugin)?;
+    vqreport::register(plugin)?;
     Ok(())
 }
 

@@ -218,15 +218,30 @@ impl LumaLayout {
     }
 }
 
-/// Every raw format GStreamer knows at run time that has a luma plane vqmon can read.
+/// Every raw format GStreamer knows at run time that has a luma plane vqmon can read, cheapest
+/// to analyse first (caps negotiation prefers the first formats of a template): 8-bit luma read in
+/// place, then other 8-bit layouts, then deeper ones.
 pub fn supported_formats() -> Vec<gst_video::VideoFormat> {
-    gst_video::VideoFormat::iter_raw()
-        .filter(|f| {
+    let mut formats: Vec<(u8, usize, gst_video::VideoFormat)> = gst_video::VideoFormat::iter_raw()
+        .enumerate()
+        .filter_map(|(i, f)| {
             // Only formats the running GStreamer knows by name (the bindings may know newer ones).
-            gst_video::VideoFormat::from_string(f.to_str()) == *f
-                && LumaLayout::for_format(*f).is_ok()
+            if gst_video::VideoFormat::from_string(f.to_str()) != f {
+                return None;
+            }
+            let l = LumaLayout::for_format(f).ok()?;
+            let rank = match f {
+                gst_video::VideoFormat::I420 => 0,
+                gst_video::VideoFormat::Nv12 => 1,
+                _ if l.is_direct_u8() => 2,
+                _ if l.is_8bit() => 3,
+                _ => 4,
+            };
+            Some((rank, i, f))
         })
-        .collect()
+        .collect();
+    formats.sort();
+    formats.into_iter().map(|(_, _, f)| f).collect()
 }
 
 /// Raw video caps covering every supported format, any size and frame rate.
@@ -320,5 +335,15 @@ mod tests {
             assert!(all.contains(&f), "{f:?} should be supported");
         }
         assert!(!all.contains(&F::V210));
+        // Negotiation picks the first formats of the template: the cheap ones come first.
+        assert_eq!(all[..2], [F::I420, F::Nv12]);
+        let first_deep = all
+            .iter()
+            .position(|f| !LumaLayout::for_format(*f).unwrap().is_8bit());
+        assert!(
+            all[first_deep.unwrap()..]
+                .iter()
+                .all(|f| !LumaLayout::for_format(*f).unwrap().is_8bit())
+        );
     }
 }

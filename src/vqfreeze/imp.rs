@@ -1191,6 +1191,7 @@ impl VqFreeze {
         let c = &state.counters;
         let mut s = gst::Structure::builder("vqfreeze-stats")
             .field("frames", t.frames)
+            .field("duration", t.duration)
             .field("freezes", t.freezes)
             .field("blacks", t.blacks)
             .field("stalls", t.stalls)

@@ -293,6 +293,8 @@ pub struct Totals {
     pub stalls: u64,
     pub stutter_runs: u64,
     pub frozen_time: u64,
+    /// Running time analysed: the sum of the frames' durations.
+    pub duration: u64,
 }
 
 #[derive(Debug)]
@@ -358,6 +360,7 @@ impl Tracker {
     pub fn push(&mut self, f: Frame, p: &TrackerParams, external_stall: bool) -> Events {
         let mut ev = Events::default();
         self.totals.frames += 1;
+        self.totals.duration += f.duration;
         self.stutter_max = p.stutter_max_duration;
 
         if let Some(prev) = self.prev {

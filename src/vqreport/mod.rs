@@ -1,0 +1,74 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+/**
+ * SECTION:element-vqreport
+ *
+ * vqreport collects the defects of every vqmon element in its pipeline and writes them as JSON
+ * reports. It needs no wiring: add it anywhere in the pipeline, as a lone element without links,
+ * and it finds every vqmon detector, in bins too and added later.
+ *
+ * Mechanism: when it goes to READY, vqreport enables sync-message emission on its top-level
+ * pipeline's bus and connects to the `sync-message` signal. It thus sees every message in the
+ * thread that posts it, without removing, delaying or reordering anything the application reads
+ * from the bus, and alongside any sync handler the application has set. The handler only takes a
+ * reference to the messages it wants (vqmon-defect, WARNING, ERROR, QOS, EOS) and hands them to
+ * vqreport's own thread, which does all JSON formatting and file I/O.
+ *
+ * Reports (layout: docs/vqreport.schema.json, schema version 1):
+ * - the final report, at EOS, or when the pipeline stops before EOS (then `"complete": false`).
+ *   At EOS it is written before the application sees the EOS message: the file is complete and
+ *   the `vqreport` message is on the bus ahead of EOS. It is
+ *   written atomically to `location` (`-` for standard output), posted on the bus as a `vqreport`
+ *   element message (fields `kind` = `final`, `complete`, `json`) and kept in the `report`
+ *   property;
+ * - with `interval`, a summary every interval of wall-clock time: one NDJSON line on
+ *   `ndjson-location` (appended and flushed line by line, so a crash loses nothing already
+ *   written) and a `vqreport` message with `kind` = `summary`; a summary lists the events that
+ *   started, changed or ended since the previous one;
+ * - with `event-lines`, every defect as its own NDJSON line the moment it starts, is updated and
+ *   ends.
+ *
+ * Each report names the pipeline and vqreport, lists what every detector watched (caps, frames,
+ * duration, every setting, its `stats`), sums up each defect type (count, open, total and longest
+ * duration with the longest event, first and last start), and lists every event with its start and
+ * end times (PTS, running time, stream time, UTC for live pipelines), the running time it was
+ * detected at, the detector's evidence, and the pipeline messages (warnings, errors, QoS) within
+ * 1 s of it.
+ *
+ * An unwritable `location` or `ndjson-location` fails the change to READY with an error message.
+ * A failed write of the final report posts an error, but the bus message and the `report`
+ * property still carry it.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 uridecodebin uri=file:///path/to/clip.mp4 ! videoconvert ! vqfreeze ! fakesink vqreport location=report.json
+ * ]|
+ *
+ * Since: 0.1.0
+ */
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+pub mod report;
+
+pub use imp::REPORT_STRUCTURE;
+
+glib::wrapper! {
+    pub struct VqReport(ObjectSubclass<imp::VqReport>) @extends gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "vqreport",
+        gst::Rank::NONE,
+        VqReport::static_type(),
+    )
+}

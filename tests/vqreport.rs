@@ -1,0 +1,314 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+mod common;
+
+use common::*;
+use gst::prelude::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vqreport.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+});
+
+/// Parses and validates one report or NDJSON line against docs/vqreport.schema.json.
+pub fn validated(text: &str) -> Value {
+    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let errors: Vec<String> = SCHEMA
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}\n{text}");
+    v
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vqmon-report-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// Runs `pipeline` to EOS (or error), then to NULL; returns the vqreport bus messages' JSON.
+fn run_to_eos(pipeline: &gst::Pipeline) -> Vec<(String, bool, String)> {
+    let bus = pipeline.bus().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut reports = Vec::new();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => panic!("{} {:?}", e.error(), e.debug()),
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "vqreport" {
+                    reports.push((
+                        s.get::<String>("kind").unwrap(),
+                        s.get::<bool>("complete").unwrap(),
+                        s.get::<String>("json").unwrap(),
+                    ));
+                }
+            }
+            _ => (),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    // The final report may be posted just after EOS reached the application.
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Element]) {
+        let s = msg.structure().unwrap();
+        if s.name() == "vqreport" {
+            reports.push((
+                s.get::<String>("kind").unwrap(),
+                s.get::<bool>("complete").unwrap(),
+                s.get::<String>("json").unwrap(),
+            ));
+        }
+    }
+    reports
+}
+
+fn events<'a>(report: &'a Value, element: &str, defect: &str) -> Vec<&'a Value> {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["element"] == element && e["defect"] == defect)
+        .collect()
+}
+
+#[test]
+fn one_report_collects_every_branch_bin_and_late_element() {
+    init();
+    const FPS: u64 = 25;
+    let location = tmp("two-branches.json");
+    // Branch a: generated frames with a 3 s freeze at 2 s and 3 s of black at 8 s.
+    // Branch b: inside a bin, a still test pattern (one freeze, open until EOS).
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{caps}\" ! vqfreeze name=a ! fakesink \
+         bin. ( videotestsrc num-buffers=75 pattern=smpte100 ! video/x-raw,format=I420,width=160,height=120,framerate=25/1 ! vqfreeze name=b min-duration=1000000000 ! fakesink ) \
+         vqreport name=report location={loc}",
+        caps = i420_info(160, 120, FPS as i32).to_caps().unwrap(),
+        loc = location.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // Branch c, added while the pipeline runs: 3 s of a still pattern.
+    let late = gst::parse::bin_from_description(
+        "videotestsrc num-buffers=75 pattern=colors ! video/x-raw,format=NV12,width=96,height=64,framerate=25/1 ! vqfreeze name=c min-duration=1000000000 ! fakesink",
+        false,
+    )
+    .unwrap();
+
+    let info = i420_info(160, 120, FPS as i32);
+    let scene = Scene::new(160, 120);
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_max_bytes(0);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    pipeline.add(&late).unwrap();
+    late.sync_state_with_parent().unwrap();
+    for i in 0..12 * FPS {
+        let content = if (2 * FPS..5 * FPS).contains(&i) {
+            2 * FPS
+        } else {
+            i
+        };
+        let shot = Shot {
+            content,
+            black: (8 * FPS..11 * FPS).contains(&i),
+            ..Shot::moving(i)
+        };
+        let mut b = scene.buffer(&shot, &info);
+        stamp(&mut b, i, FPS);
+        src.push_buffer(b).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let reports = run_to_eos(&pipeline);
+
+    // The file, the bus message and the property carry the same final report.
+    let text = std::fs::read_to_string(&location).expect("report written");
+    let report = validated(&text);
+    let finals: Vec<_> = reports.iter().filter(|r| r.0 == "final").collect();
+    assert_eq!(finals.len(), 1, "one final report message");
+    assert!(finals[0].1, "complete");
+    assert_eq!(validated(&finals[0].2), report);
+    let prop = pipeline
+        .by_name("report")
+        .unwrap()
+        .property::<Option<String>>("report")
+        .unwrap();
+    assert_eq!(validated(&prop), report);
+
+    assert_eq!(report["kind"], "final");
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["element"], "report");
+    let names: Vec<_> = report["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["element"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    let a = &report["detectors"][0];
+    assert_eq!(a["frames"], 12 * FPS);
+    assert_eq!(a["duration"], 12 * SECOND);
+    assert!(a["caps"].as_str().unwrap().contains("I420"));
+    assert_eq!(a["settings"]["min-duration"], 2 * SECOND);
+
+    let f = events(&report, "a", "freeze");
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["start"]["running-time"], 2 * SECOND);
+    assert_eq!(f[0]["end"]["running-time"], 5 * SECOND);
+    assert_eq!(f[0]["duration"], 3 * SECOND);
+    assert_eq!(f[0]["end-reason"], "recovered");
+    assert_eq!(f[0]["open"], false);
+    assert_eq!(f[0]["evidence"]["kind"], "exact");
+    let b = events(&report, "a", "black");
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0]["start"]["pts"], 8 * SECOND);
+    assert_eq!(b[0]["duration"], 3 * SECOND);
+    let fb = events(&report, "b", "freeze");
+    assert_eq!(fb.len(), 1, "the detector inside the bin");
+    assert_eq!(fb[0]["start"]["pts"], 0);
+    assert_eq!(fb[0]["end-reason"], "eos");
+    assert_eq!(fb[0]["duration"], 3 * SECOND);
+    assert_eq!(
+        events(&report, "c", "freeze").len(),
+        1,
+        "the detector added while playing"
+    );
+
+    let s = &report["summary"];
+    assert_eq!(s["freeze"]["count"], 3);
+    assert_eq!(s["freeze"]["open"], 0);
+    assert_eq!(s["freeze"]["total-duration"], 9 * SECOND);
+    assert_eq!(s["freeze"]["longest-duration"], 3 * SECOND);
+    assert_eq!(s["black"]["count"], 1);
+    assert_eq!(s["black"]["first-running-time"], 8 * SECOND);
+    assert!(s.get("stall").is_none());
+}
+
+#[test]
+fn a_stopped_pipeline_leaves_an_incomplete_valid_report() {
+    init();
+    let location = tmp("stopped.json");
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc pattern=smpte100 ! video/x-raw,width=160,height=120,framerate=25/1 ! \
+         vqfreeze name=detector min-duration=200000000 ! fakesink sync=true vqreport location={}",
+        location.display()
+    ))
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    pipeline.set_state(gst::State::Null).unwrap();
+    let report = validated(&std::fs::read_to_string(&location).expect("report written on stop"));
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["kind"], "final");
+    let f = events(&report, "detector", "freeze");
+    assert_eq!(f.len(), 1, "{report:#}");
+    // vqreport may stop before or after vqfreeze closes its defect: open, or ended as stopped.
+    assert!(
+        f[0]["open"] == true || f[0]["end-reason"] == "stopped",
+        "{:#}",
+        f[0]
+    );
+    assert!(
+        std::fs::read_dir(location.parent().unwrap())
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")),
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn live_ndjson_summaries_and_event_lines() {
+    init();
+    let lines_path = tmp("live.ndjson");
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=smpte100 ! video/x-raw,width=160,height=120,framerate=25/1 ! \
+         vqfreeze min-duration=300000000 update-interval=500000000 ! fakesink \
+         vqreport interval=250000000 event-lines=true ndjson-location={}",
+        lines_path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1600));
+    pipeline.send_event(gst::event::Eos::new());
+    let bus = pipeline.bus().unwrap();
+    bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Eos])
+        .expect("EOS");
+    pipeline.set_state(gst::State::Null).unwrap();
+
+    let text = std::fs::read_to_string(&lines_path).unwrap();
+    let lines: Vec<Value> = text.lines().map(validated).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    let summaries = kinds.iter().filter(|k| **k == "summary").count();
+    assert!(
+        summaries >= 4,
+        "a summary every 250 ms for 1.6 s: {kinds:?}"
+    );
+    assert_eq!(kinds.last(), Some(&"final"), "{kinds:?}");
+    let phases: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["kind"] == "event")
+        .map(|l| l["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases.first(), Some(&"start"), "{phases:?}");
+    assert!(
+        phases.contains(&"update"),
+        "heartbeats are lines too: {phases:?}"
+    );
+    assert_eq!(phases.last(), Some(&"end"), "{phases:?}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["complete"], true);
+    let ev = &last["events"][0];
+    assert!(
+        ev["start-utc"].is_string(),
+        "live pipelines have UTC: {ev:#}"
+    );
+    assert!(ev["end-utc"].is_string());
+    // Every summary lists only what changed since the previous one.
+    for l in lines.iter().filter(|l| l["kind"] == "summary") {
+        assert!(l["events"].as_array().unwrap().len() <= 1);
+    }
+}
+
+#[test]
+fn an_unwritable_location_fails_at_ready() {
+    init();
+    for bad in ["/nonexistent-dir/report.json", "/"] {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport location={bad}"
+        ))
+        .unwrap();
+        assert!(pipeline.set_state(gst::State::Ready).is_err(), "{bad}");
+        let msg = pipeline
+            .bus()
+            .unwrap()
+            .pop_filtered(&[gst::MessageType::Error])
+            .expect("an error message");
+        let gst::MessageView::Error(e) = msg.view() else {
+            unreachable!()
+        };
+        assert!(e.error().to_string().contains(bad), "{}", e.error());
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+    // Outside a pipeline there is no bus to listen to.
+    let lone = gst::ElementFactory::make("vqreport").build().unwrap();
+    assert!(lone.set_state(gst::State::Ready).is_err());
+}
