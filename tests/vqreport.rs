@@ -133,6 +133,10 @@ fn one_report_collects_every_branch_bin_and_late_element() {
         };
         let mut b = scene.buffer(&shot, &info);
         stamp(&mut b, i, FPS);
+        if (60..63).contains(&i) {
+            // A decoder would flag these; vqreport records them next to the freeze they are in.
+            b.get_mut().unwrap().set_flags(gst::BufferFlags::CORRUPTED);
+        }
         src.push_buffer(b).unwrap();
     }
     src.end_of_stream().unwrap();
@@ -189,6 +193,40 @@ fn one_report_collects_every_branch_bin_and_late_element() {
         events(&report, "c", "freeze").len(),
         1,
         "the detector added while playing"
+    );
+
+    let corrupted: Vec<usize> = report["pipeline-messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m["kind"] == "corrupted")
+        .map(|(i, m)| {
+            assert_eq!(m["element"], "a");
+            assert_eq!(m["details"]["pad"], "sink");
+            i
+        })
+        .collect();
+    assert_eq!(corrupted.len(), 3, "{:#}", report["pipeline-messages"]);
+    assert_eq!(
+        report["pipeline-messages"][corrupted[0]]["running-time"],
+        t(60, FPS)
+    );
+    let related: Vec<usize> = f[0]["related-messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    for c in &corrupted {
+        assert!(
+            related.contains(c),
+            "the corrupted buffers are related to the freeze"
+        );
+    }
+    assert!(
+        b[0]["related-messages"].as_array().unwrap().is_empty(),
+        "nothing happened near the black"
     );
 
     let s = &report["summary"];
@@ -311,4 +349,86 @@ fn an_unwritable_location_fails_at_ready() {
     // Outside a pipeline there is no bus to listen to.
     let lone = gst::ElementFactory::make("vqreport").build().unwrap();
     assert!(lone.set_state(gst::State::Ready).is_err());
+}
+
+/// Replaces what changes from run to run (wall-clock times, version) so layouts can be compared.
+fn normalize(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match k.as_str() {
+                    "created-utc" | "version" => *x = Value::String(format!("<{k}>")),
+                    _ => normalize(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalize),
+        _ => (),
+    }
+}
+
+#[test]
+fn golden_report_layout() {
+    init();
+    const FPS: u64 = 25;
+    let location = tmp("golden.json");
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{caps}\" ! vqfreeze name=detector min-duration=1000000000 ! fakesink \
+         vqreport name=golden location={loc}",
+        caps = i420_info(64, 48, FPS as i32).to_caps().unwrap(),
+        loc = location.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    // Default names count per process; tests run in parallel in one.
+    pipeline.set_property("name", "golden-pipeline");
+    let info = i420_info(64, 48, FPS as i32);
+    let scene = Scene::new(64, 48);
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_max_bytes(0);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Motion, a 2 s freeze at 1 s, 1.2 s of black (too short), a 1 s gap (no stall), a 3 s stall.
+    let frames = (0..5 * FPS)
+        .chain(6 * FPS..7 * FPS)
+        .chain(10 * FPS..12 * FPS);
+    for i in frames {
+        let content = if (FPS..3 * FPS).contains(&i) { FPS } else { i };
+        let shot = Shot {
+            content,
+            black: (3 * FPS..4 * FPS + 5).contains(&i),
+            ..Shot::moving(i)
+        };
+        let mut b = scene.buffer(&shot, &info);
+        stamp(&mut b, i, FPS);
+        src.push_buffer(b).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    run_to_eos(&pipeline);
+    let mut report = validated(&std::fs::read_to_string(&location).unwrap());
+    normalize(&mut report);
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/vqreport-final.json");
+    if std::env::var_os("VQMON_BLESS").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(
+            &golden,
+            serde_json::to_string_pretty(&report).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(&golden)
+            .expect("tests/golden/vqreport-final.json (VQMON_BLESS=1 writes it)"),
+    )
+    .unwrap();
+    assert_eq!(
+        report,
+        expected,
+        "the report layout changed; if on purpose, bump the schema version if needed and run with VQMON_BLESS=1:\n{}",
+        serde_json::to_string_pretty(&report).unwrap()
+    );
 }

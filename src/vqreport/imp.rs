@@ -67,6 +67,13 @@ impl Default for Settings {
 
 enum Cmd {
     Message(gst::Message),
+    /// A buffer flagged CORRUPTED passed `pad` of `element`.
+    Corrupted {
+        element: String,
+        pad: String,
+        pts: Option<gst::ClockTime>,
+        running_time: Option<gst::ClockTime>,
+    },
     Finish {
         complete: bool,
         done: mpsc::Sender<()>,
@@ -77,6 +84,9 @@ enum Cmd {
 struct Running {
     bus: gst::Bus,
     handler: Option<glib::SignalHandlerId>,
+    top: gst::Bin,
+    added_handler: Option<glib::SignalHandlerId>,
+    probes: Arc<Mutex<Vec<(gst::Pad, gst::PadProbeId)>>>,
     tx: mpsc::Sender<Cmd>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -282,6 +292,17 @@ impl VqReport {
                 let _ = handler_tx.send(Cmd::Message(msg.clone()));
             }
         });
+        // Buffers flagged CORRUPTED: probe decoders' outputs and detectors' inputs, including
+        // elements added later.
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        for e in top.iterate_recurse().into_iter().flatten() {
+            probe_element(&e, &tx, &probes);
+        }
+        let added_tx = tx.clone();
+        let added_probes = probes.clone();
+        let added_handler = top.connect_deep_element_added(move |_, _, e| {
+            probe_element(e, &added_tx, &added_probes);
+        });
         let mut worker = Worker {
             element: obj.downgrade(),
             top: top.downgrade(),
@@ -309,6 +330,9 @@ impl VqReport {
         *self.running.lock().unwrap() = Some(Running {
             bus,
             handler: Some(handler),
+            top: top.clone(),
+            added_handler: Some(added_handler),
+            probes,
             tx,
             thread: Some(thread),
         });
@@ -341,9 +365,65 @@ impl VqReport {
             running.bus.disconnect(h);
         }
         running.bus.disable_sync_message_emission();
+        if let Some(h) = running.added_handler.take() {
+            running.top.disconnect(h);
+        }
+        for (pad, id) in running.probes.lock().unwrap().drain(..) {
+            pad.remove_probe(id);
+        }
         let _ = running.tx.send(Cmd::Quit);
         if let Some(t) = running.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Probes the pads through which corrupted buffers are seen: decoder outputs, detector inputs.
+fn probe_element(
+    e: &gst::Element,
+    tx: &mpsc::Sender<Cmd>,
+    probes: &Arc<Mutex<Vec<(gst::Pad, gst::PadProbeId)>>>,
+) {
+    let Some(factory) = e.factory() else { return };
+    let klass = factory
+        .metadata(gst::ELEMENT_METADATA_KLASS)
+        .unwrap_or_default();
+    let detector =
+        factory.plugin_name().as_deref() == Some("vqmon") && factory.name() != "vqreport";
+    let pads: Vec<gst::Pad> = if detector {
+        e.static_pad("sink").into_iter().collect()
+    } else if klass.contains("Decoder") {
+        e.src_pads()
+    } else {
+        return;
+    };
+    let element = e.name().to_string();
+    for pad in pads {
+        let tx = tx.clone();
+        let element = element.clone();
+        let pad_name = pad.name().to_string();
+        let id = pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            if let Some(buf) = info.buffer()
+                && buf.flags().contains(gst::BufferFlags::CORRUPTED)
+            {
+                let running_time = buf.pts().and_then(|pts| {
+                    pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
+                        s.segment()
+                            .downcast_ref::<gst::ClockTime>()
+                            .and_then(|s| s.to_running_time(pts))
+                    })
+                });
+                let _ = tx.send(Cmd::Corrupted {
+                    element: element.clone(),
+                    pad: pad_name.clone(),
+                    pts: buf.pts(),
+                    running_time,
+                });
+            }
+            gst::PadProbeReturn::Ok
+        });
+        if let Some(id) = id {
+            probes.lock().unwrap().push((pad, id));
         }
     }
 }
@@ -434,6 +514,21 @@ impl Worker {
             };
             match cmd {
                 Cmd::Message(m) => self.handle(&m),
+                Cmd::Corrupted {
+                    element,
+                    pad,
+                    pts,
+                    running_time,
+                } => self.collector.add_pipeline_message(PipelineMessage {
+                    kind: "corrupted".into(),
+                    element,
+                    running_time: running_time.map(gst::ClockTime::nseconds),
+                    text: "buffer flagged CORRUPTED".into(),
+                    details: serde_json::json!({
+                        "pad": pad,
+                        "pts": pts.map(gst::ClockTime::nseconds),
+                    }),
+                }),
                 Cmd::Finish { complete, done } => {
                     if !self.finished {
                         self.final_report(complete);
