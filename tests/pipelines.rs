@@ -14,31 +14,7 @@ use common::*;
 use gst::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
-/// A small H.264/MP4 clip: 1 s of moving pattern, then 2 s of a still one.
-fn media_clip() -> PathBuf {
-    let path = std::env::temp_dir().join(format!("vqmon-pipelines-{}.mp4", std::process::id()));
-    let desc = format!(
-        "concat name=c ! videoconvert ! x264enc threads=1 key-int-max=25 ! mp4mux ! filesink location={} \
-         videotestsrc num-buffers=25 pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 ! c. \
-         videotestsrc num-buffers=50 pattern=smpte100 ! video/x-raw,width=320,height=240,framerate=25/1 ! c.",
-        path.display()
-    );
-    let p = gst::parse::launch(&desc).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("clip written");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
-    p.set_state(gst::State::Null).unwrap();
-    path
-}
+use std::path::Path;
 
 struct OneLiner {
     name: String,
@@ -87,7 +63,7 @@ fn read_one_liner(path: &Path, media: &Path) -> OneLiner {
 #[test]
 fn every_one_liner_runs_and_reports_what_it_says() {
     init();
-    let media = media_clip();
+    let media = media_clip("pipelines", false);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -219,6 +219,43 @@ fn freezes_survive_a_lossy_reencode() {
     assert!(refreshes >= 3, "refreshes tolerated: {refreshes}");
 }
 
+/// Default x264 settings (B-frames, lookahead, mb-tree) at a starved bitrate keep refining a still
+/// picture after a cut and at every I-frame.
+#[test]
+fn freezes_survive_an_encoder_that_refines_still_pictures() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let bufs = buffers(&scene, &info, &schedule(total, &freezes));
+    let (msgs, errors) = run_appsrc_pipeline(
+        "x264enc threads=1 bitrate=300 ! h264parse ! avdec_h264 ! vqfreeze min-duration=400000000 ! fakesink",
+        &info,
+        bufs,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let found = intervals(&msgs, "freeze");
+    assert_eq!(found.len(), freezes.len(), "{}", summary(&msgs));
+    for (_, e) in &found {
+        // No grain here: the changes the encoder makes are "content", never "noisy".
+        let kind = evidence_str(e, "kind");
+        assert!(kind == "content" || kind == "exact", "{kind}");
+    }
+    let frame = t(1, FPS) as i64;
+    for ((s, e), (first, n)) in found.iter().zip(&freezes) {
+        let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
+        let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
+        assert!(
+            ds.abs() <= frame,
+            "start off by {ds} ns for the freeze at frame {first}"
+        );
+        assert!(
+            de.abs() <= frame,
+            "end off by {de} ns for the freeze at frame {first}"
+        );
+    }
+}
+
 #[test]
 fn black_is_its_own_defect() {
     let info = i420_info(W, H, FPS as i32);

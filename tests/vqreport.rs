@@ -12,24 +12,6 @@ use common::*;
 use gst::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
-
-static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vqreport.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).expect("the schema compiles")
-});
-
-/// Parses and validates one report or NDJSON line against docs/vqreport.schema.json.
-pub fn validated(text: &str) -> Value {
-    let v: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    let errors: Vec<String> = SCHEMA
-        .iter_errors(&v)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "schema violations: {errors:#?}\n{text}");
-    v
-}
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vqmon-report-tests-{}", std::process::id()));

@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::stillness::{Change, FrameStats};
 use crate::message::{EndReason, Phase};
 
+/// Median block MAD (8-bit code values) from which a still picture counts as noisy.
+pub const NOISY_FLOOR: f64 = 0.75;
 /// Stutter episodes close after this much time without a new stutter run.
 pub const STUTTER_HANGOVER: u64 = 2_000_000_000;
 /// Frames of history needed before repeat runs are judged against a cadence.
@@ -530,7 +532,10 @@ impl Tracker {
                     run.ev.flagged_frames += 1;
                 }
                 if !strict {
-                    run.ev.noisy_frames += 1;
+                    // Still under grain or noise, or changing bytes of still content.
+                    if f.stats.noise_floor >= NOISY_FLOOR {
+                        run.ev.noisy_frames += 1;
+                    }
                     run.strict = false;
                 }
                 run.ev.max_mafd = run.ev.max_mafd.max(f.stats.mafd);
@@ -833,7 +838,7 @@ impl Tracker {
 
 fn freeze_kind(e: &FreezeEvidence) -> FreezeKind {
     let repeats = e.frames.saturating_sub(1);
-    if e.noisy_frames > 0 {
+    if e.noisy_frames > 0 && e.noisy_frames * 2 >= repeats {
         FreezeKind::Noisy
     } else if e.exact_frames >= repeats && e.refreshes == 0 {
         FreezeKind::Exact

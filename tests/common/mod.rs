@@ -391,3 +391,77 @@ pub fn run_appsrc_pipeline(
     pipeline.set_state(gst::State::Null).unwrap();
     (defects, errors)
 }
+
+/// A small H.264/MP4 clip in the temporary directory: 1 s of the moving textured scene, then 3 s
+/// of one held picture (so one freeze from 1 s, open at EOS), with 4 s of AAC audio when `audio`.
+pub fn media_clip(tag: &str, audio: bool) -> std::path::PathBuf {
+    init();
+    const FPS: u64 = 25;
+    let path = std::env::temp_dir().join(format!("vqmon-{tag}-{}.mp4", std::process::id()));
+    let info = i420_info(320, 240, FPS as i32);
+    let audio_branch = if audio {
+        "audiotestsrc num-buffers=172 ! audio/x-raw,rate=44100 ! audioconvert ! avenc_aac ! mux."
+    } else {
+        ""
+    };
+    let desc = format!(
+        "appsrc name=src format=time caps=\"{}\" ! x264enc threads=1 bitrate=4000 key-int-max=25 ! mux. \
+         {audio_branch} mp4mux name=mux ! filesink location={}",
+        info.to_caps().unwrap(),
+        path.display()
+    );
+    let p = gst::parse::launch(&desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_max_bytes(0);
+    p.set_state(gst::State::Playing).unwrap();
+    let scene = Scene::new(320, 240);
+    for i in 0..4 * FPS {
+        let mut b = scene.buffer(
+            &Shot {
+                content: i.min(FPS),
+                ..Shot::moving(i)
+            },
+            &info,
+        );
+        stamp(&mut b, i, FPS);
+        src.push_buffer(b).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("clip written");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    p.set_state(gst::State::Null).unwrap();
+    path
+}
+
+static REPORT_SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vqreport.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).expect("the schema compiles")
+});
+
+/// Parses one vqreport report or NDJSON line and validates it against docs/vqreport.schema.json.
+pub fn validated(text: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    let errors: Vec<String> = REPORT_SCHEMA
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema violations: {errors:#?}\n{text}");
+    v
+}
