@@ -19,7 +19,12 @@ build: deps
 	$(CARGO) build --release
 
 demo: deps
+	$(CARGO) build --release --lib --example demo
 	$(CARGO) run --release --example demo
+	@echo
+	@echo "== the same stream from its MP4 file, through pipelines/analyze-file.sh and vqreport =="
+	GST_PLUGIN_PATH=$(CURDIR)/target/release pipelines/analyze-file.sh target/vqmon-demo.mp4 target/vqmon-demo-report.json
+	@echo "report: target/vqmon-demo-report.json"
 
 test: deps
 	scripts/test.sh

@@ -98,9 +98,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          encoded with x264enc, decoded with avdec_h264 and analysed inline by vqfreeze.\n",
         total / FPS
     );
+    // The encoded stream is also kept, for `make demo` to analyse with pipelines/analyze-file.sh.
+    let clip = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/vqmon-demo.mp4");
     let (msgs, errors) = run_appsrc_pipeline(
-        "x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
-         h264parse ! avdec_h264 ! vqfreeze name=vqfreeze ! fakesink",
+        &format!(
+            "x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
+             tee name=t ! queue ! h264parse ! avdec_h264 ! vqfreeze name=vqfreeze ! fakesink \
+             t. ! queue ! h264parse ! mp4mux ! filesink location={}",
+            clip.display()
+        ),
         &info,
         frames,
     );

@@ -101,6 +101,17 @@ fn every_one_liner_runs_and_reports_what_it_says() {
                 }
             }
         }
+        // Every report a vqreport of the one-liner made is valid.
+        if let Ok(bin) = pipeline.clone().downcast::<gst::Bin>() {
+            for e in bin.iterate_recurse().into_iter().flatten() {
+                if e.factory().is_some_and(|f| f.name() == "vqreport") {
+                    let report = e
+                        .property::<Option<String>>("report")
+                        .expect("a final report");
+                    validated(&report);
+                }
+            }
+        }
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(eos, "{}: no EOS", one.name);
         assert_eq!(&seen, expect, "{}: {}", one.name, summary(&msgs));

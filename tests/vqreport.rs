@@ -23,6 +23,12 @@ fn tmp(name: &str) -> PathBuf {
 
 /// Runs `pipeline` to EOS (or error), then to NULL; returns the vqreport bus messages' JSON.
 fn run_to_eos(pipeline: &gst::Pipeline) -> Vec<(String, bool, String)> {
+    run_to_eos_counting(pipeline).0
+}
+
+/// The same, also counting the vqmon defect messages the application received.
+fn run_to_eos_counting(pipeline: &gst::Pipeline) -> (Vec<(String, bool, String)>, usize) {
+    let mut defects = 0;
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut reports = Vec::new();
@@ -38,6 +44,8 @@ fn run_to_eos(pipeline: &gst::Pipeline) -> Vec<(String, bool, String)> {
                         s.get::<bool>("complete").unwrap(),
                         s.get::<String>("json").unwrap(),
                     ));
+                } else if s.name() == "vqmon-defect" {
+                    defects += 1;
                 }
             }
             _ => (),
@@ -55,7 +63,7 @@ fn run_to_eos(pipeline: &gst::Pipeline) -> Vec<(String, bool, String)> {
             ));
         }
     }
-    reports
+    (reports, defects)
 }
 
 fn events<'a>(report: &'a Value, element: &str, defect: &str) -> Vec<&'a Value> {
@@ -122,7 +130,7 @@ fn one_report_collects_every_branch_bin_and_late_element() {
         src.push_buffer(b).unwrap();
     }
     src.end_of_stream().unwrap();
-    let reports = run_to_eos(&pipeline);
+    let (reports, app_defects) = run_to_eos_counting(&pipeline);
 
     // The file, the bus message and the property carry the same final report.
     let text = std::fs::read_to_string(&location).expect("report written");
@@ -210,6 +218,15 @@ fn one_report_collects_every_branch_bin_and_late_element() {
         b[0]["related-messages"].as_array().unwrap().is_empty(),
         "nothing happened near the black"
     );
+
+    // vqreport took nothing from the application: it saw every start and end message too.
+    let phases: usize = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| 2 + e["updates"].as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(app_defects, phases);
 
     let s = &report["summary"];
     assert_eq!(s["freeze"]["count"], 3);
@@ -413,4 +430,59 @@ fn golden_report_layout() {
         "the report layout changed; if on purpose, bump the schema version if needed and run with VQMON_BLESS=1:\n{}",
         serde_json::to_string_pretty(&report).unwrap()
     );
+}
+
+#[test]
+fn warnings_and_qos_drops_are_recorded() {
+    init();
+    let location = tmp("qos.json");
+    // Buffers without timestamps make vqfreeze warn; a sink that cannot keep up drops late frames
+    // and says so with QoS messages.
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{caps}\" ! vqfreeze name=detector ! fakesink \
+         videotestsrc num-buffers=30 ! video/x-raw,width=64,height=48,framerate=50/1 ! \
+         identity sleep-time=40000 ! fakesink name=slow sync=true qos=true max-lateness=1000000 \
+         vqreport location={loc}",
+        caps = i420_info(64, 48, 25).to_caps().unwrap(),
+        loc = location.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let info = i420_info(64, 48, 25);
+    let scene = Scene::new(64, 48);
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.set_max_bytes(0);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for i in 0..10 {
+        let mut b = scene.buffer(&Shot::moving(i), &info);
+        b.get_mut()
+            .unwrap()
+            .set_duration(gst::ClockTime::from_mseconds(40));
+        src.push_buffer(b).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    run_to_eos(&pipeline);
+    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    let msgs = report["pipeline-messages"].as_array().unwrap();
+    let warning = msgs
+        .iter()
+        .find(|m| m["kind"] == "warning")
+        .expect("vqfreeze's warning");
+    assert!(
+        warning["element"].as_str().unwrap().ends_with("detector"),
+        "{warning:#}"
+    );
+    assert!(
+        warning["text"].as_str().unwrap().contains("timestamps"),
+        "{warning:#}"
+    );
+    let qos: Vec<_> = msgs.iter().filter(|m| m["kind"] == "qos").collect();
+    assert!(!qos.is_empty(), "QoS drops recorded: {msgs:#?}");
+    assert!(qos[0]["element"].as_str().unwrap().ends_with("slow"));
+    assert!(qos[0]["running-time"].is_u64());
 }
