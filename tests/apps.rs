@@ -23,7 +23,7 @@ fn plugin_dir() -> PathBuf {
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     assert!(
         dir.join("libgstvqmon.so").exists(),
-        "the plugin is built next to the tests in {}",
+        "no plugin in {}: build it first (cargo build --lib; make test does)",
         dir.display()
     );
     dir
