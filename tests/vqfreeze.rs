@@ -79,6 +79,24 @@ fn standard_freezes() -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// Each found freeze starts and ends within one frame of the injected one. Running times are
+/// compared: x264enc offsets PTS by 1000 hours (and the segment with them).
+fn assert_within_a_frame(found: &[(&DefectMessage, &DefectMessage)], expected: &[(u64, u64)]) {
+    let frame = t(1, FPS) as i64;
+    for ((s, e), (first, n)) in found.iter().zip(expected) {
+        let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
+        let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
+        assert!(
+            ds.abs() <= frame,
+            "start off by {ds} ns for the freeze at frame {first}"
+        );
+        assert!(
+            de.abs() <= frame,
+            "end off by {de} ns for the freeze at frame {first}"
+        );
+    }
+}
+
 fn assert_freezes_exact(msgs: &[DefectMessage], expected: &[(u64, u64)]) {
     let found = intervals(msgs, "freeze");
     assert_eq!(
@@ -199,22 +217,11 @@ fn freezes_survive_a_lossy_reencode() {
         msgs.iter().all(|m| m.utc.is_none()),
         "no UTC outside live pipelines"
     );
-    let frame = t(1, FPS) as i64;
-    let mut refreshes = 0;
-    // x264enc offsets PTS by 1000 hours (and the segment with them): compare running times.
-    for ((s, e), (first, n)) in found.iter().zip(&freezes) {
-        let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
-        let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
-        assert!(
-            ds.abs() <= frame,
-            "start off by {ds} ns for the freeze at frame {first}"
-        );
-        assert!(
-            de.abs() <= frame,
-            "end off by {de} ns for the freeze at frame {first}"
-        );
-        refreshes += evidence_u64(e, "refreshes");
-    }
+    assert_within_a_frame(&found, &freezes);
+    let refreshes: u64 = found
+        .iter()
+        .map(|(_, e)| evidence_u64(e, "refreshes"))
+        .sum();
     // The I-frames inside the freezes refreshed the picture: the tolerance was exercised.
     assert!(refreshes >= 3, "refreshes tolerated: {refreshes}");
 }
@@ -241,19 +248,7 @@ fn freezes_survive_an_encoder_that_refines_still_pictures() {
         let kind = evidence_str(e, "kind");
         assert!(kind == "content" || kind == "exact", "{kind}");
     }
-    let frame = t(1, FPS) as i64;
-    for ((s, e), (first, n)) in found.iter().zip(&freezes) {
-        let ds = ns(s.start.running_time) as i64 - t(*first, FPS) as i64;
-        let de = ns(e.end.unwrap().running_time) as i64 - t(first + n, FPS) as i64;
-        assert!(
-            ds.abs() <= frame,
-            "start off by {ds} ns for the freeze at frame {first}"
-        );
-        assert!(
-            de.abs() <= frame,
-            "end off by {de} ns for the freeze at frame {first}"
-        );
-    }
+    assert_within_a_frame(&found, &freezes);
 }
 
 #[test]

@@ -101,12 +101,7 @@ fn one_report_collects_every_branch_bin_and_late_element() {
 
     let info = i420_info(160, 120, FPS as i32);
     let scene = Scene::new(160, 120);
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
+    let src = appsrc(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     pipeline.add(&late).unwrap();
     late.sync_state_with_parent().unwrap();
@@ -384,12 +379,7 @@ fn golden_report_layout() {
     pipeline.set_property("name", "golden-pipeline");
     let info = i420_info(64, 48, FPS as i32);
     let scene = Scene::new(64, 48);
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
+    let src = appsrc(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     // Motion, a 2 s freeze at 1 s, 1.2 s of black (too short), a 1 s gap (no stall), a 3 s stall.
     let frames = (0..5 * FPS)
@@ -451,12 +441,7 @@ fn warnings_and_qos_drops_are_recorded() {
     .unwrap();
     let info = i420_info(64, 48, 25);
     let scene = Scene::new(64, 48);
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
+    let src = appsrc(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     for i in 0..10 {
         let mut b = scene.buffer(&Shot::moving(i), &info);

@@ -345,6 +345,17 @@ pub fn evidence_u64(m: &DefectMessage, field: &str) -> u64 {
     m.evidence.as_ref().unwrap().get::<u64>(field).unwrap()
 }
 
+/// The element named `src` of `pipeline` as an unbounded AppSrc (tests push whole streams at once).
+pub fn appsrc(pipeline: &gst::Pipeline) -> gst_app::AppSrc {
+    let src = pipeline
+        .by_name("src")
+        .expect("an element named src")
+        .downcast::<gst_app::AppSrc>()
+        .expect("src is an appsrc");
+    src.set_max_bytes(0);
+    src
+}
+
 /// Runs a pipeline `appsrc name=src ! <rest>` fed with `frames`; returns defects and errors.
 pub fn run_appsrc_pipeline(
     rest: &str,
@@ -359,12 +370,7 @@ pub fn run_appsrc_pipeline(
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let src = pipeline
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
+    let src = appsrc(&pipeline);
     src.set_block(false);
     pipeline.set_state(gst::State::Playing).unwrap();
     for b in frames {
@@ -414,12 +420,7 @@ pub fn media_clip(tag: &str, audio: bool) -> std::path::PathBuf {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let src = p
-        .by_name("src")
-        .unwrap()
-        .downcast::<gst_app::AppSrc>()
-        .unwrap();
-    src.set_max_bytes(0);
+    let src = appsrc(&p);
     p.set_state(gst::State::Playing).unwrap();
     let scene = Scene::new(320, 240);
     for i in 0..4 * FPS {
