@@ -34,21 +34,25 @@ ff=(ffmpeg -nostdin -hide_banner -threads 1 -f rawvideo -pix_fmt yuv420p -s ${W}
 gst=(gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2)) ! rawvideoparse width=$W height=$H format=i420 framerate=25/1)
 
 declare -A U S
-for k in ff_base ff_det gst_base gst_det; do U[$k]=0; S[$k]=0; done
+for k in ff_base ff_det gst_base gst_det gst_det4; do U[$k]=0; S[$k]=0; done
 add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
 for r in $(seq "$ROUNDS"); do
   add ff_base "${ff[@]}" -f null -
   add ff_det "${ff[@]}" -vf freezedetect -f null -
   add gst_base "${gst[@]}" ! fakesink
   add gst_det "${gst[@]}" ! vqfreeze ! fakesink
+  add gst_det4 "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
 done
 
 per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
 ffu=$(per_frame "${U[ff_det]} - ${U[ff_base]}"); ffs=$(per_frame "${S[ff_det]} - ${S[ff_base]}")
 vqu=$(per_frame "${U[gst_det]} - ${U[gst_base]}"); vqs=$(per_frame "${S[gst_det]} - ${S[gst_base]}")
-fft=$(echo "$ffu + $ffs" | bc -l); vqt=$(echo "$vqu + $vqs" | bc -l)
+v4u=$(per_frame "${U[gst_det4]} - ${U[gst_base]}"); v4s=$(per_frame "${S[gst_det4]} - ${S[gst_base]}")
+fft=$(echo "$ffu + $ffs" | bc -l); vqt=$(echo "$vqu + $vqs" | bc -l); v4t=$(echo "$v4u + $v4s" | bc -l)
 echo "1080p I420, $FRAMES frames x $ROUNDS interleaved rounds, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 printf '%-22s %10s %10s %10s\n' "ms per frame" user system total
 printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freezedetect" "$ffu" "$ffs" "$fft"
 printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze" "$vqu" "$vqs" "$vqt"
+printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze row-step=4" "$v4u" "$v4s" "$v4t"
 printf 'ratio vqfreeze / freezedetect: user %.2f, total %.2f\n' "$(echo "$vqu / $ffu" | bc -l)" "$(echo "$vqt / $fft" | bc -l)"
+printf 'ratio vqfreeze row-step=4 / freezedetect: user %.2f, total %.2f\n' "$(echo "$v4u / $ffu" | bc -l)" "$(echo "$v4t / $fft" | bc -l)"

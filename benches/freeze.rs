@@ -78,6 +78,20 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // Reduced-cost mode: every n-th row, as the element feeds it (stride x n, height / n).
+    for step in [2usize, 4] {
+        let mut s = Stillness::new(W, H.div_ceil(step), 8);
+        s.set_black_threshold(37);
+        let mut k = 0;
+        g.bench_function(format!("i420-8bit-moving-row-step-{step}"), |b| {
+            b.iter(|| {
+                k = (k + 1) % fr.len();
+                let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W * step);
+                black_box(s.classify(&mut st, &params()))
+            })
+        });
+    }
+
     let mut s = Stillness::new(W, H, 8);
     g.bench_function("i420-8bit-frozen", |b| {
         b.iter(|| {

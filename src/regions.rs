@@ -126,29 +126,29 @@ impl Regions {
         self.rects.is_empty()
     }
 
-    /// Fills `mask` (`cols * rows`, row major) for blocks of `block` pixels on a `width` x
-    /// `height` picture. Returns the number of blocks included.
+    /// Fills `mask` (`cols * rows`, row major) for blocks of `block_w` x `block_h` pixels on a
+    /// `width` x `height` picture. Returns the number of blocks included.
     pub fn block_mask(
         &self,
         width: usize,
         height: usize,
-        block: usize,
+        block_w: usize,
+        block_h: usize,
         mask: &mut [bool],
     ) -> usize {
-        let cols = width.div_ceil(block);
-        let rows = height.div_ceil(block);
+        let cols = width.div_ceil(block_w);
+        let rows = height.div_ceil(block_h);
         assert_eq!(mask.len(), cols * rows);
         let any_include = self.rects.iter().any(|r| r.include);
         let mut count = 0;
         for by in 0..rows {
             for bx in 0..cols {
-                let cx = (bx * block) as f64 + ((width - bx * block).min(block) as f64) / 2.0;
-                let cy = (by * block) as f64 + ((height - by * block).min(block) as f64) / 2.0;
-                let (bx0, by0) = ((bx * block) as f64, (by * block) as f64);
+                let (bx0, by0) = ((bx * block_w) as f64, (by * block_h) as f64);
                 let (bx1, by1) = (
-                    ((bx + 1) * block).min(width) as f64,
-                    ((by + 1) * block).min(height) as f64,
+                    ((bx + 1) * block_w).min(width) as f64,
+                    ((by + 1) * block_h).min(height) as f64,
                 );
+                let (cx, cy) = ((bx0 + bx1) / 2.0, (by0 + by1) / 2.0);
                 let rect = |r: &Rect| {
                     let (x, y) = (r.x.resolve(width), r.y.resolve(height));
                     (x, y, x + r.w.resolve(width), y + r.h.resolve(height))
@@ -207,20 +207,29 @@ mod tests {
     fn parse_and_mask() {
         let r: Regions = "exclude:0,0,32,16".parse().unwrap();
         let mut m = vec![false; 4 * 2];
-        assert_eq!(r.block_mask(64, 32, 16, &mut m), 6);
+        assert_eq!(r.block_mask(64, 32, 16, 16, &mut m), 6);
         assert_eq!(m, [false, false, true, true, true, true, true, true]);
         // An exclude that only grazes a block still removes it.
         let r: Regions = "exclude:0,0,17,1".parse().unwrap();
-        assert_eq!(r.block_mask(64, 32, 16, &mut m), 6);
+        assert_eq!(r.block_mask(64, 32, 16, 16, &mut m), 6);
         assert_eq!(m, [false, false, true, true, true, true, true, true]);
 
         let r: Regions = "include:50%,0,50%,100%; exclude:48,16,16,16"
             .parse()
             .unwrap();
-        assert_eq!(r.block_mask(64, 32, 16, &mut m), 3);
+        assert_eq!(r.block_mask(64, 32, 16, 16, &mut m), 3);
         assert_eq!(m, [false, false, true, true, false, false, true, false]);
         assert_eq!(r.to_string(), "include:50%,0,50%,100%;exclude:48,16,16,16");
         assert_eq!(r.to_string().parse::<Regions>().unwrap(), r);
+    }
+
+    #[test]
+    fn tall_blocks() {
+        // 16x32 blocks (every other row analysed): the exclude grazes the first block row only.
+        let r: Regions = "exclude:0,0,16,8".parse().unwrap();
+        let mut m = vec![false; 4 * 2];
+        assert_eq!(r.block_mask(64, 64, 16, 32, &mut m), 7);
+        assert!(!m[0] && m[4]);
     }
 
     #[test]
@@ -228,7 +237,7 @@ mod tests {
         let r: Regions = " ".parse().unwrap();
         assert!(r.is_empty());
         let mut m = vec![false; 3];
-        assert_eq!(r.block_mask(40, 10, 16, &mut m), 3);
+        assert_eq!(r.block_mask(40, 10, 16, 16, &mut m), 3);
     }
 
     #[test]

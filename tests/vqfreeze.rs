@@ -932,3 +932,93 @@ fn properties_have_documented_defaults() {
         "QoS is off: a monitor never drops frames"
     );
 }
+
+/// The reduced-cost mode's accuracy, measured on the cases above at row steps 1, 2 and 4.
+#[test]
+fn row_step_accuracy() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let clean = buffers(&scene, &info, &schedule(total, &freezes));
+    let grainy: Vec<Shot> = schedule(total, &freezes)
+        .into_iter()
+        .map(|s| Shot { grain: 3.0, ..s })
+        .collect();
+    let grainy = buffers(&scene, &info, &grainy);
+    let hitches = [70u64, 95, 131, 140, 200];
+    let stutter = buffers(
+        &scene,
+        &info,
+        &with_holds(10 * FPS, |i| hitches.contains(&i)),
+    );
+    let n = 12 * FPS;
+    let negatives: Vec<Vec<gst::Buffer>> = [
+        (0..n).map(Shot::moving).collect::<Vec<_>>(),
+        (0..n)
+            .map(|i| Shot {
+                pan: 1.0,
+                objects: 0,
+                ..Shot::moving(i)
+            })
+            .collect(),
+        (0..n)
+            .map(|i| Shot {
+                pan: 1.0,
+                objects: 0,
+                grain: 2.0,
+                ..Shot::moving(i)
+            })
+            .collect(),
+        (0..n)
+            .map(|i| Shot {
+                quiet: true,
+                grain: 2.0,
+                ..Shot::moving(i)
+            })
+            .collect(),
+    ]
+    .iter()
+    .map(|shots| buffers(&scene, &info, shots))
+    .collect();
+
+    let mut table =
+        String::from("row-step  freezes exact  grain freezes exact  stutter runs  false alarms\n");
+    for step in [1u32, 2, 4] {
+        let props = [("min-duration", v(SECOND * 4 / 10)), ("row-step", v(step))];
+        let exact = |bufs: &[gst::Buffer]| {
+            let (msgs, _) = run_harness(&props, &info, bufs.to_vec());
+            let found = intervals(&msgs, "freeze");
+            found
+                .iter()
+                .zip(&freezes)
+                .filter(|((s, e), (first, n))| {
+                    ns(s.start.pts) == t(*first, FPS) && ns(e.end.unwrap().pts) == t(first + n, FPS)
+                })
+                .count()
+                - found.len().saturating_sub(freezes.len())
+        };
+        let (clean_ok, grain_ok) = (exact(&clean), exact(&grainy));
+        let (msgs, _) = run_harness(&[("row-step", v(step))], &info, stutter.clone());
+        let runs = intervals(&msgs, "stutter")
+            .first()
+            .map_or(0, |(_, e)| evidence_u64(e, "runs"));
+        let false_alarms: usize = negatives
+            .iter()
+            .map(|bufs| {
+                run_harness(&[("row-step", v(step))], &info, bufs.clone())
+                    .0
+                    .len()
+            })
+            .sum();
+        table += &format!(
+            "{step:>8}  {clean_ok:>9}/5  {grain_ok:>15}/5  {runs:>10}/5  {false_alarms:>12}\n"
+        );
+        assert_eq!(
+            (clean_ok, grain_ok, runs, false_alarms),
+            (5, 5, 5, 0),
+            "row-step {step}\n{table}"
+        );
+    }
+    eprintln!("{table}");
+}

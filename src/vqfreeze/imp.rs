@@ -50,6 +50,7 @@ const DEFAULT_STALL_TIMEOUT: u64 = 2 * SECOND;
 const DEFAULT_STUTTER_MAX_DURATION: u64 = SECOND / 2;
 const DEFAULT_UPDATE_INTERVAL: u64 = 10 * SECOND;
 const DEFAULT_POST_MESSAGES: bool = true;
+const DEFAULT_ROW_STEP: u32 = 1;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -65,6 +66,7 @@ struct Settings {
     stutter_max_duration: u64,
     update_interval: u64,
     post_messages: bool,
+    row_step: u32,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             stutter_max_duration: DEFAULT_STUTTER_MAX_DURATION,
             update_interval: DEFAULT_UPDATE_INTERVAL,
             post_messages: DEFAULT_POST_MESSAGES,
+            row_step: DEFAULT_ROW_STEP,
         }
     }
 }
@@ -115,18 +118,28 @@ struct Analysis {
     stillness: Stillness,
     band8: Vec<u8>,
     band16: Vec<u16>,
-    mask: Vec<bool>,
     /// Frame duration from the caps frame rate, 0 when variable or unknown.
     nominal_duration: u64,
+    /// Every `row_step`-th luma row is analysed (reduced-cost mode when above 1).
+    row_step: usize,
+    /// Picture height in rows (the analysed plane has `height / row_step` rows, rounded up).
+    height: usize,
 }
 
 impl Analysis {
-    fn new(info: &gst_video::VideoInfo, layout: LumaLayout, regions: &Regions) -> Self {
+    fn new(
+        info: &gst_video::VideoInfo,
+        layout: LumaLayout,
+        regions: &Regions,
+        row_step: u32,
+    ) -> Self {
         let (w, h) = (info.width() as usize, info.height() as usize);
-        let mut stillness = Stillness::new(w, h, layout.depth);
+        let row_step = row_step.max(1) as usize;
+        // Blocks are 16 pixels wide and 16 analysed rows tall.
+        let mut stillness = Stillness::new(w, h.div_ceil(row_step), layout.depth);
         let (cols, rows) = stillness.grid();
         let mut mask = vec![true; cols * rows];
-        regions.block_mask(w, h, BLOCK, &mut mask);
+        regions.block_mask(w, h, BLOCK, BLOCK * row_step, &mut mask);
         stillness.set_mask(&mask);
         let needs_unpack = !layout.is_direct_u8();
         let fps = info.fps();
@@ -153,8 +166,9 @@ impl Analysis {
             } else {
                 vec![0; BLOCK * w]
             },
-            mask,
             nominal_duration,
+            row_step,
+            height: h,
         }
     }
 
@@ -177,6 +191,7 @@ impl Analysis {
         frame: &gst_video::VideoFrameRef<&gst::BufferRef>,
     ) -> Result<stillness::FrameStats, String> {
         let (w, h) = (self.stillness.width(), self.stillness.height());
+        let step = self.row_step;
         let p = self.layout.plane;
         let stride = frame.plane_stride()[p];
         if stride <= 0 {
@@ -187,11 +202,12 @@ impl Analysis {
             .plane_data(p as u32)
             .map_err(|e| format!("cannot read plane {p}: {e}"))?;
         let row_bytes = self.layout.row_bytes(w);
-        if h > 0 && (h - 1) * stride + row_bytes > data.len() {
+        let full_h = self.height;
+        if full_h > 0 && (full_h - 1) * stride + row_bytes > data.len() {
             return Err(format!(
-                "plane {p} holds {} bytes, {w}x{h} with stride {stride} needs {}",
+                "plane {p} holds {} bytes, {w}x{full_h} with stride {stride} needs {}",
                 data.len(),
-                (h - 1) * stride + row_bytes
+                (full_h - 1) * stride + row_bytes
             ));
         }
         let offset = match self.layout.sample {
@@ -201,7 +217,7 @@ impl Analysis {
         for band in 0..h.div_ceil(BLOCK) {
             let y0 = band * BLOCK;
             let n = (h - y0).min(BLOCK);
-            let row = |r: usize| &data[(y0 + r) * stride..];
+            let row = |r: usize| &data[(y0 + r) * step * stride..];
             if self.layout.is_direct_u8() {
                 let mut rows: [&[u8]; BLOCK] = [&[]; BLOCK];
                 for (r, slot) in rows.iter_mut().enumerate().take(n) {
@@ -355,7 +371,7 @@ struct OpenStall {
 pub struct VqFreeze {
     settings: Mutex<Settings>,
     regions: Mutex<Regions>,
-    regions_changed: AtomicBool,
+    reconfigure: AtomicBool,
     state: Mutex<State>,
     watch: Mutex<Watch>,
     watchdog: Mutex<Option<gst::PeriodicClockId>>,
@@ -381,7 +397,7 @@ impl ObjectSubclass for VqFreeze {
         VqFreeze {
             settings: Mutex::new(Settings::default()),
             regions: Mutex::new(Regions::default()),
-            regions_changed: AtomicBool::new(false),
+            reconfigure: AtomicBool::new(false),
             state: Mutex::new(State::new(ids.clone())),
             watch: Mutex::new(Watch::default()),
             watchdog: Mutex::new(None),
@@ -498,6 +514,14 @@ impl ObjectImpl for VqFreeze {
                     .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("row-step")
+                    .nick("Row step")
+                    .blurb("Analyse every n-th luma row only: reduced cost for large fleets (1 = every row; see the README for the accuracy measured)")
+                    .minimum(1)
+                    .maximum(8)
+                    .default_value(DEFAULT_ROW_STEP)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Frames analysed, defects found and input problems seen so far")
@@ -549,6 +573,10 @@ impl ObjectImpl for VqFreeze {
             "stutter-max-duration" => set!(stutter_max_duration, u64),
             "update-interval" => set!(update_interval, u64),
             "post-messages" => set!(post_messages, bool),
+            "row-step" => {
+                set!(row_step, u32);
+                self.reconfigure.store(true, Ordering::Release);
+            }
             "regions" => {
                 drop(s);
                 let text: Option<String> = value.get().expect("type checked upstream");
@@ -556,7 +584,7 @@ impl ObjectImpl for VqFreeze {
                     Ok(r) => {
                         gst::info!(CAT, imp = self, "regions -> '{r}'");
                         *self.regions.lock().unwrap() = r;
-                        self.regions_changed.store(true, Ordering::Release);
+                        self.reconfigure.store(true, Ordering::Release);
                     }
                     Err(e) => {
                         // A property setter cannot fail: keep the previous regions and say why.
@@ -589,6 +617,7 @@ impl ObjectImpl for VqFreeze {
             "stutter-max-duration" => s.stutter_max_duration.to_value(),
             "update-interval" => s.update_interval.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "row-step" => s.row_step.to_value(),
             "regions" => self.regions.lock().unwrap().to_string().to_value(),
             "stats" => self.stats().to_value(),
             _ => unimplemented!(),
@@ -774,8 +803,9 @@ impl VideoFilterImpl for VqFreeze {
         }
         self.close_all(EndReason::Caps);
         let regions = self.regions.lock().unwrap().clone();
-        self.regions_changed.store(false, Ordering::Release);
-        let analysis = Analysis::new(in_info, layout, &regions);
+        self.reconfigure.store(false, Ordering::Release);
+        let row_step = self.settings.lock().unwrap().row_step;
+        let analysis = Analysis::new(in_info, layout, &regions, row_step);
         gst::info!(
             CAT,
             imp = self,
@@ -799,8 +829,8 @@ impl VqFreeze {
             self.ensure_live_known();
         }
         let settings = *self.settings.lock().unwrap();
-        let regions_changed = self.regions_changed.swap(false, Ordering::AcqRel);
-        let regions = regions_changed.then(|| self.regions.lock().unwrap().clone());
+        let reconfigure = self.reconfigure.swap(false, Ordering::AcqRel);
+        let regions = reconfigure.then(|| self.regions.lock().unwrap().clone());
 
         let mut guard = self.state.lock().unwrap();
         let state = &mut *guard;
@@ -813,10 +843,13 @@ impl VqFreeze {
             return Err(gst::FlowError::NotNegotiated);
         };
         if let Some(r) = regions {
-            let (w, h) = (analysis.stillness.width(), analysis.stillness.height());
-            r.block_mask(w, h, BLOCK, &mut analysis.mask);
-            analysis.stillness.set_mask(&analysis.mask);
-            analysis.stillness.reset();
+            // Regions or row step changed while playing: rebuild the analysis (allocates, once).
+            *analysis = Analysis::new(
+                &analysis.info.clone(),
+                analysis.layout,
+                &r,
+                settings.row_step,
+            );
         }
         let nominal = analysis.nominal_duration;
         if buf.flags().contains(gst::BufferFlags::DISCONT) {
