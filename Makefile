@@ -2,7 +2,8 @@
 #
 # make demo   the main job on generated media: a stream with known defects, analysed by vqmon
 # make test   fmt, clippy and the whole test suite
-# make bench  the analysis benchmarks (criterion) and the side-by-side comparison with FFmpeg
+# make bench  the analysis benchmarks (criterion), the side-by-side comparison with FFmpeg and the
+#             many-streams scale benchmark (pinned to one core)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -32,6 +33,7 @@ test: deps
 bench: deps
 	$(CARGO) bench --bench freeze
 	benches/compare-freeze.sh
+	taskset -c 0 $(CARGO) bench --bench scale
 
 compare: deps
 	benches/compare-freeze.sh
