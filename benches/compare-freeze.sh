@@ -33,8 +33,14 @@ PY
 ff=(ffmpeg -nostdin -hide_banner -threads 1 -f rawvideo -pix_fmt yuv420p -s ${W}x${H} -r 25 -i "$work/frames.yuv")
 gst=(gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2)) ! rawvideoparse width=$W height=$H format=i420 framerate=25/1)
 
+# The same frames as H.264, for the cost next to a real decoder (avdec_h264, one thread).
+gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2)) ! \
+  rawvideoparse width=$W height=$H format=i420 framerate=25/1 ! \
+  x264enc bitrate=8000 speed-preset=faster ! mp4mux ! filesink location="$work/frames.mp4"
+dec=(gst-launch-1.0 -q filesrc location="$work/frames.mp4" ! qtdemux ! h264parse ! avdec_h264 max-threads=1)
+
 declare -A U S
-for k in ff_base ff_det gst_base gst_det gst_det4; do U[$k]=0; S[$k]=0; done
+for k in ff_base ff_det gst_base gst_det gst_det4 dec_base dec_det; do U[$k]=0; S[$k]=0; done
 add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
 for r in $(seq "$ROUNDS"); do
   add ff_base "${ff[@]}" -f null -
@@ -42,6 +48,8 @@ for r in $(seq "$ROUNDS"); do
   add gst_base "${gst[@]}" ! fakesink
   add gst_det "${gst[@]}" ! vqfreeze ! fakesink
   add gst_det4 "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
+  add dec_base "${dec[@]}" ! fakesink
+  add dec_det "${dec[@]}" ! vqfreeze ! fakesink
 done
 
 per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
@@ -56,3 +64,7 @@ printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze" "$vqu" "$vqs" "$vqt"
 printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze row-step=4" "$v4u" "$v4s" "$v4t"
 printf 'ratio vqfreeze / freezedetect: user %.2f, total %.2f\n' "$(echo "$vqu / $ffu" | bc -l)" "$(echo "$vqt / $fft" | bc -l)"
 printf 'ratio vqfreeze row-step=4 / freezedetect: user %.2f, total %.2f\n' "$(echo "$v4u / $ffu" | bc -l)" "$(echo "$v4t / $fft" | bc -l)"
+decu=$(per_frame "${U[dec_base]}"); dect=$(per_frame "${U[dec_base]} + ${S[dec_base]}")
+addu=$(per_frame "${U[dec_det]} - ${U[dec_base]}"); addt=$(per_frame "${U[dec_det]} + ${S[dec_det]} - ${U[dec_base]} - ${S[dec_base]}")
+printf 'decode (avdec_h264, 1 thread): %.3f ms/frame user, %.3f total; vqfreeze inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
+  "$decu" "$dect" "$addu" "$(echo "100 * $addu / $decu" | bc -l)" "$addt" "$(echo "100 * $addt / $dect" | bc -l)"
