@@ -68,3 +68,19 @@ decu=$(per_frame "${U[dec_base]}"); dect=$(per_frame "${U[dec_base]} + ${S[dec_b
 addu=$(per_frame "${U[dec_det]} - ${U[dec_base]}"); addt=$(per_frame "${U[dec_det]} + ${S[dec_det]} - ${U[dec_base]} - ${S[dec_base]}")
 printf 'decode (avdec_h264, 1 thread): %.3f ms/frame user, %.3f total; vqfreeze inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
   "$decu" "$dect" "$addu" "$(echo "100 * $addu / $decu" | bc -l)" "$addt" "$(echo "100 * $addt / $dect" | bc -l)"
+
+# The same figures as JSON, for the README's performance section and for tracking.
+out=${COMPARE_JSON:-target/compare-freeze.json}
+/usr/bin/python3 - "$out" <<PY
+import json, sys
+json.dump({
+    "date": "$(date -u +%F)", "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)",
+    "frames": $FRAMES, "rounds": $ROUNDS, "unit": "ms of CPU per 1080p frame",
+    "ffmpeg-freezedetect": {"user": $ffu, "system": $ffs},
+    "vqfreeze": {"user": $vqu, "system": $vqs},
+    "vqfreeze-row-step-4": {"user": $v4u, "system": $v4s},
+    "avdec-h264-1-thread": {"user": $decu, "total": $dect},
+    "vqfreeze-after-decode": {"user": $addu, "total": $addt},
+}, open(sys.argv[1], "w"), indent=2)
+PY
+echo "written to $out"

@@ -15,8 +15,12 @@ use std::hint::black_box;
 const W: usize = 1920;
 const H: usize = 1080;
 
-/// Textured frames with motion: value noise plus detail, shifted a little per frame.
+/// Textured 1080p frames with motion: value noise plus detail, shifted a little per frame.
 fn frames(n: usize) -> Vec<Vec<u8>> {
+    frames_sized(n, W, H)
+}
+
+fn frames_sized(n: usize, w: usize, h: usize) -> Vec<Vec<u8>> {
     let mut seed = 12345u64;
     let mut rnd = move || {
         seed = seed
@@ -24,13 +28,13 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
             .wrapping_add(1442695040888963407);
         (seed >> 33) as f64 / (1u64 << 31) as f64
     };
-    let cw = W + 64;
-    let lattice: Vec<f64> = (0..(cw / 8 + 2) * (H / 8 + 2))
+    let cw = w + 64;
+    let lattice: Vec<f64> = (0..(cw / 8 + 2) * (h / 8 + 2))
         .map(|_| 40.0 + 160.0 * rnd())
         .collect();
     let gw = cw / 8 + 2;
-    let mut canvas = vec![0u8; cw * H];
-    for y in 0..H {
+    let mut canvas = vec![0u8; cw * h];
+    for y in 0..h {
         for x in 0..cw {
             let (gx, gy, fx, fy) = (x / 8, y / 8, (x % 8) as f64 / 8.0, (y % 8) as f64 / 8.0);
             let l = |a: usize, b: usize| lattice[b * gw + a];
@@ -44,9 +48,9 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
     }
     (0..n)
         .map(|k| {
-            let mut f = vec![0u8; W * H];
-            for y in 0..H {
-                f[y * W..(y + 1) * W].copy_from_slice(&canvas[y * cw + 3 * k..y * cw + 3 * k + W]);
+            let mut f = vec![0u8; w * h];
+            for y in 0..h {
+                f[y * w..(y + 1) * w].copy_from_slice(&canvas[y * cw + 3 * k..y * cw + 3 * k + w]);
             }
             f
         })
@@ -141,5 +145,50 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// 720p, 1080p and 2160p, 8 and 10-bit, on textured moving frames.
+fn resolutions(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vqfreeze-sizes");
+    g.throughput(Throughput::Elements(1));
+    for (name, w, h) in [
+        ("720p", 1280usize, 720usize),
+        ("1080p", 1920, 1080),
+        ("2160p", 3840, 2160),
+    ] {
+        let fr = frames_sized(4, w, h);
+        let mut s = Stillness::new(w, h, 8);
+        let mut k = 0;
+        g.bench_function(format!("{name}-8bit"), |b| {
+            b.iter(|| {
+                k = (k + 1) % fr.len();
+                let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), w);
+                black_box(s.classify(&mut st, &params()))
+            })
+        });
+        let fr16: Vec<Vec<u16>> = fr
+            .iter()
+            .map(|f| f.iter().map(|&v| (v as u16) << 2).collect())
+            .collect();
+        let mut s = Stillness::new(w, h, 10);
+        g.bench_function(format!("{name}-10bit"), |b| {
+            b.iter(|| {
+                k = (k + 1) % fr16.len();
+                let f = &fr16[k];
+                let mut rows: [&[u16]; BLOCK] = [&[]; BLOCK];
+                for band in 0..h.div_ceil(BLOCK) {
+                    let y0 = band * BLOCK;
+                    let n = (h - y0).min(BLOCK);
+                    for (r, row) in rows.iter_mut().enumerate().take(n) {
+                        *row = &f[(y0 + r) * w..(y0 + r + 1) * w];
+                    }
+                    s.band_u16(band, &rows[..n]);
+                }
+                let mut st = s.finish_frame();
+                black_box(s.classify(&mut st, &params()))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, resolutions);
 criterion_main!(benches);
