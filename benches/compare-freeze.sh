@@ -40,11 +40,13 @@ gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2
 dec=(gst-launch-1.0 -q filesrc location="$work/frames.mp4" ! qtdemux ! h264parse ! avdec_h264 max-threads=1)
 
 declare -A U S
-for k in ff_base ff_det gst_base gst_det gst_det4 dec_base dec_det; do U[$k]=0; S[$k]=0; done
+for k in ff_base ff_det ff_black ff_both gst_base gst_det gst_det4 dec_base dec_det; do U[$k]=0; S[$k]=0; done
 add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
 for r in $(seq "$ROUNDS"); do
   add ff_base "${ff[@]}" -f null -
   add ff_det "${ff[@]}" -vf freezedetect -f null -
+  add ff_black "${ff[@]}" -vf blackdetect -f null -
+  add ff_both "${ff[@]}" -vf freezedetect,blackdetect -f null -
   add gst_base "${gst[@]}" ! fakesink
   add gst_det "${gst[@]}" ! vqfreeze ! fakesink
   add gst_det4 "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
@@ -56,14 +58,19 @@ per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
 ffu=$(per_frame "${U[ff_det]} - ${U[ff_base]}"); ffs=$(per_frame "${S[ff_det]} - ${S[ff_base]}")
 vqu=$(per_frame "${U[gst_det]} - ${U[gst_base]}"); vqs=$(per_frame "${S[gst_det]} - ${S[gst_base]}")
 v4u=$(per_frame "${U[gst_det4]} - ${U[gst_base]}"); v4s=$(per_frame "${S[gst_det4]} - ${S[gst_base]}")
+fbu=$(per_frame "${U[ff_black]} - ${U[ff_base]}"); fbs=$(per_frame "${S[ff_black]} - ${S[ff_base]}")
+f2u=$(per_frame "${U[ff_both]} - ${U[ff_base]}"); f2s=$(per_frame "${S[ff_both]} - ${S[ff_base]}")
 fft=$(echo "$ffu + $ffs" | bc -l); vqt=$(echo "$vqu + $vqs" | bc -l); v4t=$(echo "$v4u + $v4s" | bc -l)
 echo "1080p I420, $FRAMES frames x $ROUNDS interleaved rounds, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 printf '%-22s %10s %10s %10s\n' "ms per frame" user system total
 printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freezedetect" "$ffu" "$ffs" "$fft"
+printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg blackdetect" "$fbu" "$fbs" "$(echo "$fbu + $fbs" | bc -l)"
+printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freeze+black" "$f2u" "$f2s" "$(echo "$f2u + $f2s" | bc -l)"
 printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze" "$vqu" "$vqs" "$vqt"
 printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze row-step=4" "$v4u" "$v4s" "$v4t"
 printf 'ratio vqfreeze / freezedetect: user %.2f, total %.2f\n' "$(echo "$vqu / $ffu" | bc -l)" "$(echo "$vqt / $fft" | bc -l)"
 printf 'ratio vqfreeze row-step=4 / freezedetect: user %.2f, total %.2f\n' "$(echo "$v4u / $ffu" | bc -l)" "$(echo "$v4t / $fft" | bc -l)"
+printf 'ratio vqfreeze / (freezedetect + blackdetect), its full counterpart: user %.2f\n' "$(echo "$vqu / $f2u" | bc -l)"
 decu=$(per_frame "${U[dec_base]}"); dect=$(per_frame "${U[dec_base]} + ${S[dec_base]}")
 addu=$(per_frame "${U[dec_det]} - ${U[dec_base]}"); addt=$(per_frame "${U[dec_det]} + ${S[dec_det]} - ${U[dec_base]} - ${S[dec_base]}")
 printf 'decode (avdec_h264, 1 thread): %.3f ms/frame user, %.3f total; vqfreeze inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
@@ -77,6 +84,8 @@ json.dump({
     "date": "$(date -u +%F)", "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)",
     "frames": $FRAMES, "rounds": $ROUNDS, "unit": "ms of CPU per 1080p frame",
     "ffmpeg-freezedetect": {"user": $ffu, "system": $ffs},
+    "ffmpeg-blackdetect": {"user": $fbu, "system": $fbs},
+    "ffmpeg-freezedetect-blackdetect": {"user": $f2u, "system": $f2s},
     "vqfreeze": {"user": $vqu, "system": $vqs},
     "vqfreeze-row-step-4": {"user": $v4u, "system": $v4s},
     "avdec-h264-1-thread": {"user": $decu, "total": $dect},
