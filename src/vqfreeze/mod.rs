@@ -43,7 +43,8 @@
  *
  * Reduced cost: `row-step=N` analyses every N-th luma row only (blocks become 16 pixels wide and
  * 16 analysed rows tall). Thresholds keep their meaning and timing stays exact to the frame; the
- * accuracy measured for N = 2 and 4 is in the README. Changing `row-step` or `regions` while
+ * accuracy measured for N = 2 and 4 is in the README (at N = 4, motion confined to a line two
+ * rows high is not seen). Changing `row-step` or `regions` while
  * playing restarts the comparison from the next frame.
  *
  * Open defects are closed at EOS, flush, new segment, caps change and stop, with the reason. A

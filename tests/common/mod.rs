@@ -73,6 +73,8 @@ pub struct Shot {
     pub quiet: bool,
     /// A ticker (moving stripes) in the top-right 25% x 10% of the picture.
     pub ticker: bool,
+    /// A dash two rows high (on odd rows) moving 4 pixels per frame across the middle.
+    pub thin_dash: bool,
 }
 
 impl Shot {
@@ -87,6 +89,7 @@ impl Shot {
             black: false,
             quiet: false,
             ticker: false,
+            thin_dash: false,
         }
     }
 }
@@ -175,6 +178,15 @@ impl Scene {
                 for x in x0..w {
                     let phase = (x + (shot.grain_seed as usize) * 4) / 6;
                     out[y * stride + x] = if phase.is_multiple_of(2) { 220 } else { 30 };
+                }
+            }
+        }
+        if shot.thin_dash {
+            let y = (h / 2) | 1;
+            let x0 = (shot.grain_seed as usize * 4) % w.max(1);
+            for yy in y..(y + 2).min(h) {
+                for x in x0..(x0 + 24).min(w) {
+                    out[yy * stride + x] = 235;
                 }
             }
         }
