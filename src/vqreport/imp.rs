@@ -558,13 +558,7 @@ impl Worker {
                     if self.finished {
                         return;
                     }
-                    self.collector.add_defect(&d);
-                    let i = self
-                        .collector
-                        .events()
-                        .iter()
-                        .position(|e| e.element == d.element && e.id == d.id)
-                        .expect("just added");
+                    let i = self.collector.add_defect(&d);
                     if !self.touched.contains(&i) {
                         self.touched.push(i);
                     }

@@ -201,7 +201,8 @@ pub struct Collector {
 }
 
 impl Collector {
-    pub fn add_defect(&mut self, m: &DefectMessage) {
+    /// Merges one defect message into its event; returns the event's index in [`Self::events`].
+    pub fn add_defect(&mut self, m: &DefectMessage) -> usize {
         let key = (m.element.clone(), m.id);
         let evidence = m
             .evidence
@@ -210,6 +211,7 @@ impl Collector {
         match self.index.get(&key) {
             Some(&i) => {
                 let e = &mut self.events[i];
+                let index = i;
                 e.evidence = evidence;
                 match m.phase {
                     Phase::Update => {
@@ -225,6 +227,7 @@ impl Collector {
                     }
                     Phase::Start | Phase::Point => (),
                 }
+                index
             }
             None => {
                 // A defect first seen at its end (vqreport joined late) is recorded all the same.
@@ -246,6 +249,7 @@ impl Collector {
                     evidence,
                     related_messages: Vec::new(),
                 });
+                self.events.len() - 1
             }
         }
     }
@@ -274,6 +278,14 @@ impl Collector {
         events.sort_by(|a, b| {
             (a.start.running_time, &a.element, a.id).cmp(&(b.start.running_time, &b.element, b.id))
         });
+        // Message times sorted once; each event's window is then two binary searches.
+        let mut times: Vec<(u64, usize)> = self
+            .messages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.running_time.map(|t| (t, i)))
+            .collect();
+        times.sort_unstable();
         let mut summary: BTreeMap<String, TypeSummary> = BTreeMap::new();
         for e in &mut events {
             // Related pipeline messages: within the correlation window of the defect.
@@ -283,17 +295,12 @@ impl Collector {
                     .and_then(|t| t.running_time)
                     .or(e.duration.map(|d| start + d))
                     .unwrap_or(start);
-                e.related_messages = self
-                    .messages
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, m)| {
-                        m.running_time.is_some_and(|t| {
-                            t + CORRELATION_WINDOW >= start && t <= end + CORRELATION_WINDOW
-                        })
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
+                let lo = times.partition_point(|&(t, _)| t + CORRELATION_WINDOW < start);
+                let hi = times.partition_point(|&(t, _)| t <= end + CORRELATION_WINDOW);
+                let mut related: Vec<usize> =
+                    times[lo..hi.max(lo)].iter().map(|&(_, i)| i).collect();
+                related.sort_unstable();
+                e.related_messages = related;
             }
             let s = summary.entry(e.defect.clone()).or_default();
             s.count += 1;
