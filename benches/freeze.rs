@@ -9,7 +9,7 @@
 //! Cost of vqfreeze's per-frame analysis (measure + classify) on textured, moving 1080p frames.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gstvqmon::vqfreeze::stillness::{self, BLOCK, StillParams, Stillness};
+use gstvqmon::vqfreeze::stillness::{self, StillParams, Stillness};
 use std::hint::black_box;
 
 const W: usize = 1920;
@@ -114,17 +114,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("10bit-moving", |b| {
         b.iter(|| {
             k = (k + 1) % fr16.len();
-            let f = &fr16[k];
-            let mut rows: [&[u16]; BLOCK] = [&[]; BLOCK];
-            for band in 0..H.div_ceil(BLOCK) {
-                let y0 = band * BLOCK;
-                let n = (H - y0).min(BLOCK);
-                for (r, row) in rows.iter_mut().enumerate().take(n) {
-                    *row = &f[(y0 + r) * W..(y0 + r + 1) * W];
-                }
-                s.band_u16(band, &rows[..n]);
-            }
-            let mut st = s.finish_frame();
+            let mut st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), W);
             black_box(s.classify(&mut st, &params()))
         })
     });
@@ -172,17 +162,7 @@ fn resolutions(c: &mut Criterion) {
         g.bench_function(format!("{name}-10bit"), |b| {
             b.iter(|| {
                 k = (k + 1) % fr16.len();
-                let f = &fr16[k];
-                let mut rows: [&[u16]; BLOCK] = [&[]; BLOCK];
-                for band in 0..h.div_ceil(BLOCK) {
-                    let y0 = band * BLOCK;
-                    let n = (h - y0).min(BLOCK);
-                    for (r, row) in rows.iter_mut().enumerate().take(n) {
-                        *row = &f[(y0 + r) * w..(y0 + r + 1) * w];
-                    }
-                    s.band_u16(band, &rows[..n]);
-                }
-                let mut st = s.finish_frame();
+                let mut st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), w);
                 black_box(s.classify(&mut st, &params()))
             })
         });

@@ -228,9 +228,6 @@ impl Events {
             self.len += 1;
         }
     }
-    pub fn len(&self) -> usize {
-        self.len
-    }
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -340,11 +337,6 @@ impl Tracker {
     /// True once after a refresh became pending: move the reference picture to the last frame.
     pub fn take_reanchor(&mut self) -> bool {
         std::mem::take(&mut self.reanchor)
-    }
-
-    /// The last frame seen.
-    pub fn prev(&self) -> Option<&Frame> {
-        self.prev.as_ref()
     }
 
     /// True while a still run is in progress (its reference picture must be kept).
