@@ -10,7 +10,8 @@
 /**
  * plugin-vqmon:
  *
- * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), posted as
+ * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), audio/video
+ * sync (avsyncmon), posted as
  * `vqmon-defect` element messages with one shared model (see docs/messages.md), and collected into
  * JSON reports by vqreport.
  *
@@ -18,16 +19,20 @@
  */
 use gst::glib;
 
+pub mod avsyncmon;
 pub mod luma;
 pub mod message;
 pub mod regions;
 pub mod vqfreeze;
 pub mod vqreport;
 
-pub use message::{DEFECT_STRUCTURE, DefectMessage, EndReason, Phase, Stamp};
+pub use message::{
+    DEFECT_STRUCTURE, DefectMessage, EndReason, MEASUREMENT_STRUCTURE, Measurement, Phase, Stamp,
+};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     vqfreeze::register(plugin)?;
+    avsyncmon::register(plugin)?;
     vqreport::register(plugin)?;
     Ok(())
 }

@@ -303,6 +303,100 @@ impl DefectMessage {
     }
 }
 
+/// Name of the structure of every vqmon measurement message.
+pub const MEASUREMENT_STRUCTURE: &str = "vqmon-measurement";
+
+/// A measurement for time series (not a defect): one value set at one instant, for example the A/V
+/// offset measured each time a flash/beep pair completes. Posted as an element message whose
+/// structure is named [`MEASUREMENT_STRUCTURE`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// What was measured: `av-offset`, ...
+    pub measurement: String,
+    /// Name of the element that measured it.
+    pub element: String,
+    /// Times of the frame or sample the measurement refers to.
+    pub at: Stamp,
+    /// Running time at which the element posted it.
+    pub detected_running_time: Option<gst::ClockTime>,
+    /// Wall-clock (UTC, ISO 8601) time of `at`; live pipelines only.
+    pub utc: Option<String>,
+    /// The measured values; its structure name is the measurement name.
+    pub values: gst::Structure,
+}
+
+impl From<&Measurement> for gst::Structure {
+    fn from(m: &Measurement) -> gst::Structure {
+        let mut s = gst::Structure::builder(MEASUREMENT_STRUCTURE)
+            .field("measurement", m.measurement.as_str())
+            .field("element", m.element.as_str())
+            .build();
+        set_clock_time(&mut s, "pts", m.at.pts);
+        set_clock_time(&mut s, "running-time", m.at.running_time);
+        set_clock_time(&mut s, "stream-time", m.at.stream_time);
+        set_clock_time(&mut s, "detected-running-time", m.detected_running_time);
+        if let Some(utc) = &m.utc {
+            s.set("utc", utc.as_str());
+        }
+        s.set("values", m.values.clone());
+        s
+    }
+}
+
+impl TryFrom<&gst::StructureRef> for Measurement {
+    type Error = ParseError;
+
+    fn try_from(s: &gst::StructureRef) -> Result<Self, ParseError> {
+        if s.name() != MEASUREMENT_STRUCTURE {
+            return Err(ParseError(format!("structure is named {}", s.name())));
+        }
+        let string = |name: &str| -> Result<String, ParseError> {
+            s.get::<String>(name)
+                .map_err(|e| ParseError(format!("field {name}: {e}")))
+        };
+        Ok(Measurement {
+            measurement: string("measurement")?,
+            element: string("element")?,
+            at: Stamp {
+                pts: clock_time_field(s, "pts")?,
+                running_time: clock_time_field(s, "running-time")?,
+                stream_time: clock_time_field(s, "stream-time")?,
+            },
+            detected_running_time: clock_time_field(s, "detected-running-time")?,
+            utc: s
+                .get_optional::<String>("utc")
+                .map_err(|e| ParseError(format!("field utc: {e}")))?,
+            values: s
+                .get::<gst::Structure>("values")
+                .map_err(|e| ParseError(format!("field values: {e}")))?,
+        })
+    }
+}
+
+impl Measurement {
+    /// Parses a bus message if it is a vqmon measurement message.
+    pub fn from_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure()?;
+                if s.name() == MEASUREMENT_STRUCTURE {
+                    Some(Measurement::try_from(s))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Builds the element message, with `src` as its source.
+    pub fn to_message(&self, src: &impl glib::prelude::IsA<gst::Object>) -> gst::Message {
+        gst::message::Element::builder(gst::Structure::from(self))
+            .src(src)
+            .build()
+    }
+}
+
 /// Formats a wall-clock time (microseconds since the Unix epoch) as ISO 8601 UTC with milliseconds.
 pub fn utc_string(unix_usec: i64) -> Option<String> {
     let secs = unix_usec.div_euclid(1_000_000);
@@ -381,6 +475,29 @@ mod tests {
         let mut s = gst::Structure::from(&sample());
         s.set("id", "seven");
         assert!(DefectMessage::try_from(&s).is_err());
+    }
+
+    #[test]
+    fn measurement_round_trip() {
+        gst::init().unwrap();
+        let m = Measurement {
+            measurement: "av-offset".into(),
+            element: "avsyncmon0".into(),
+            at: Stamp {
+                pts: Some(gst::ClockTime::from_mseconds(3_000)),
+                running_time: Some(gst::ClockTime::from_mseconds(3_000)),
+                stream_time: None,
+            },
+            detected_running_time: Some(gst::ClockTime::from_mseconds(4_000)),
+            utc: None,
+            values: gst::Structure::builder("av-offset")
+                .field("offset", -20_000_000i64)
+                .build(),
+        };
+        let text = gst::Structure::from(&m).to_string();
+        let reparsed: gst::Structure = text.parse().unwrap();
+        assert_eq!(Measurement::try_from(reparsed.as_ref()).unwrap(), m);
+        assert!(DefectMessage::try_from(&reparsed).is_err());
     }
 
     #[test]

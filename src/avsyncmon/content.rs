@@ -1,0 +1,391 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Tier 3: an advisory offset estimate on real content, without test signals.
+//!
+//! Audio onset strength (a three-band "spectral flux": rises of log energy below 300 Hz,
+//! 300-3000 Hz and above 3000 Hz, summed, per 10 ms hop) is cross-correlated with visual change
+//! onsets (rises of the subsampled mean absolute frame difference, held over each frame's hops)
+//! over a sliding window (`content-window`, 20 s), at lags of +/- `max-offset`. A peak is accepted
+//! only if it stands out: peak-to-sidelobe ratio >= 1.5 (sidelobes beyond 100 ms of the peak) and
+//! z-score >= 4 over all lags. Otherwise the element says that no estimate is available, and why.
+//! Editorial J/L cuts, music beds and off-screen sound legitimately defeat this method; it is
+//! reported as advisory and never raises an alarm.
+
+use super::cues::Biquad;
+
+/// Hop of both feature series.
+pub const HOP: u64 = 10_000_000;
+const RING: usize = 8192;
+const MIN_PSR: f64 = 1.5;
+const MIN_Z: f64 = 4.0;
+/// Sidelobes are looked for beyond this many hops from the peak.
+const MAINLOBE: i64 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Running time of the end of the analysed video window.
+    pub rt: u64,
+    pub window: u64,
+    /// The estimate, or why there is none.
+    pub result: Result<EstimateValue, &'static str>,
+    pub psr: f64,
+    pub z: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimateValue {
+    /// Audio minus video, ns: positive means audio late.
+    pub offset: i64,
+    pub confidence: f64,
+}
+
+/// A feature series indexed by hop number (running time / HOP).
+#[derive(Debug)]
+struct Series {
+    vals: Vec<f32>,
+    hops: Vec<u64>,
+    /// One past the last hop written.
+    end: u64,
+}
+
+impl Series {
+    fn new() -> Self {
+        Series {
+            vals: vec![0.0; RING],
+            hops: vec![u64::MAX; RING],
+            end: 0,
+        }
+    }
+
+    fn set(&mut self, hop: u64, v: f32) {
+        let i = (hop % RING as u64) as usize;
+        self.vals[i] = v;
+        self.hops[i] = hop;
+        self.end = self.end.max(hop + 1);
+    }
+
+    fn get(&self, hop: u64) -> Option<f32> {
+        let i = (hop % RING as u64) as usize;
+        (self.hops[i] == hop).then_some(self.vals[i])
+    }
+}
+
+/// Audio onset strength per hop: lives in the audio branch.
+#[derive(Debug)]
+pub struct AudioOnsets {
+    rate: u32,
+    bands: [[Biquad; 2]; 3],
+    acc: [f64; 3],
+    acc_n: u64,
+    prev_log: Option<[f64; 3]>,
+    hop: Option<u64>,
+}
+
+impl AudioOnsets {
+    pub fn new(rate: u32) -> Self {
+        let r = rate.max(1) as f64;
+        AudioOnsets {
+            rate: rate.max(1),
+            bands: [
+                [Biquad::new(false, 300.0, r), Biquad::new(false, 300.0, r)],
+                [Biquad::new(true, 300.0, r), Biquad::new(false, 3000.0, r)],
+                [Biquad::new(true, 3000.0, r), Biquad::new(true, 3000.0, r)],
+            ],
+            acc: [0.0; 3],
+            acc_n: 0,
+            prev_log: None,
+            hop: None,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        *self = AudioOnsets::new(self.rate);
+    }
+
+    /// One sample (channel mix) at running time `rt`; returns the onset strength of a hop that
+    /// this sample completed.
+    #[inline]
+    pub fn push(&mut self, rt: u64, x: f32) -> Option<(u64, f32)> {
+        let hop = rt / HOP;
+        let mut done = None;
+        match self.hop {
+            Some(h) if h == hop => (),
+            Some(h) => {
+                done = self.finish_hop(h);
+                self.hop = Some(hop);
+            }
+            None => self.hop = Some(hop),
+        }
+        for (b, acc) in self.bands.iter_mut().zip(self.acc.iter_mut()) {
+            let y0 = b[0].run(x);
+            let y = b[1].run(y0);
+            *acc += (y * y) as f64;
+        }
+        self.acc_n += 1;
+        done
+    }
+
+    fn finish_hop(&mut self, hop: u64) -> Option<(u64, f32)> {
+        if self.acc_n == 0 {
+            return None;
+        }
+        let mut log = [0f64; 3];
+        for (l, a) in log.iter_mut().zip(self.acc) {
+            *l = (a / self.acc_n as f64 + 1e-10).log10();
+        }
+        let flux = match self.prev_log {
+            Some(p) => log
+                .iter()
+                .zip(p)
+                .map(|(l, p)| (l - p).max(0.0))
+                .sum::<f64>(),
+            None => 0.0,
+        };
+        self.prev_log = Some(log);
+        self.acc = [0.0; 3];
+        self.acc_n = 0;
+        Some((hop, flux as f32))
+    }
+}
+
+/// Tier 3 state: both feature series.
+#[derive(Debug)]
+pub struct Correlator {
+    video: Series,
+    audio: Series,
+    last_motion: Option<f32>,
+    next_estimate: Option<u64>,
+    lags: Vec<f64>,
+    pub estimates: u64,
+    pub available: u64,
+}
+
+impl Default for Correlator {
+    fn default() -> Self {
+        Correlator::new()
+    }
+}
+
+impl Correlator {
+    pub fn new() -> Self {
+        Correlator {
+            video: Series::new(),
+            audio: Series::new(),
+            last_motion: None,
+            next_estimate: None,
+            lags: Vec::with_capacity(1024),
+            estimates: 0,
+            available: 0,
+        }
+    }
+
+    /// Forgets both series (flush, new segment); the counters stay.
+    pub fn reset(&mut self) {
+        let (e, a) = (self.estimates, self.available);
+        *self = Correlator::new();
+        self.estimates = e;
+        self.available = a;
+    }
+
+    /// One video frame covering running time `rt .. rt + dur`, with its motion figure.
+    pub fn push_video(&mut self, rt: u64, dur: u64, motion: f32) {
+        let onset = match self.last_motion {
+            Some(m) => (motion - m).max(0.0),
+            None => 0.0,
+        };
+        self.last_motion = Some(motion);
+        let first = rt / HOP;
+        let last = ((rt + dur.max(1)) - 1) / HOP;
+        for h in first..=last.min(first + 100) {
+            self.video.set(h, onset);
+        }
+    }
+
+    /// The onset strength of one audio hop.
+    pub fn push_audio(&mut self, hop: u64, flux: f32) {
+        self.audio.set(hop, flux);
+    }
+
+    /// Makes an estimate when both series have advanced past the next due point.
+    pub fn poll(&mut self, window: u64, max_lag: u64, interval: u64) -> Option<Estimate> {
+        let w = (window / HOP).clamp(100, (RING as u64) / 2);
+        let l = (max_lag / HOP).clamp(1, 200);
+        // The video window ends where audio covers it plus the largest lag.
+        let end = self.video.end.min(self.audio.end.saturating_sub(l));
+        let due = *self
+            .next_estimate
+            .get_or_insert(self.video.end.min(self.audio.end) + interval / HOP);
+        if end < due {
+            return None;
+        }
+        self.next_estimate = Some(end + (interval / HOP).max(1));
+        self.estimates += 1;
+        let mut est = Estimate {
+            rt: end * HOP,
+            window: w * HOP,
+            result: Err("window not filled"),
+            psr: 0.0,
+            z: 0.0,
+        };
+        if end < w + l {
+            return Some(est);
+        }
+        let start = end - w;
+        // Means and deviations over the windows.
+        let stats = |s: &Series, a: u64, b: u64| {
+            let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+            for h in a..b {
+                if let Some(v) = s.get(h) {
+                    n += 1.0;
+                    sum += v as f64;
+                    sq += (v as f64) * (v as f64);
+                }
+            }
+            let mean = if n > 0.0 { sum / n } else { 0.0 };
+            let var = if n > 0.0 { sq / n - mean * mean } else { 0.0 };
+            (n, mean, var.max(0.0).sqrt())
+        };
+        let (nv, mv, sv) = stats(&self.video, start, end);
+        let (na, ma, sa) = stats(&self.audio, start - l, end + l);
+        if nv < (w as f64) * 0.8 || na < (w as f64) * 0.8 {
+            est.result = Err("window not filled");
+            return Some(est);
+        }
+        if sv < 1e-3 {
+            est.result = Err("no visual change in the window");
+            return Some(est);
+        }
+        if sa < 1e-3 {
+            est.result = Err("no audio onsets in the window");
+            return Some(est);
+        }
+        self.lags.clear();
+        for lag in -(l as i64)..=(l as i64) {
+            let mut acc = 0f64;
+            for h in start..end {
+                let (Some(v), Some(a)) = (
+                    self.video.get(h),
+                    self.audio.get((h as i64 + lag) as u64),
+                ) else {
+                    continue;
+                };
+                acc += (v as f64 - mv) * (a as f64 - ma);
+            }
+            self.lags.push(acc / (w as f64 * sv * sa));
+        }
+        let (peak_i, &peak) = self
+            .lags
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap();
+        let n = self.lags.len() as f64;
+        let mean = self.lags.iter().sum::<f64>() / n;
+        let sd = (self.lags.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n).sqrt();
+        let side = self
+            .lags
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (*i as i64 - peak_i as i64).abs() > MAINLOBE)
+            .map(|(_, r)| r.abs())
+            .fold(0f64, f64::max);
+        est.psr = if side > 0.0 { peak / side } else { 0.0 };
+        est.z = if sd > 0.0 { (peak - mean) / sd } else { 0.0 };
+        if peak <= 0.05 || est.psr < MIN_PSR || est.z < MIN_Z {
+            est.result = Err("no clear correlation peak");
+            return Some(est);
+        }
+        // Parabolic interpolation around the peak for sub-hop resolution.
+        let frac = if peak_i > 0 && peak_i + 1 < self.lags.len() {
+            let (a, b, c) = (self.lags[peak_i - 1], peak, self.lags[peak_i + 1]);
+            let den = a - 2.0 * b + c;
+            if den < 0.0 {
+                (0.5 * (a - c) / den).clamp(-0.5, 0.5)
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        let lag = peak_i as f64 - l as f64 + frac;
+        let confidence = (0.5 * ((est.psr - 1.0) / 2.0).clamp(0.0, 1.0)
+            + 0.5 * ((est.z - 3.0) / 5.0).clamp(0.0, 1.0))
+        .clamp(0.0, 1.0);
+        self.available += 1;
+        est.result = Ok(EstimateValue {
+            offset: (lag * HOP as f64).round() as i64,
+            confidence,
+        });
+        Some(est)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Visual events at pseudo-random times; the audio has a click at each event, shifted by
+    /// `offset`, over noise.
+    fn run(offset_ms: i64, with_audio_events: bool) -> Vec<Estimate> {
+        let rate = 16_000u32;
+        let mut c = Correlator::new();
+        let mut a = AudioOnsets::new(rate);
+        let mut events = Vec::new();
+        let mut seed = 7u32;
+        let mut t = 500u64;
+        while t < 60_000 {
+            events.push(t);
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            t += 300 + (seed >> 22) as u64;
+        }
+        let mut out = Vec::new();
+        for f in 0..1500u64 {
+            let rt = f * 40;
+            let hit = events.iter().any(|&e| e >= rt && e < rt + 40);
+            c.push_video(rt * 1_000_000, 40_000_000, if hit { 30.0 } else { 2.0 });
+            for i in 0..(rate as u64 / 25) {
+                let s = f * (rate as u64 / 25) + i;
+                let ms = (s * 1000 / rate as u64) as i64;
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.02;
+                let click = with_audio_events
+                    && events
+                        .iter()
+                        .any(|&e| ms - (e as i64 + offset_ms) >= 0 && ms - (e as i64 + offset_ms) < 30);
+                let x = noise + if click { 0.5 * ((s % 7) as f32 - 3.0) / 3.0 } else { 0.0 };
+                if let Some((hop, flux)) = a.push(s * 1_000_000_000 / rate as u64, x) {
+                    c.push_audio(hop, flux);
+                }
+            }
+            if let Some(e) = c.poll(20_000_000_000, 1_000_000_000, 5_000_000_000) {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn finds_offset_of_correlated_events() {
+        for off in [-200i64, 0, 120] {
+            let est = run(off, true);
+            let got: Vec<_> = est.iter().filter_map(|e| e.result.ok()).collect();
+            assert!(got.len() >= 5, "{off}: {est:?}");
+            for g in got {
+                assert!((g.offset / 1_000_000 - off).abs() <= 20, "{off}: {g:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn says_when_it_cannot_tell() {
+        let est = run(0, false);
+        assert!(!est.is_empty());
+        assert!(est.iter().all(|e| e.result.is_err()), "{est:?}");
+    }
+}

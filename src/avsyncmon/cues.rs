@@ -1,0 +1,1028 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Tier 2: flash and beep test signals, paired into A/V offset measurements.
+//!
+//! Video: every 4th luma row is read once per frame into an 8x8 grid of cell means (and a
+//! subsampled motion figure for tier 3). A flash is a cell mean rising by at least
+//! `flash-threshold` code values from one frame to the next: full-frame flashes and boxes (FFmpeg
+//! `avsynctest`) alike. Its time is the running time of that frame.
+//!
+//! Audio: the channels are mixed, band-limited to `beep-min-freq`..`beep-max-freq` (two biquads)
+//! and their energy followed in 2 ms blocks against an adaptive noise floor. A beep is energy
+//! `beep-snr` dB above the floor (and above `beep-min-level`) for `beep-min-duration`. Its onset is
+//! then found sample-accurately on the unfiltered signal (no filter delay): the first sample of the
+//! burst above 5 % of its peak, walking back until the signal has been quiet for half a period of
+//! the lowest band frequency.
+//!
+//! Pairing: each cue is paired with the nearest cue of the other kind within `max-offset`, once
+//! both streams have advanced far enough that no nearer partner can still arrive; the branches
+//! never wait for each other. Offset = t(beep) - t(flash): positive means audio late.
+
+use std::collections::VecDeque;
+
+use crate::luma::{LumaLayout, Sample};
+use crate::message::Stamp;
+
+pub const GRID: usize = 8;
+pub const CELLS: usize = GRID * GRID;
+/// Rows analysed: every ROW_STEP-th.
+pub const ROW_STEP: usize = 4;
+/// Columns of the motion figure: every COL_STEP-th pixel of an analysed row.
+pub const COL_STEP: usize = 4;
+
+/// What one frame looks like to avsyncmon.
+#[derive(Debug, Clone, Copy)]
+pub struct VisualFrame {
+    /// Mean luma of each cell of the 8x8 grid, 8-bit code values.
+    pub cells: [f32; CELLS],
+    /// Mean absolute luma difference to the previous frame (subsampled), 8-bit code values.
+    pub motion: f32,
+}
+
+/// Reads the luma of frames of one size and format; owns its scratch rows.
+#[derive(Debug)]
+pub struct VisualProbe {
+    layout: LumaLayout,
+    width: usize,
+    height: usize,
+    row8: Vec<u8>,
+    row16: Vec<u16>,
+    prev: Vec<u8>,
+    have_prev: bool,
+    col_edges: [usize; GRID + 1],
+    cell_counts: [u32; CELLS],
+}
+
+impl VisualProbe {
+    pub fn new(layout: LumaLayout, width: usize, height: usize) -> Self {
+        let mut col_edges = [0; GRID + 1];
+        for (c, e) in col_edges.iter_mut().enumerate() {
+            *e = c * width / GRID;
+        }
+        let mut cell_counts = [0u32; CELLS];
+        for y in (0..height).step_by(ROW_STEP) {
+            let gy = y * GRID / height.max(1);
+            for gx in 0..GRID {
+                cell_counts[gy * GRID + gx] += (col_edges[gx + 1] - col_edges[gx]) as u32;
+            }
+        }
+        let rows = height.div_ceil(ROW_STEP);
+        let cols = width.div_ceil(COL_STEP);
+        VisualProbe {
+            layout,
+            width,
+            height,
+            row8: vec![0; if layout.is_direct_u8() { 0 } else { width }],
+            row16: vec![0; if layout.is_8bit() { 0 } else { width }],
+            prev: vec![0; rows * cols],
+            have_prev: false,
+            col_edges,
+            cell_counts,
+        }
+    }
+
+    /// Forgets the previous frame (flush, discontinuity).
+    pub fn reset(&mut self) {
+        self.have_prev = false;
+    }
+
+    /// Analyses one luma plane. Fails if the plane is smaller than the caps say.
+    pub fn analyse(&mut self, data: &[u8], stride: usize) -> Result<VisualFrame, String> {
+        let (w, h) = (self.width, self.height);
+        let row_bytes = self.layout.row_bytes(w);
+        if h > 0 && (h - 1) * stride + row_bytes > data.len() {
+            return Err(format!(
+                "luma plane holds {} bytes, {w}x{h} with stride {stride} needs {}",
+                data.len(),
+                (h - 1) * stride + row_bytes
+            ));
+        }
+        let mut sums = [0u64; CELLS];
+        let mut motion = 0u64;
+        let mut motion_n = 0u64;
+        let cols = w.div_ceil(COL_STEP);
+        let shift = self.layout.depth.saturating_sub(8);
+        for (ri, y) in (0..h).step_by(ROW_STEP).enumerate() {
+            let raw = &data[y * stride..];
+            let row: &[u8] = if self.layout.is_direct_u8() {
+                let Sample::U8 { offset, .. } = self.layout.sample else {
+                    unreachable!()
+                };
+                &raw[offset..offset + w]
+            } else if self.layout.is_8bit() {
+                self.layout.unpack_u8(raw, &mut self.row8);
+                &self.row8
+            } else {
+                self.layout.unpack_u16(raw, &mut self.row16);
+                for (o, &v) in self.row8.iter_mut().zip(self.row16.iter()) {
+                    *o = (v >> shift).min(255) as u8;
+                }
+                &self.row8
+            };
+            let gy = y * GRID / h;
+            for gx in 0..GRID {
+                let s: u32 = row[self.col_edges[gx]..self.col_edges[gx + 1]]
+                    .iter()
+                    .map(|&v| v as u32)
+                    .sum();
+                sums[gy * GRID + gx] += s as u64;
+            }
+            let prev = &mut self.prev[ri * cols..(ri + 1) * cols];
+            for (p, &v) in prev.iter_mut().zip(row.iter().step_by(COL_STEP)) {
+                motion += (*p as i32 - v as i32).unsigned_abs() as u64;
+                *p = v;
+            }
+            motion_n += cols as u64;
+        }
+        let mut cells = [0f32; CELLS];
+        for ((c, s), n) in cells.iter_mut().zip(sums).zip(self.cell_counts) {
+            *c = if n > 0 { s as f32 / n as f32 } else { 0.0 };
+        }
+        let motion = if self.have_prev && motion_n > 0 {
+            motion as f32 / motion_n as f32
+        } else {
+            0.0
+        };
+        self.have_prev = true;
+        Ok(VisualFrame { cells, motion })
+    }
+}
+
+/// A detected flash.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flash {
+    /// Largest cell rise, 8-bit code values.
+    pub strength: f32,
+    /// Cells that rose.
+    pub cells: u32,
+}
+
+/// Finds the rising edge of flashes in a sequence of frames.
+#[derive(Debug)]
+pub struct FlashDetector {
+    prev: [f32; CELLS],
+    base: [f32; CELLS],
+    lit: [bool; CELLS],
+    have_prev: bool,
+}
+
+impl Default for FlashDetector {
+    fn default() -> Self {
+        FlashDetector {
+            prev: [0.0; CELLS],
+            base: [0.0; CELLS],
+            lit: [false; CELLS],
+            have_prev: false,
+        }
+    }
+}
+
+impl FlashDetector {
+    pub fn reset(&mut self) {
+        *self = FlashDetector::default();
+    }
+
+    pub fn push(&mut self, f: &VisualFrame, threshold: f32) -> Option<Flash> {
+        let mut flash: Option<Flash> = None;
+        if self.have_prev {
+            for c in 0..CELLS {
+                let v = f.cells[c];
+                if self.lit[c] {
+                    if v <= self.base[c] + threshold / 2.0 {
+                        self.lit[c] = false;
+                    }
+                    continue;
+                }
+                let rise = v - self.prev[c];
+                if rise >= threshold {
+                    self.lit[c] = true;
+                    self.base[c] = self.prev[c];
+                    let fl = flash.get_or_insert(Flash {
+                        strength: 0.0,
+                        cells: 0,
+                    });
+                    fl.strength = fl.strength.max(rise);
+                    fl.cells += 1;
+                }
+            }
+        }
+        self.prev = f.cells;
+        self.have_prev = true;
+        flash
+    }
+}
+
+/// Second-order IIR section (RBJ cookbook), direct form I.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Biquad {
+    b0: f32,
+    b1: f32,
+    b2: f32,
+    a1: f32,
+    a2: f32,
+    x1: f32,
+    x2: f32,
+    y1: f32,
+    y2: f32,
+}
+
+impl Biquad {
+    pub(crate) fn new(high_pass: bool, freq: f64, rate: f64) -> Self {
+        let w0 = 2.0 * std::f64::consts::PI * (freq / rate).clamp(1e-4, 0.49);
+        let alpha = w0.sin() / (2.0 * std::f64::consts::FRAC_1_SQRT_2);
+        let cos = w0.cos();
+        let (b0, b1, b2) = if high_pass {
+            ((1.0 + cos) / 2.0, -(1.0 + cos), (1.0 + cos) / 2.0)
+        } else {
+            ((1.0 - cos) / 2.0, 1.0 - cos, (1.0 - cos) / 2.0)
+        };
+        let a0 = 1.0 + alpha;
+        Biquad {
+            b0: (b0 / a0) as f32,
+            b1: (b1 / a0) as f32,
+            b2: (b2 / a0) as f32,
+            a1: (-2.0 * cos / a0) as f32,
+            a2: ((1.0 - alpha) / a0) as f32,
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn run(&mut self, x: f32) -> f32 {
+        let y = self.b0 * x + self.b1 * self.x1 + self.b2 * self.x2
+            - self.a1 * self.y1
+            - self.a2 * self.y2;
+        self.x2 = self.x1;
+        self.x1 = x;
+        self.y2 = self.y1;
+        // Flush denormals: long silences would otherwise slow the filter down.
+        self.y1 = if y.abs() < 1e-20 { 0.0 } else { y };
+        self.y1
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BeepParams {
+    pub min_freq: f64,
+    pub max_freq: f64,
+    pub snr_db: f64,
+    pub min_level_db: f64,
+    pub min_duration: u64,
+}
+
+impl Default for BeepParams {
+    fn default() -> Self {
+        BeepParams {
+            min_freq: 200.0,
+            max_freq: 8000.0,
+            snr_db: 20.0,
+            min_level_db: -50.0,
+            min_duration: 10_000_000,
+        }
+    }
+}
+
+/// A detected beep.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Beep {
+    /// Absolute index of the onset sample in the stream.
+    pub onset: u64,
+    /// Running time of the onset sample.
+    pub rt: u64,
+    /// Band energy above the noise floor, dB.
+    pub snr_db: f32,
+    /// Peak band level, dBFS.
+    pub level_db: f32,
+    /// Estimated tone frequency (zero crossings), Hz.
+    pub frequency: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BeepState {
+    Quiet,
+    Rising { start: u64, loud: u64, peak: f64 },
+    Loud { quiet: u64 },
+}
+
+/// Finds the onset of tone bursts in one audio stream.
+#[derive(Debug)]
+pub struct BeepDetector {
+    rate: u32,
+    params: BeepParams,
+    // Two sections each: fourth-order band edges keep rumble and hiss out.
+    hp: [Biquad; 2],
+    lp: [Biquad; 2],
+    block: u64,
+    acc: f64,
+    acc_n: u64,
+    floor: f64,
+    state: BeepState,
+    /// Absolute index of the next sample.
+    n: u64,
+    /// Largest |sample| over the channels, and the channel mix, of the last `ring.len()` samples.
+    ring_abs: Vec<f32>,
+    ring_mix: Vec<f32>,
+    mask: u64,
+}
+
+impl BeepDetector {
+    pub fn new(rate: u32, params: BeepParams) -> Self {
+        let rate = rate.max(1);
+        // 100 ms of history, a power of two.
+        let len = ((rate as usize) / 10).max(64).next_power_of_two();
+        let r = rate as f64;
+        BeepDetector {
+            rate,
+            params,
+            hp: [Biquad::new(true, params.min_freq, r); 2],
+            lp: [Biquad::new(false, params.max_freq.min(r * 0.45), r); 2],
+            block: (rate as u64 / 500).max(1),
+            acc: 0.0,
+            acc_n: 0,
+            floor: db_to_power(params.min_level_db),
+            state: BeepState::Quiet,
+            n: 0,
+            ring_abs: vec![0.0; len],
+            ring_mix: vec![0.0; len],
+            mask: len as u64 - 1,
+        }
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn params(&self) -> BeepParams {
+        self.params
+    }
+
+    /// Index of the next sample.
+    pub fn position(&self) -> u64 {
+        self.n
+    }
+
+    /// Starts over (flush, discontinuity): a beep cannot span the break.
+    pub fn reset(&mut self) {
+        *self = BeepDetector::new(self.rate, self.params);
+    }
+
+    /// Feeds one sample frame: the channel mix and the largest |sample| over the channels.
+    /// `rt0`/`n0` anchor sample index `n0` at running time `rt0`, to time a beep.
+    #[inline]
+    pub fn push(&mut self, mix: f32, abs: f32, anchor: (u64, u64)) -> Option<Beep> {
+        let mut y = mix;
+        for f in self.hp.iter_mut().chain(self.lp.iter_mut()) {
+            y = f.run(y);
+        }
+        let i = (self.n & self.mask) as usize;
+        self.ring_abs[i] = abs;
+        self.ring_mix[i] = mix;
+        self.n += 1;
+        self.acc += (y * y) as f64;
+        self.acc_n += 1;
+        if self.acc_n < self.block {
+            return None;
+        }
+        let e = self.acc / self.acc_n as f64;
+        self.acc = 0.0;
+        self.acc_n = 0;
+        self.block_end(e, anchor)
+    }
+
+    fn block_end(&mut self, e: f64, anchor: (u64, u64)) -> Option<Beep> {
+        let on = (self.floor * db_to_power(self.params.snr_db))
+            .max(db_to_power(self.params.min_level_db));
+        let off = on / 4.0;
+        let min_loud = (self.params.min_duration as u128 * self.rate as u128 / 1_000_000_000)
+            as u64;
+        match self.state {
+            BeepState::Quiet => {
+                if e >= on {
+                    self.state = BeepState::Rising {
+                        start: self.n - self.block,
+                        loud: self.block,
+                        peak: e,
+                    };
+                } else {
+                    // The floor follows quiet levels down at once and up slowly (~5 dB/s).
+                    self.floor = if e < self.floor {
+                        e.max(1e-14)
+                    } else {
+                        self.floor * 1.0025
+                    };
+                }
+            }
+            BeepState::Rising { start, loud, peak } => {
+                if e < off {
+                    self.state = BeepState::Quiet;
+                } else {
+                    let loud = loud + self.block;
+                    let peak = peak.max(e);
+                    if loud >= min_loud.max(self.block) {
+                        self.state = BeepState::Loud { quiet: 0 };
+                        return Some(self.onset(start, peak, anchor));
+                    }
+                    self.state = BeepState::Rising { start, loud, peak };
+                }
+            }
+            BeepState::Loud { quiet } => {
+                if e < off {
+                    let quiet = quiet + self.block;
+                    self.state = if quiet >= self.rate as u64 / 100 {
+                        BeepState::Quiet
+                    } else {
+                        BeepState::Loud { quiet }
+                    };
+                } else {
+                    self.state = BeepState::Loud { quiet: 0 };
+                }
+            }
+        }
+        None
+    }
+
+    fn onset(&self, start: u64, peak_e: f64, anchor: (u64, u64)) -> Beep {
+        let len = self.ring_abs.len() as u64;
+        let oldest = self.n.saturating_sub(len);
+        let at = |i: u64| self.ring_abs[(i & self.mask) as usize];
+        let peak = (start.max(oldest)..self.n).map(at).fold(0f32, f32::max);
+        let noise = (self.floor.sqrt() * 4.0) as f32;
+        let thr = (0.05 * peak).max(noise);
+        let half_period = (self.rate as f64 / (2.0 * self.params.min_freq)).ceil() as u64;
+        let lowest = start
+            .saturating_sub(self.rate as u64 / 50)
+            .max(oldest);
+        let mut onset = start;
+        let mut quiet = 0u64;
+        let mut i = (start + self.block).min(self.n);
+        while i > lowest {
+            i -= 1;
+            if at(i) >= thr {
+                onset = i;
+                quiet = 0;
+            } else {
+                quiet += 1;
+                if quiet > half_period {
+                    break;
+                }
+            }
+        }
+        // Frequency from zero crossings of the mix since the onset.
+        let mut crossings = 0u32;
+        let (mut first, mut last_x) = (0u64, 0u64);
+        let mut last = 0f32;
+        for k in onset..self.n {
+            let v = self.ring_mix[(k & self.mask) as usize];
+            if v != 0.0 {
+                if last != 0.0 && (v > 0.0) != (last > 0.0) {
+                    if crossings == 0 {
+                        first = k;
+                    }
+                    crossings += 1;
+                    last_x = k;
+                }
+                last = v;
+            }
+        }
+        let frequency = if crossings >= 3 {
+            (crossings - 1) as f32 * self.rate as f32 / (2.0 * (last_x - first) as f32)
+        } else {
+            0.0
+        };
+        let (n0, rt0) = anchor;
+        let rt = if onset >= n0 {
+            rt0 + samples_to_ns(onset - n0, self.rate)
+        } else {
+            rt0.saturating_sub(samples_to_ns(n0 - onset, self.rate))
+        };
+        Beep {
+            onset,
+            rt,
+            snr_db: power_to_db(peak_e / self.floor.max(1e-14)) as f32,
+            level_db: power_to_db(peak_e) as f32,
+            frequency,
+        }
+    }
+}
+
+pub fn samples_to_ns(n: u64, rate: u32) -> u64 {
+    ((n as u128 * 1_000_000_000 + rate as u128 / 2) / rate as u128) as u64
+}
+
+fn db_to_power(db: f64) -> f64 {
+    10f64.powf(db / 10.0)
+}
+
+fn power_to_db(p: f64) -> f64 {
+    10.0 * p.max(1e-14).log10()
+}
+
+/// A flash or a beep waiting for its partner.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cue {
+    pub rt: u64,
+    /// Times of the flash frame (beeps: running time only).
+    pub stamp: Stamp,
+    /// 0..1: how clearly the cue stood out.
+    pub quality: f64,
+}
+
+/// One completed flash/beep pair.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairMeasurement {
+    pub flash: Cue,
+    pub beep: Cue,
+    /// t(beep) - t(flash), ns: positive means audio late.
+    pub offset: i64,
+    /// Median of the last 5 offsets.
+    pub smoothed: i64,
+    /// Slope of the offset over the last pairs, ms per minute (None until 3 pairs span 10 s).
+    pub drift_ms_per_min: Option<f64>,
+    /// 0..1.
+    pub confidence: f64,
+    /// Pairs measured since the start.
+    pub count: u64,
+}
+
+const QUEUE: usize = 8;
+const HISTORY: usize = 16;
+
+/// Pairs flashes with beeps and keeps the measurement history.
+#[derive(Debug)]
+pub struct Pairer {
+    flashes: VecDeque<Cue>,
+    beeps: VecDeque<Cue>,
+    history: VecDeque<(u64, i64)>,
+    pub count: u64,
+    pub unpaired_flashes: u64,
+    pub unpaired_beeps: u64,
+}
+
+impl Default for Pairer {
+    fn default() -> Self {
+        Pairer {
+            flashes: VecDeque::with_capacity(QUEUE),
+            beeps: VecDeque::with_capacity(QUEUE),
+            history: VecDeque::with_capacity(HISTORY),
+            count: 0,
+            unpaired_flashes: 0,
+            unpaired_beeps: 0,
+        }
+    }
+}
+
+impl Pairer {
+    /// Forgets waiting cues and the history (flush, new segment).
+    pub fn reset(&mut self) {
+        self.flashes.clear();
+        self.beeps.clear();
+        self.history.clear();
+    }
+
+    pub fn add_flash(&mut self, c: Cue) {
+        if self.flashes.len() == QUEUE {
+            self.flashes.pop_front();
+            self.unpaired_flashes += 1;
+        }
+        self.flashes.push_back(c);
+    }
+
+    pub fn add_beep(&mut self, c: Cue) {
+        if self.beeps.len() == QUEUE {
+            self.beeps.pop_front();
+            self.unpaired_beeps += 1;
+        }
+        self.beeps.push_back(c);
+    }
+
+    /// Pairs every cue whose partner can no longer change: the other stream has passed the cue by
+    /// `max_offset` (`u64::MAX` for a stream at EOS). `tolerance` is the agreement tolerance for
+    /// the confidence (half a frame).
+    pub fn resolve(
+        &mut self,
+        video_pos: u64,
+        audio_pos: u64,
+        max_offset: u64,
+        tolerance: u64,
+        mut out: impl FnMut(PairMeasurement),
+    ) {
+        loop {
+            let f = self.flashes.front().copied();
+            let b = self.beeps.front().copied();
+            let (cue, is_flash) = match (f, b) {
+                (None, None) => return,
+                (Some(f), None) => (f, true),
+                (None, Some(b)) => (b, false),
+                (Some(f), Some(b)) => {
+                    if f.rt <= b.rt {
+                        (f, true)
+                    } else {
+                        (b, false)
+                    }
+                }
+            };
+            let other_pos = if is_flash { audio_pos } else { video_pos };
+            if other_pos < cue.rt.saturating_add(max_offset) {
+                return;
+            }
+            let others = if is_flash { &self.beeps } else { &self.flashes };
+            let best = others
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.rt.abs_diff(cue.rt) <= max_offset)
+                .min_by_key(|(_, o)| o.rt.abs_diff(cue.rt))
+                .map(|(i, _)| i);
+            if is_flash {
+                self.flashes.pop_front();
+            } else {
+                self.beeps.pop_front();
+            }
+            let Some(i) = best else {
+                if is_flash {
+                    self.unpaired_flashes += 1;
+                } else {
+                    self.unpaired_beeps += 1;
+                }
+                continue;
+            };
+            let partner = if is_flash {
+                self.beeps.remove(i).unwrap()
+            } else {
+                self.flashes.remove(i).unwrap()
+            };
+            let (flash, beep) = if is_flash {
+                (cue, partner)
+            } else {
+                (partner, cue)
+            };
+            out(self.measure(flash, beep, tolerance));
+        }
+    }
+
+    fn measure(&mut self, flash: Cue, beep: Cue, tolerance: u64) -> PairMeasurement {
+        let offset = beep.rt as i64 - flash.rt as i64;
+        let agreeing = self
+            .history
+            .iter()
+            .rev()
+            .take(4)
+            .filter(|(_, o)| o.abs_diff(offset) <= tolerance)
+            .count();
+        let previous = self.history.len().min(4);
+        let agreement = if previous == 0 {
+            0.5
+        } else {
+            agreeing as f64 / previous as f64
+        };
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((flash.rt, offset));
+        self.count += 1;
+        let mut last: [i64; 5] = [0; 5];
+        let n = self.history.len().min(5);
+        for (slot, (_, o)) in last.iter_mut().zip(self.history.iter().rev()) {
+            *slot = *o;
+        }
+        last[..n].sort_unstable();
+        let smoothed = if n % 2 == 1 {
+            last[n / 2]
+        } else {
+            (last[n / 2 - 1] + last[n / 2]) / 2
+        };
+        PairMeasurement {
+            flash,
+            beep,
+            offset,
+            smoothed,
+            drift_ms_per_min: self.drift(),
+            confidence: flash.quality * beep.quality * (0.5 + 0.5 * agreement),
+            count: self.count,
+        }
+    }
+
+    /// Least-squares slope of the offsets of the last pairs, in ms per minute.
+    fn drift(&self) -> Option<f64> {
+        let n = self.history.len();
+        if n < 3 {
+            return None;
+        }
+        let t0 = self.history.back()?.0 as f64;
+        let span = self.history.back()?.0 - self.history.front()?.0;
+        if span < 10_000_000_000 {
+            return None;
+        }
+        let (mut sx, mut sy, mut sxx, mut sxy) = (0f64, 0f64, 0f64, 0f64);
+        for &(t, o) in &self.history {
+            let x = (t as f64 - t0) / 60e9;
+            let y = o as f64 / 1e6;
+            sx += x;
+            sy += y;
+            sxx += x * x;
+            sxy += x * y;
+        }
+        let nf = n as f64;
+        let den = nf * sxx - sx * sx;
+        (den > 0.0).then(|| (nf * sxy - sx * sy) / den)
+    }
+}
+
+/// Tolerance limits of one profile: audio may be at most `early` ahead of video and `late` behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub early: u64,
+    pub late: u64,
+}
+
+impl Limits {
+    pub fn contains(&self, offset: i64) -> bool {
+        offset >= -(self.early as i64) && offset <= self.late as i64
+    }
+}
+
+/// An out-of-tolerance offset defect.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OffsetDefect {
+    pub id: u64,
+    pub start: Stamp,
+    pub start_rt: u64,
+    pub first_offset: i64,
+    pub worst_offset: i64,
+    pub last_offset: i64,
+    pub measurements: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlarmEvent {
+    Start(OffsetDefect),
+    End {
+        defect: OffsetDefect,
+        end: Stamp,
+        end_rt: u64,
+    },
+}
+
+/// Raises `av-offset` once `min_measurements` consecutive offsets are out of tolerance; ends it at
+/// the first offset back within.
+#[derive(Debug, Default)]
+pub struct OffsetAlarm {
+    run: Option<OffsetDefect>,
+    run_len: u64,
+    open: Option<OffsetDefect>,
+}
+
+impl OffsetAlarm {
+    pub fn push(
+        &mut self,
+        m: &PairMeasurement,
+        limits: Limits,
+        min_measurements: u64,
+        ids: &mut dyn FnMut() -> u64,
+    ) -> Option<AlarmEvent> {
+        let o = m.offset;
+        if limits.contains(o) {
+            self.run = None;
+            self.run_len = 0;
+            return self.open.take().map(|defect| AlarmEvent::End {
+                defect,
+                end: m.flash.stamp,
+                end_rt: m.flash.rt,
+            });
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.last_offset = o;
+            open.measurements += 1;
+            if o.unsigned_abs() > open.worst_offset.unsigned_abs() {
+                open.worst_offset = o;
+            }
+            return None;
+        }
+        let run = self.run.get_or_insert(OffsetDefect {
+            id: 0,
+            start: m.flash.stamp,
+            start_rt: m.flash.rt,
+            first_offset: o,
+            worst_offset: o,
+            last_offset: o,
+            measurements: 0,
+        });
+        run.measurements += 1;
+        run.last_offset = o;
+        if o.unsigned_abs() > run.worst_offset.unsigned_abs() {
+            run.worst_offset = o;
+        }
+        self.run_len += 1;
+        if self.run_len >= min_measurements.max(1) {
+            let mut d = self.run.take()?;
+            d.id = ids();
+            self.open = Some(d);
+            self.run_len = 0;
+            return Some(AlarmEvent::Start(d));
+        }
+        None
+    }
+
+    /// Ends an open defect (EOS, flush, stop); forgets a run not yet confirmed.
+    pub fn close(&mut self, end: Stamp, end_rt: u64) -> Option<AlarmEvent> {
+        self.run = None;
+        self.run_len = 0;
+        self.open.take().map(|defect| AlarmEvent::End {
+            defect,
+            end,
+            end_rt,
+        })
+    }
+
+    pub fn open(&self) -> Option<&OffsetDefect> {
+        self.open.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn tone(rate: u32, freq: f64, amp: f32, start: usize, len: usize, total: usize) -> Vec<f32> {
+        (0..total)
+            .map(|i| {
+                if i >= start && i < start + len {
+                    let t = (i - start) as f64 / rate as f64;
+                    amp * (2.0 * std::f64::consts::PI * freq * t).sin() as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    fn beeps(samples: &[f32], rate: u32, noise: f32) -> Vec<Beep> {
+        let mut d = BeepDetector::new(rate, BeepParams::default());
+        let mut seed = 1u32;
+        let mut out = Vec::new();
+        for &s in samples {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 2.0 * noise;
+            let x = s + n;
+            if let Some(b) = d.push(x, x.abs(), (0, 0)) {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn beep_onset_is_sample_accurate() {
+        for (rate, freq) in [(48_000, 1000.0), (44_100, 440.0), (48_000, 250.0), (32_000, 6000.0)] {
+            let start = 12_345;
+            let s = tone(rate, freq, 0.5, start, rate as usize / 10, rate as usize);
+            let b = beeps(&s, rate, 0.0);
+            assert_eq!(b.len(), 1, "{rate} {freq}");
+            let err = b[0].onset as i64 - start as i64;
+            // Within 2 samples of the first sample of the burst.
+            assert!((0..=2).contains(&err), "{rate} {freq}: {err}");
+            assert!((b[0].frequency - freq as f32).abs() < freq as f32 * 0.05);
+        }
+    }
+
+    #[test]
+    fn beep_in_noise_and_quiet_beeps() {
+        // -30 dBFS tone (FFmpeg avsynctest's level) over -70 dBFS noise.
+        let rate = 48_000;
+        let s = tone(rate, 1000.0, 0.0316, 24_000, 1600, 96_000);
+        let b = beeps(&s, rate, 0.0003);
+        assert_eq!(b.len(), 1);
+        assert!((b[0].onset as i64 - 24_000).abs() <= 3, "{}", b[0].onset);
+        // Out-of-band rumble (50 Hz) is not a beep.
+        let s = tone(rate, 50.0, 0.5, 24_000, 4800, 96_000);
+        assert!(beeps(&s, rate, 0.0).is_empty());
+        // A 2 ms click is not a beep.
+        let s = tone(rate, 1000.0, 0.5, 24_000, 96, 96_000);
+        assert!(beeps(&s, rate, 0.0).is_empty());
+    }
+
+    fn cue(rt: u64) -> Cue {
+        Cue {
+            rt,
+            stamp: Stamp {
+                running_time: Some(gst::ClockTime::from_nseconds(rt)),
+                ..Default::default()
+            },
+            quality: 1.0,
+        }
+    }
+
+    #[test]
+    fn pairing_waits_for_both_streams() {
+        let mut p = Pairer::default();
+        let mut got = Vec::new();
+        p.add_flash(cue(3000 * MS));
+        // Audio has not reached 3 s + max offset yet: no decision.
+        p.resolve(5000 * MS, 3500 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        assert!(got.is_empty());
+        p.add_beep(cue(3900 * MS));
+        p.resolve(5000 * MS, 4100 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].offset, 900 * MS as i64);
+        // Audio early: the beep comes first.
+        p.add_beep(cue(5800 * MS));
+        p.add_flash(cue(6000 * MS));
+        p.resolve(7000 * MS, 7000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].offset, -(200 * MS as i64));
+        // A lone flash is dropped once the window has passed.
+        p.add_flash(cue(9000 * MS));
+        p.resolve(11_000 * MS, 11_000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        assert_eq!(got.len(), 2);
+        assert_eq!(p.unpaired_flashes, 1);
+    }
+
+    #[test]
+    fn drift_and_smoothing() {
+        let mut p = Pairer::default();
+        let mut got = Vec::new();
+        // 1 ms/s drift: offset grows by 3 ms every 3 s pair.
+        for k in 0..10u64 {
+            let t = 3000 * MS * (k + 1);
+            p.add_flash(cue(t));
+            p.add_beep(cue(t + 3 * MS * k));
+            p.resolve(t + 2000 * MS, t + 2000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        }
+        assert_eq!(got.len(), 10);
+        let d = got[9].drift_ms_per_min.unwrap();
+        assert!((d - 60.0).abs() < 0.01, "{d}");
+        assert_eq!(got[9].smoothed, 21 * MS as i64);
+        assert!(got[9].confidence > 0.99);
+    }
+
+    #[test]
+    fn alarm_needs_consecutive_measurements() {
+        let limits = Limits {
+            early: 45 * MS,
+            late: 125 * MS,
+        };
+        let mut a = OffsetAlarm::default();
+        let mut next = 0;
+        let mut ids = || {
+            next += 1;
+            next
+        };
+        let m = |t: u64, o: i64| PairMeasurement {
+            flash: cue(t),
+            beep: cue((t as i64 + o) as u64),
+            offset: o,
+            smoothed: o,
+            drift_ms_per_min: None,
+            confidence: 1.0,
+            count: 0,
+        };
+        let ms = MS as i64;
+        assert!(a.push(&m(1000 * MS, -45 * ms), limits, 3, &mut ids).is_none());
+        assert!(a.push(&m(2000 * MS, -46 * ms), limits, 3, &mut ids).is_none());
+        assert!(a.push(&m(3000 * MS, 130 * ms), limits, 3, &mut ids).is_none());
+        let Some(AlarmEvent::Start(d)) = a.push(&m(4000 * MS, 126 * ms), limits, 3, &mut ids)
+        else {
+            panic!("no alarm");
+        };
+        assert_eq!(d.start_rt, 2000 * MS);
+        assert_eq!(d.worst_offset, 130 * ms);
+        assert_eq!(d.measurements, 3);
+        let Some(AlarmEvent::End { end_rt, defect, .. }) =
+            a.push(&m(5000 * MS, 125 * ms), limits, 3, &mut ids)
+        else {
+            panic!("no end");
+        };
+        assert_eq!(end_rt, 5000 * MS);
+        assert_eq!(defect.id, 1);
+    }
+
+    #[test]
+    fn flash_box_and_full_frame() {
+        let mut d = FlashDetector::default();
+        let dark = VisualFrame {
+            cells: [16.0; CELLS],
+            motion: 0.0,
+        };
+        let mut boxed = dark;
+        boxed.cells[27] = 120.0;
+        assert!(d.push(&dark, 50.0).is_none());
+        let f = d.push(&boxed, 50.0).unwrap();
+        assert_eq!(f.cells, 1);
+        assert_eq!(f.strength, 104.0);
+        // Staying lit is not a new flash; going dark and lit again is.
+        assert!(d.push(&boxed, 50.0).is_none());
+        assert!(d.push(&dark, 50.0).is_none());
+        let bright = VisualFrame {
+            cells: [235.0; CELLS],
+            motion: 0.0,
+        };
+        assert_eq!(d.push(&bright, 50.0).unwrap().cells, 64);
+    }
+}
