@@ -10,7 +10,7 @@
 //!
 //! Audio onset strength (a three-band "spectral flux": rises of log energy below 300 Hz,
 //! 300-3000 Hz and above 3000 Hz, summed, per 10 ms hop) is cross-correlated with visual change
-//! onsets (rises of the subsampled mean absolute frame difference, held over each frame's hops)
+//! onsets (rises of the subsampled mean absolute frame difference, at each frame's start)
 //! over a sliding window (`content-window`, 20 s), at lags of +/- `max-offset`. A peak is accepted
 //! only if it stands out: peak-to-sidelobe ratio >= 1.5 (sidelobes beyond 100 ms of the peak) and
 //! z-score >= 4 over all lags. Otherwise the element says that no estimate is available, and why.
@@ -202,8 +202,11 @@ impl Correlator {
         self.last_motion = Some(motion);
         let first = rt / HOP;
         let last = ((rt + dur.max(1)) - 1) / HOP;
-        for h in first..=last.min(first + 100) {
-            self.video.set(h, onset);
+        // The change happens at the frame's start: an impulse there, zeros over the rest of the
+        // frame (holding it would flatten the correlation peak over a frame and bias it early).
+        self.video.set(first, onset);
+        for h in first + 1..=last.min(first + 100) {
+            self.video.set(h, 0.0);
         }
     }
 
@@ -269,10 +272,9 @@ impl Correlator {
         for lag in -(l as i64)..=(l as i64) {
             let mut acc = 0f64;
             for h in start..end {
-                let (Some(v), Some(a)) = (
-                    self.video.get(h),
-                    self.audio.get((h as i64 + lag) as u64),
-                ) else {
+                let (Some(v), Some(a)) =
+                    (self.video.get(h), self.audio.get((h as i64 + lag) as u64))
+                else {
                     continue;
                 };
                 acc += (v as f64 - mv) * (a as f64 - ma);
@@ -287,7 +289,13 @@ impl Correlator {
             .unwrap();
         let n = self.lags.len() as f64;
         let mean = self.lags.iter().sum::<f64>() / n;
-        let sd = (self.lags.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n).sqrt();
+        let sd = (self
+            .lags
+            .iter()
+            .map(|r| (r - mean) * (r - mean))
+            .sum::<f64>()
+            / n)
+            .sqrt();
         let side = self
             .lags
             .iter()
@@ -355,10 +363,15 @@ mod tests {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 let noise = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.02;
                 let click = with_audio_events
-                    && events
-                        .iter()
-                        .any(|&e| ms - (e as i64 + offset_ms) >= 0 && ms - (e as i64 + offset_ms) < 30);
-                let x = noise + if click { 0.5 * ((s % 7) as f32 - 3.0) / 3.0 } else { 0.0 };
+                    && events.iter().any(|&e| {
+                        ms - (e as i64 + offset_ms) >= 0 && ms - (e as i64 + offset_ms) < 30
+                    });
+                let x = noise
+                    + if click {
+                        0.5 * ((s % 7) as f32 - 3.0) / 3.0
+                    } else {
+                        0.0
+                    };
                 if let Some((hop, flux)) = a.push(s * 1_000_000_000 / rate as u64, x) {
                     c.push_audio(hop, flux);
                 }

@@ -18,7 +18,8 @@
 //! `beep-snr` dB above the floor (and above `beep-min-level`) for `beep-min-duration`. Its onset is
 //! then found sample-accurately on the unfiltered signal (no filter delay): the first sample of the
 //! burst above 5 % of its peak, walking back until the signal has been quiet for half a period of
-//! the lowest band frequency.
+//! the lowest band frequency. Only tonal bursts (zero crossings at a steady interval) are beeps:
+//! knocks, claps and noise bursts of real content are not.
 //!
 //! Pairing: each cue is paired with the nearest cue of the other kind within `max-offset`, once
 //! both streams have advanced far enough that no nearer partner can still arrive; the branches
@@ -301,6 +302,8 @@ pub struct Beep {
     pub level_db: f32,
     /// Estimated tone frequency (zero crossings), Hz.
     pub frequency: f32,
+    /// The burst crosses zero at a steady interval (a tone, not a knock or noise).
+    pub tonal: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -309,6 +312,11 @@ enum BeepState {
     Rising { start: u64, loud: u64, peak: f64 },
     Loud { quiet: u64 },
 }
+
+/// How long after the onset the tone is examined: the first 10 ms are skipped (attack,
+/// codec pre-echo and transient smearing), the next 20 ms decide.
+const TONE_SKIP_MS: u64 = 10;
+const TONE_END_MS: u64 = 30;
 
 /// Finds the onset of tone bursts in one audio stream.
 #[derive(Debug)]
@@ -329,6 +337,8 @@ pub struct BeepDetector {
     ring_abs: Vec<f32>,
     ring_mix: Vec<f32>,
     mask: u64,
+    /// A beep whose onset is known, waiting for its tone to be examined, with its onset.
+    pending: Option<(Beep, u64)>,
 }
 
 impl BeepDetector {
@@ -351,6 +361,7 @@ impl BeepDetector {
             ring_abs: vec![0.0; len],
             ring_mix: vec![0.0; len],
             mask: len as u64 - 1,
+            pending: None,
         }
     }
 
@@ -392,15 +403,29 @@ impl BeepDetector {
         let e = self.acc / self.acc_n as f64;
         self.acc = 0.0;
         self.acc_n = 0;
-        self.block_end(e, anchor)
+        if let Some(b) = self.block_end(e, anchor) {
+            self.pending = Some((b, b.onset));
+        }
+        let (_, onset) = self.pending?;
+        let ms = (self.rate as u64 / 1000).max(1);
+        let ended = matches!(self.state, BeepState::Quiet);
+        if self.n >= onset + TONE_END_MS * ms || ended {
+            let (mut b, onset) = self.pending.take()?;
+            let from = (onset + TONE_SKIP_MS * ms).min(self.n.saturating_sub(ms));
+            let (frequency, tonal) = self.tone(from);
+            b.frequency = frequency;
+            b.tonal = tonal;
+            return Some(b);
+        }
+        None
     }
 
     fn block_end(&mut self, e: f64, anchor: (u64, u64)) -> Option<Beep> {
         let on = (self.floor * db_to_power(self.params.snr_db))
             .max(db_to_power(self.params.min_level_db));
         let off = on / 4.0;
-        let min_loud = (self.params.min_duration as u128 * self.rate as u128 / 1_000_000_000)
-            as u64;
+        let min_loud =
+            (self.params.min_duration as u128 * self.rate as u128 / 1_000_000_000) as u64;
         match self.state {
             BeepState::Quiet => {
                 if e >= on {
@@ -455,9 +480,7 @@ impl BeepDetector {
         let noise = (self.floor.sqrt() * 4.0) as f32;
         let thr = (0.05 * peak).max(noise);
         let half_period = (self.rate as f64 / (2.0 * self.params.min_freq)).ceil() as u64;
-        let lowest = start
-            .saturating_sub(self.rate as u64 / 50)
-            .max(oldest);
+        let lowest = start.saturating_sub(self.rate as u64 / 50).max(oldest);
         let mut onset = start;
         let mut quiet = 0u64;
         let mut i = (start + self.block).min(self.n);
@@ -473,28 +496,6 @@ impl BeepDetector {
                 }
             }
         }
-        // Frequency from zero crossings of the mix since the onset.
-        let mut crossings = 0u32;
-        let (mut first, mut last_x) = (0u64, 0u64);
-        let mut last = 0f32;
-        for k in onset..self.n {
-            let v = self.ring_mix[(k & self.mask) as usize];
-            if v != 0.0 {
-                if last != 0.0 && (v > 0.0) != (last > 0.0) {
-                    if crossings == 0 {
-                        first = k;
-                    }
-                    crossings += 1;
-                    last_x = k;
-                }
-                last = v;
-            }
-        }
-        let frequency = if crossings >= 3 {
-            (crossings - 1) as f32 * self.rate as f32 / (2.0 * (last_x - first) as f32)
-        } else {
-            0.0
-        };
         let (n0, rt0) = anchor;
         let rt = if onset >= n0 {
             rt0 + samples_to_ns(onset - n0, self.rate)
@@ -506,8 +507,46 @@ impl BeepDetector {
             rt,
             snr_db: power_to_db(peak_e / self.floor.max(1e-14)) as f32,
             level_db: power_to_db(peak_e) as f32,
-            frequency,
+            frequency: 0.0,
+            tonal: false,
         }
+    }
+
+    /// Frequency and tonality from the zero crossings of the mix over `[from, self.n)`: a tone
+    /// crosses at a steady interval, a knock or a noise burst does not.
+    fn tone(&self, from: u64) -> (f32, bool) {
+        let len = self.ring_abs.len() as u64;
+        let from = from.max(self.n.saturating_sub(len));
+        let mut crossings = 0u32;
+        let (mut first, mut prev_x) = (0u64, 0u64);
+        let (mut sum, mut sq) = (0f64, 0f64);
+        let mut last = 0f32;
+        for k in from..self.n {
+            let v = self.ring_mix[(k & self.mask) as usize];
+            if v != 0.0 {
+                if last != 0.0 && (v > 0.0) != (last > 0.0) {
+                    if crossings == 0 {
+                        first = k;
+                    } else {
+                        let d = (k - prev_x) as f64;
+                        sum += d;
+                        sq += d * d;
+                    }
+                    crossings += 1;
+                    prev_x = k;
+                }
+                last = v;
+            }
+        }
+        if crossings < 3 {
+            return (0.0, false);
+        }
+        let n = (crossings - 1) as f64;
+        let mean = sum / n;
+        let sd = (sq / n - mean * mean).max(0.0).sqrt();
+        let f = n * self.rate as f64 / (2.0 * (prev_x - first) as f64);
+        let in_band = f >= self.params.min_freq * 0.8 && f <= self.params.max_freq * 1.2;
+        (f as f32, in_band && sd <= 0.15 * mean + 0.5)
     }
 }
 
@@ -880,7 +919,12 @@ mod tests {
 
     #[test]
     fn beep_onset_is_sample_accurate() {
-        for (rate, freq) in [(48_000, 1000.0), (44_100, 440.0), (48_000, 250.0), (32_000, 6000.0)] {
+        for (rate, freq) in [
+            (48_000, 1000.0),
+            (44_100, 440.0),
+            (48_000, 250.0),
+            (32_000, 6000.0),
+        ] {
             let start = 12_345;
             let s = tone(rate, freq, 0.5, start, rate as usize / 10, rate as usize);
             let b = beeps(&s, rate, 0.0);
@@ -889,6 +933,7 @@ mod tests {
             // Within 2 samples of the first sample of the burst.
             assert!((0..=2).contains(&err), "{rate} {freq}: {err}");
             assert!((b[0].frequency - freq as f32).abs() < freq as f32 * 0.05);
+            assert!(b[0].tonal);
         }
     }
 
@@ -903,6 +948,21 @@ mod tests {
         // Out-of-band rumble (50 Hz) is not a beep.
         let s = tone(rate, 50.0, 0.5, 24_000, 4800, 96_000);
         assert!(beeps(&s, rate, 0.0).is_empty());
+        // A noise burst is loud but not tonal.
+        let mut seed = 5u32;
+        let s: Vec<f32> = (0..96_000)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if (24_000..28_800).contains(&i) {
+                    ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.6
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let b = beeps(&s, rate, 0.0);
+        assert_eq!(b.len(), 1);
+        assert!(!b[0].tonal);
         // A 2 ms click is not a beep.
         let s = tone(rate, 1000.0, 0.5, 24_000, 96, 96_000);
         assert!(beeps(&s, rate, 0.0).is_empty());
@@ -939,7 +999,9 @@ mod tests {
         assert_eq!(got[1].offset, -(200 * MS as i64));
         // A lone flash is dropped once the window has passed.
         p.add_flash(cue(9000 * MS));
-        p.resolve(11_000 * MS, 11_000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        p.resolve(11_000 * MS, 11_000 * MS, 1000 * MS, 20 * MS, |m| {
+            got.push(m)
+        });
         assert_eq!(got.len(), 2);
         assert_eq!(p.unpaired_flashes, 1);
     }
@@ -953,7 +1015,9 @@ mod tests {
             let t = 3000 * MS * (k + 1);
             p.add_flash(cue(t));
             p.add_beep(cue(t + 3 * MS * k));
-            p.resolve(t + 2000 * MS, t + 2000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+            p.resolve(t + 2000 * MS, t + 2000 * MS, 1000 * MS, 20 * MS, |m| {
+                got.push(m)
+            });
         }
         assert_eq!(got.len(), 10);
         let d = got[9].drift_ms_per_min.unwrap();
@@ -984,9 +1048,18 @@ mod tests {
             count: 0,
         };
         let ms = MS as i64;
-        assert!(a.push(&m(1000 * MS, -45 * ms), limits, 3, &mut ids).is_none());
-        assert!(a.push(&m(2000 * MS, -46 * ms), limits, 3, &mut ids).is_none());
-        assert!(a.push(&m(3000 * MS, 130 * ms), limits, 3, &mut ids).is_none());
+        assert!(
+            a.push(&m(1000 * MS, -45 * ms), limits, 3, &mut ids)
+                .is_none()
+        );
+        assert!(
+            a.push(&m(2000 * MS, -46 * ms), limits, 3, &mut ids)
+                .is_none()
+        );
+        assert!(
+            a.push(&m(3000 * MS, 130 * ms), limits, 3, &mut ids)
+                .is_none()
+        );
         let Some(AlarmEvent::Start(d)) = a.push(&m(4000 * MS, 126 * ms), limits, 3, &mut ids)
         else {
             panic!("no alarm");

@@ -202,7 +202,7 @@ impl SampleFormat {
     fn new(info: &gst_audio::AudioInfo) -> Option<Self> {
         let f = info.format_info();
         let width = f.width() as usize;
-        if width == 0 || width % 8 != 0 || width > 64 {
+        if width == 0 || !width.is_multiple_of(8) || width > 64 {
             return None;
         }
         Some(SampleFormat {
@@ -234,7 +234,11 @@ impl SampleFormat {
             };
         }
         let depth = self.depth.clamp(1, 64);
-        let v = if depth < 64 { v & ((1u64 << depth) - 1) } else { v };
+        let v = if depth < 64 {
+            v & ((1u64 << depth) - 1)
+        } else {
+            v
+        };
         let half = (1u64 << (depth - 1)) as f64;
         if self.signed {
             let s = ((v << (64 - depth)) as i64) >> (64 - depth);
@@ -256,6 +260,8 @@ struct AudioState {
     hops: Vec<(u64, f32)>,
     samples: u64,
     beeps: u64,
+    /// Loud bursts in the beep band that were not tonal (knocks, claps, noise).
+    rejected_bursts: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -416,6 +422,7 @@ impl AvSyncMon {
             hops: Vec::with_capacity(256),
             samples: 0,
             beeps: 0,
+            rejected_bursts: 0,
         }
     }
 
@@ -507,7 +514,16 @@ impl AvSyncMon {
         self.timeline_events(sh, Media::Video, tl, rt, posts);
         let end_stamp = v.branch.end_stamp;
         sh.frame_dur = dur;
-        self.advance(sh, &settings, Media::Video, rt, end_rt, stamp, end_stamp, posts);
+        self.advance(
+            sh,
+            &settings,
+            Media::Video,
+            rt,
+            end_rt,
+            stamp,
+            end_stamp,
+            posts,
+        );
         if let Some(f) = flash {
             sh.pairer.add_flash(Cue {
                 rt,
@@ -542,7 +558,7 @@ impl AvSyncMon {
         }
         let bpf = info.bpf() as usize;
         let rate = info.rate();
-        let n = if bpf > 0 { buf.size() / bpf } else { 0 };
+        let n = buf.size().checked_div(bpf).unwrap_or(0);
         let mut tl = Vec::new();
         let mut ids = || self.next_id();
         a.branch.timeline.push(
@@ -585,7 +601,12 @@ impl AvSyncMon {
                             && let Some(d) = a.beep.as_mut()
                             && let Some(b) = d.push(mix, peak, anchor)
                         {
-                            a.found.push(b);
+                            if b.tonal {
+                                a.found.push(b);
+                            } else {
+                                a.rejected_bursts += 1;
+                                gst::log!(CAT, imp = self, "not a tone: {b:?}");
+                            }
                         }
                         if settings.content_analysis
                             && let Some(o) = a.onsets.as_mut()
@@ -609,7 +630,16 @@ impl AvSyncMon {
         let sh = &mut *sh;
         self.timeline_events(sh, Media::Audio, tl, rt, posts);
         let end_stamp = a.branch.end_stamp;
-        self.advance(sh, &settings, Media::Audio, rt, end_rt, stamp, end_stamp, posts);
+        self.advance(
+            sh,
+            &settings,
+            Media::Audio,
+            rt,
+            end_rt,
+            stamp,
+            end_stamp,
+            posts,
+        );
         for b in &a.found {
             let snr_q = ((b.snr_db as f64 - 10.0) / 20.0).clamp(0.0, 1.0);
             sh.pairer.add_beep(Cue {
@@ -703,8 +733,10 @@ impl AvSyncMon {
             sh.pos[me] = Some(end_rt);
             sh.end_stamp[me] = end_stamp;
         }
-        // The other stream, if it does not follow.
-        if !sh.eos[other] && settings.stall_threshold > 0 {
+        // The other stream, if it does not follow. Only live pipelines: elsewhere the branches
+        // run at their own pace (a file read without sync), and a real stall shows as a
+        // timestamp gap when the stream resumes.
+        if !sh.eos[other] && settings.stall_threshold > 0 && self.live() {
             let reference = sh.pos[other].or(sh.first_rt[me]).unwrap_or(rt);
             let ahead = end_rt.saturating_sub(reference);
             match sh.stall[other].as_mut() {
@@ -1083,7 +1115,9 @@ impl AvSyncMon {
                     self.close_branch(media, EndReason::Caps, posts);
                 }
                 let mut a = self.audio.lock().unwrap();
-                a.branch.timeline.set_clock(ContentClock::audio(info.rate()));
+                a.branch
+                    .timeline
+                    .set_clock(ContentClock::audio(info.rate()));
                 a.beep = Some(BeepDetector::new(info.rate(), settings.beep));
                 a.onsets = Some(AudioOnsets::new(info.rate()));
                 a.format = Some(format);
@@ -1180,7 +1214,9 @@ impl AvSyncMon {
             let (end_stamp, duration, reason) = match end {
                 Some((e, start_rt, end_rt, r)) => (
                     Some(e),
-                    Some(gst::ClockTime::from_nseconds(end_rt.saturating_sub(start_rt))),
+                    Some(gst::ClockTime::from_nseconds(
+                        end_rt.saturating_sub(start_rt),
+                    )),
                     Some(r),
                 ),
                 None => (None, None, None),
@@ -1204,7 +1240,7 @@ impl AvSyncMon {
             gst::debug!(CAT, imp = self, "{p:?}");
             let msg = match p {
                 Post::Warning(text) => {
-                    gst::element_imp_warning!(self, gst::StreamError::Format, ["{}", text]);
+                    gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", text));
                     continue;
                 }
                 Post::Discont(d) => defect(
@@ -1400,12 +1436,13 @@ impl AvSyncMon {
                 v.branch.caps.as_ref().map(|c| c.to_string()),
             )
         };
-        let (at, asamples, abeeps, abad, acaps) = {
+        let (at, asamples, abeeps, arejected, abad, acaps) = {
             let a = self.audio.lock().unwrap();
             (
                 a.branch.timeline.stats,
                 a.samples,
                 a.beeps,
+                a.rejected_bursts,
                 a.branch.bad_buffers,
                 a.branch.caps.as_ref().map(|c| c.to_string()),
             )
@@ -1430,6 +1467,7 @@ impl AvSyncMon {
             .field("audio-divergence", at.divergence)
             .field("audio-bad-buffers", abad)
             .field("beeps", abeeps)
+            .field("rejected-bursts", arejected)
             .field("pairs", sh.pairer.count)
             .field("unpaired-flashes", sh.pairer.unpaired_flashes)
             .field("unpaired-beeps", sh.pairer.unpaired_beeps)
@@ -1534,7 +1572,11 @@ impl ObjectSubclass for AvSyncMon {
                     )
                 })
                 .query_function(|pad, parent, query| {
-                    AvSyncMon::catch_panic_pad_function(parent, || false, |imp| imp.query(pad, query))
+                    AvSyncMon::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.query(pad, query),
+                    )
                 })
                 .iterate_internal_links_function(|pad, parent| {
                     AvSyncMon::catch_panic_pad_function(
@@ -1556,7 +1598,11 @@ impl ObjectSubclass for AvSyncMon {
                     )
                 })
                 .query_function(|pad, parent, query| {
-                    AvSyncMon::catch_panic_pad_function(parent, || false, |imp| imp.query(pad, query))
+                    AvSyncMon::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.query(pad, query),
+                    )
                 })
                 .iterate_internal_links_function(|pad, parent| {
                     AvSyncMon::catch_panic_pad_function(
@@ -1582,7 +1628,14 @@ impl ObjectSubclass for AvSyncMon {
     }
 }
 
-fn ns_spec(name: &str, nick: &str, blurb: &str, min: u64, max: u64, default: u64) -> glib::ParamSpec {
+fn ns_spec(
+    name: &str,
+    nick: &str,
+    blurb: &str,
+    min: u64,
+    max: u64,
+    default: u64,
+) -> glib::ParamSpec {
     glib::ParamSpecUInt64::builder(name)
         .nick(nick)
         .blurb(blurb)
@@ -1593,7 +1646,14 @@ fn ns_spec(name: &str, nick: &str, blurb: &str, min: u64, max: u64, default: u64
         .build()
 }
 
-fn f64_spec(name: &str, nick: &str, blurb: &str, min: f64, max: f64, default: f64) -> glib::ParamSpec {
+fn f64_spec(
+    name: &str,
+    nick: &str,
+    blurb: &str,
+    min: f64,
+    max: f64,
+    default: f64,
+) -> glib::ParamSpec {
     glib::ParamSpecDouble::builder(name)
         .nick(nick)
         .blurb(blurb)

@@ -25,9 +25,10 @@
  * once when the buffer carries DISCONT; one that returns to the old timeline is jitter. Drift of
  * each stream's timestamps against its own content clock (ppm, fitted over `drift-window`);
  * a jump of one stream that the other does not share within 1 s is a potential timeline shift
- * (a real loss of samples looks the same, so the content tiers settle it); a stream that does
- * not advance while the other advances by `stall-threshold` is stalled. GAP events advance a
- * stream: signalled silence is not a stall.
+ * (a real loss of samples looks the same, so the content tiers settle it); in live pipelines, a
+ * stream that does not advance while the other advances by `stall-threshold` is stalled (in
+ * non-live pipelines the branches run at their own pace, and a stall shows as a gap when the
+ * stream resumes). GAP events advance a stream: signalled silence is not a stall.
  *
  * Tier 2, test signals (`test-signals`, on by default): flashes (a full frame or a box rising by
  * `flash-threshold` luma code values in one frame, as in FFmpeg `avsynctest`) and beeps (a tone
@@ -62,7 +63,8 @@
  *   moves at the renderer if no content was lost).
  * - `clock-drift` (interval): `stream`, `ppm` (gdouble), `divergence`, `max-divergence` (gint64
  *   ns), `window` (guint64 ns).
- * - `stream-stall` (interval): `stream` (the stalled one), `other-advance` (guint64 ns).
+ * - `stream-stall` (interval, live pipelines): `stream` (the stalled one), `other-advance`
+ *   (guint64 ns).
  * - `av-offset` (interval): `source`, `profile`, `early-limit`, `late-limit` (guint64 ns),
  *   `first-offset`, `worst-offset`, `last-offset` (gint64 ns), `measurements` (guint64).
  *

@@ -279,7 +279,13 @@ impl Timeline {
         self.rebaseline(end, end_rt, false, out);
     }
 
-    fn rebaseline(&mut self, end: Stamp, end_rt: u64, recovered: bool, out: &mut Vec<TimelineEvent>) {
+    fn rebaseline(
+        &mut self,
+        end: Stamp,
+        end_rt: u64,
+        recovered: bool,
+        out: &mut Vec<TimelineEvent>,
+    ) {
         if let Some(drift) = self.drift.take() {
             out.push(TimelineEvent::DriftEnd {
                 drift,

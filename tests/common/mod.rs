@@ -14,6 +14,8 @@ use gst_video::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 use std::sync::Once;
 
+pub mod avsignal;
+
 pub fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
