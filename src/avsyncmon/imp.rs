@@ -503,8 +503,9 @@ impl AvSyncMon {
                 Err(e) => bad_buffer(&mut v.branch, posts, "video", &e.to_string()),
             }
         }
-        if flash.is_some() {
+        if let Some(f) = flash {
             v.flashes += 1;
+            gst::log!(CAT, imp = self, "flash at {rt}: {f:?}");
         }
         let end_rt = rt + dur;
         v.branch.end_rt = Some(end_rt);
@@ -602,6 +603,7 @@ impl AvSyncMon {
                             && let Some(b) = d.push(mix, peak, anchor)
                         {
                             if b.tonal {
+                                gst::log!(CAT, imp = self, "beep: {b:?}");
                                 a.found.push(b);
                             } else {
                                 a.rejected_bursts += 1;
@@ -1074,9 +1076,9 @@ impl AvSyncMon {
                         if !v.warned_format {
                             v.warned_format = true;
                             posts.push(Post::Warning(format!(
-                                "video format {:?} has no readable luma ({e}): flash detection \
+                                "video format {} has no readable luma ({e}): flash detection \
                                  and content analysis are off, timestamp checks go on",
-                                info.format()
+                                info.format().to_str()
                             )));
                         }
                         None
@@ -1142,7 +1144,7 @@ impl AvSyncMon {
                 let caps = if self.partner(pad).peer_query(&mut peer_q) {
                     peer_q
                         .result()
-                        .map(|c| c.intersect_with_mode(&templ, gst::CapsIntersectMode::First))
+                        .map(|c| templ.intersect_with_mode(c, gst::CapsIntersectMode::First))
                         .unwrap_or_else(|| templ.clone())
                 } else {
                     templ.clone()
@@ -1954,7 +1956,10 @@ impl ElementImpl for AvSyncMon {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let video = gst::Caps::builder("video/x-raw").build();
+            // Any raw video; formats with a readable luma plane first, so negotiation with a
+            // flexible upstream picks one the flash and content tiers can read.
+            let mut video = crate::luma::supported_caps();
+            video.merge(gst::Caps::builder("video/x-raw").build());
             let audio = gst::Caps::builder("audio/x-raw").build();
             let t = |name: &str, dir, caps: &gst::Caps| {
                 gst::PadTemplate::new(name, dir, gst::PadPresence::Always, caps).unwrap()
