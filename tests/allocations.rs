@@ -88,3 +88,43 @@ fn steady_state_frames_allocate_nothing() {
         assert_eq!(stats.get::<u64>("frames").unwrap(), 200);
     }
 }
+
+#[test]
+fn avsyncmon_buffers_allocate_nothing() {
+    init();
+    // Moving textured video and noisy audio without test signals: every tier runs, nothing to post
+    // (the first content estimate is due after 5 s).
+    let sig = common::avsignal::AvSignal::new(25, 100, |_| 0);
+    // The signal's first flash is at frame 75: stop before it.
+    let elem = gst::ElementFactory::make("avsyncmon").build().unwrap();
+    let mut hv = gst_check::Harness::with_element(&elem, Some("video_sink"), Some("video_src"));
+    let mut ha = gst_check::Harness::with_element(&elem, Some("audio_sink"), Some("audio_src"));
+    hv.set_src_caps(sig.video_caps());
+    ha.set_src_caps(sig.audio_caps());
+    hv.play();
+    ha.play();
+    let mut count = 0u64;
+    let mut frames = 0u64;
+    for i in 0..74u64 {
+        let v = sig.video_buffer(i);
+        let a = sig.audio_buffer(i * 1920, 1920);
+        let counting = i >= 25;
+        COUNT.with(|n| n.set(0));
+        COUNTING.with(|c| c.set(counting));
+        let rv = hv.push(v);
+        let ra = ha.push(a);
+        COUNTING.with(|c| c.set(false));
+        count += COUNT.with(|n| n.get());
+        rv.unwrap();
+        ra.unwrap();
+        hv.pull().unwrap();
+        ha.pull().unwrap();
+        frames += counting as u64;
+    }
+    assert_eq!(
+        count, 0,
+        "{count} allocations in {frames} video + audio buffers"
+    );
+    let stats = elem.property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("video-frames").unwrap(), 74);
+}
