@@ -24,15 +24,18 @@ pub mod luma;
 pub mod message;
 pub mod regions;
 pub mod vqfreeze;
+pub mod vqinject;
 pub mod vqreport;
 
 pub use message::{
-    DEFECT_STRUCTURE, DefectMessage, EndReason, MEASUREMENT_STRUCTURE, Measurement, Phase, Stamp,
+    DEFECT_STRUCTURE, DefectMessage, EndReason, INJECTION_STRUCTURE, MEASUREMENT_STRUCTURE,
+    Measurement, Phase, Stamp,
 };
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     vqfreeze::register(plugin)?;
     avsyncmon::register(plugin)?;
+    vqinject::register(plugin)?;
     vqreport::register(plugin)?;
     Ok(())
 }

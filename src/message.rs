@@ -303,6 +303,36 @@ impl DefectMessage {
     }
 }
 
+/// Name of the structure of the ground-truth messages of vqinject: the same fields as a
+/// [`DEFECT_STRUCTURE`] message, describing a defect that was injected rather than detected.
+pub const INJECTION_STRUCTURE: &str = "vqmon-injection";
+
+impl DefectMessage {
+    /// Builds the ground-truth element message of an injected defect.
+    pub fn to_injection_message(&self, src: &impl glib::prelude::IsA<gst::Object>) -> gst::Message {
+        let mut s = gst::Structure::from(self);
+        s.set_name(INJECTION_STRUCTURE);
+        gst::message::Element::builder(s).src(src).build()
+    }
+
+    /// Parses a bus message if it is a vqinject ground-truth message.
+    pub fn from_injection_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure()?;
+                if s.name() == INJECTION_STRUCTURE {
+                    let mut s = s.to_owned();
+                    s.set_name(DEFECT_STRUCTURE);
+                    Some(DefectMessage::try_from(&s))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Name of the structure of every vqmon measurement message.
 pub const MEASUREMENT_STRUCTURE: &str = "vqmon-measurement";
 

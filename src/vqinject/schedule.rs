@@ -1,0 +1,319 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! The injection schedule: `kind@start+duration[:params]` entries separated by `;` or newlines,
+//! `#` starts a comment. Times take a unit (`ns`, `us`, `ms`, `s`, `m`, `h`; a bare number is
+//! seconds) and are running times. Examples: `freeze@10s+2s`, `freeze@10s+2s:noise=3`,
+//! `black@20s+1s`, `drop@30s+3s`, `stutter@40s+5s:every=7`, `corrupt@50s+500ms:area=0.2`,
+//! `blocky@60s+4s:q=24`, `offset@5s+20s:200ms`, `drift@0s+90s:1000ppm`, `gap@70s+300ms`,
+//! `silence@80s+2s`. Without `@start` (action signal) an entry starts at the next buffer.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Repeat one picture; `noise` adds +/- that many luma code values (re-encoded look).
+    Freeze {
+        noise: u8,
+    },
+    Black,
+    /// Drop frames (video) or buffers (audio, see `Gap`).
+    Drop,
+    /// Repeat single frames, about one in `every`.
+    Stutter {
+        every: u32,
+    },
+    /// Block damage over `area` (fraction of the picture).
+    Corrupt {
+        area: f64,
+    },
+    /// Re-quantise 8x8 luma blocks with step `q`.
+    Blocky {
+        q: u32,
+    },
+    /// Delay the audio content by this many ns (timestamps stay honest).
+    Offset {
+        ns: i64,
+    },
+    /// Audio timestamps run off the content clock by this many ppm.
+    Drift {
+        ppm: f64,
+    },
+    /// Drop audio buffers.
+    Gap,
+    /// Zero the audio.
+    Silence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Media {
+    Video,
+    Audio,
+}
+
+impl Kind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Freeze { .. } => "freeze",
+            Kind::Black => "black",
+            Kind::Drop => "drop",
+            Kind::Stutter { .. } => "stutter",
+            Kind::Corrupt { .. } => "corrupt",
+            Kind::Blocky { .. } => "blocky",
+            Kind::Offset { .. } => "offset",
+            Kind::Drift { .. } => "drift",
+            Kind::Gap => "gap",
+            Kind::Silence => "silence",
+        }
+    }
+
+    /// The vqmon defect a detector should report for it.
+    pub fn defect(&self) -> &'static str {
+        match self {
+            Kind::Freeze { .. } => "freeze",
+            Kind::Black => "black",
+            Kind::Drop => "stall",
+            Kind::Stutter { .. } => "stutter",
+            Kind::Corrupt { .. } => "corruption",
+            Kind::Blocky { .. } => "blockiness",
+            Kind::Offset { .. } => "av-offset",
+            Kind::Drift { .. } => "clock-drift",
+            Kind::Gap => "ts-discont",
+            Kind::Silence => "silence",
+        }
+    }
+
+    pub fn media(&self) -> Media {
+        match self {
+            Kind::Offset { .. } | Kind::Drift { .. } | Kind::Gap | Kind::Silence => Media::Audio,
+            _ => Media::Video,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub kind: Kind,
+    /// Running time of the start, ns; `None`: at the next buffer.
+    pub start: Option<u64>,
+    pub duration: u64,
+    /// The entry as written.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses a duration: `1.5s`, `500ms`, `40ns`, `2m`, `7` (seconds).
+pub fn parse_time(s: &str) -> Result<u64, ParseError> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| ParseError(format!("'{s}' is not a time (like 1.5s or 500ms)")))?;
+    let scale = match unit.trim() {
+        "" | "s" => 1e9,
+        "ms" => 1e6,
+        "us" => 1e3,
+        "ns" => 1.0,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        u => return Err(ParseError(format!("'{s}': unknown time unit '{u}'"))),
+    };
+    if !v.is_finite() || v < 0.0 || v * scale > 1e18 {
+        return Err(ParseError(format!("'{s}' is out of range")));
+    }
+    Ok((v * scale).round() as u64)
+}
+
+fn param<'a>(params: &'a [(&'a str, &'a str)], key: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| *k == key || k.is_empty())
+        .map(|(_, v)| *v)
+}
+
+fn parse_entry(text: &str) -> Result<Entry, ParseError> {
+    let bad = |why: &str| ParseError(format!("'{text}': {why}"));
+    let (head, params) = match text.split_once(':') {
+        Some((h, p)) => (h, p),
+        None => (text, ""),
+    };
+    let params: Vec<(&str, &str)> = params
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or(("", p)))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let (kind_s, when) = match head.split_once('@') {
+        Some((k, w)) => (k.trim(), Some(w)),
+        None => match head.split_once('+') {
+            Some((k, _)) => (k.trim(), None),
+            None => return Err(bad("expected kind@start+duration")),
+        },
+    };
+    let (start, duration) = match when {
+        Some(w) => {
+            let (s, d) = w
+                .split_once('+')
+                .ok_or_else(|| bad("expected kind@start+duration"))?;
+            (Some(parse_time(s)?), parse_time(d)?)
+        }
+        None => (None, parse_time(head.split_once('+').unwrap().1)?),
+    };
+    if duration == 0 {
+        return Err(bad("the duration must be positive"));
+    }
+    let num = |key: &str, default: f64, lo: f64, hi: f64| -> Result<f64, ParseError> {
+        match param(&params, key) {
+            None => Ok(default),
+            Some(v) => {
+                let v: f64 = v
+                    .trim_end_matches("ppm")
+                    .parse()
+                    .map_err(|_| bad(&format!("{key} must be a number")))?;
+                if (lo..=hi).contains(&v) {
+                    Ok(v)
+                } else {
+                    Err(bad(&format!("{key} must be within {lo}..{hi}")))
+                }
+            }
+        }
+    };
+    let kind = match kind_s {
+        "freeze" => Kind::Freeze {
+            noise: num("noise", 0.0, 0.0, 64.0)? as u8,
+        },
+        "black" => Kind::Black,
+        "drop" => Kind::Drop,
+        "stutter" => Kind::Stutter {
+            every: num("every", 6.0, 3.0, 1000.0)? as u32,
+        },
+        "corrupt" => Kind::Corrupt {
+            area: num("area", 0.1, 0.001, 1.0)?,
+        },
+        "blocky" => Kind::Blocky {
+            q: num("q", 24.0, 2.0, 255.0)? as u32,
+        },
+        "offset" => {
+            let v =
+                param(&params, "delay").ok_or_else(|| bad("offset needs a delay, like :200ms"))?;
+            if v.starts_with('-') {
+                return Err(bad(
+                    "audio can only be delayed (positive offset): advancing it would need \
+                     samples that have not arrived yet",
+                ));
+            }
+            let ns = parse_time(v)?;
+            if ns > 10_000_000_000 {
+                return Err(bad("offset is limited to 10 s"));
+            }
+            Kind::Offset { ns: ns as i64 }
+        }
+        "drift" => Kind::Drift {
+            ppm: num("ppm", 0.0, -100_000.0, 100_000.0)?,
+        },
+        "gap" => Kind::Gap,
+        "silence" => Kind::Silence,
+        k => {
+            return Err(bad(&format!(
+                "unknown kind '{k}' (freeze, black, drop, stutter, corrupt, blocky, offset, \
+                 drift, gap, silence)"
+            )));
+        }
+    };
+    if let Kind::Drift { ppm } = kind
+        && ppm == 0.0
+    {
+        return Err(bad("drift needs a rate, like :1000ppm"));
+    }
+    Ok(Entry {
+        kind,
+        start,
+        duration,
+        text: text.to_string(),
+    })
+}
+
+/// Parses a whole schedule; entries come out sorted by start.
+pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        for e in line.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+            out.push(parse_entry(e)?);
+        }
+    }
+    out.sort_by_key(|e| e.start.unwrap_or(0));
+    Ok(out)
+}
+
+/// Parses one entry of the `inject` action signal (`@start` optional).
+pub fn parse_one(text: &str) -> Result<Entry, ParseError> {
+    parse_entry(text.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind() {
+        let s = parse(
+            "freeze@10s+2s; black@20s+1s\n# a comment\ncorrupt@30s+0.5s:area=0.2 # why\n\
+             offset@5s+20s:200ms; drift@0s+90s:1000ppm; stutter@1m+5s:every=7; \
+             blocky@70s+4s:q=16; drop@80s+3s; gap@90s+300ms; silence@95s+2s; freeze@99s+1s:noise=3",
+        )
+        .unwrap();
+        assert_eq!(s.len(), 11);
+        assert_eq!(s[0].kind, Kind::Drift { ppm: 1000.0 });
+        assert_eq!(s[1].kind, Kind::Offset { ns: 200_000_000 });
+        assert_eq!(s[2].start, Some(10_000_000_000));
+        assert_eq!(s[2].duration, 2_000_000_000);
+        let c = s.iter().find(|e| e.kind.name() == "corrupt").unwrap();
+        assert_eq!(c.kind, Kind::Corrupt { area: 0.2 });
+        assert_eq!(c.duration, 500_000_000);
+        assert!(
+            s.iter()
+                .any(|e| e.kind == Kind::Stutter { every: 7 } && e.start == Some(60_000_000_000))
+        );
+        assert_eq!(s.last().unwrap().kind, Kind::Freeze { noise: 3 });
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("  ;\n# nothing\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn readable_errors() {
+        for (text, needle) in [
+            ("freeze@10s", "kind@start+duration"),
+            ("melt@1s+1s", "unknown kind 'melt'"),
+            ("black@1x+1s", "unknown time unit"),
+            ("black@1s+0s", "positive"),
+            ("offset@1s+1s:-200ms", "only be delayed"),
+            ("offset@1s+1s", "needs a delay"),
+            ("corrupt@1s+1s:area=3", "area must be within"),
+            ("drift@1s+1s", "needs a rate"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.0.contains(needle), "{text}: {e}");
+        }
+        let e = parse_one("freeze+2s").unwrap();
+        assert_eq!(e.start, None);
+        assert_eq!(e.duration, 2_000_000_000);
+    }
+}
