@@ -6,198 +6,237 @@
 //
 // SPDX-License-Identifier: MPL-2.0
 
-//! `make demo`: a generated stream with known defects goes through an H.264 encode and decode and
-//! vqfreeze; the defects it reports are printed next to the ones injected.
+//! `make demo`: a generated audio/video stream (textured, moving picture with a flash every 3 s
+//! and a matching beep) gets every kind of defect injected by vqinject; the video goes through an
+//! H.264 encode and decode, then vqfreeze and avsyncmon watch both streams and vqreport writes the
+//! JSON report. The demo prints what was injected next to what was detected, with precision and
+//! recall, and keeps the encoded MP4 for `pipelines/analyze-file.sh`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::avsignal::AvSignal;
 use common::*;
+use gst::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 
-const FPS: u64 = 25;
-const W: u32 = 640;
-const H: u32 = 360;
+const SCHEDULE: &str = "freeze@4s+3s; black@10s+3s; freeze@16s+3s:noise=4; drop@22s+3s; \
+    stutter@28s+3s:every=6; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=32; \
+    offset@40s+12s:200ms; gap@55s+300ms; silence@57s+2s; drift@60s+24s:2000ppm";
 
-struct Injected {
-    defect: &'static str,
+/// Defects a detector may rightly report for an injected kind (vqmon-injection `defect`).
+fn expected(injected: &str) -> &'static [&'static str] {
+    match injected {
+        "freeze" => &["freeze"],
+        "black" => &["black"],
+        // Dropped frames: a stall, and a gap (maybe a potential shift) in video timestamps.
+        "stall" => &["stall", "ts-discont", "timeline-shift"],
+        "stutter" => &["stutter"],
+        "av-offset" => &["av-offset"],
+        "ts-discont" => &["ts-discont", "timeline-shift"],
+        "clock-drift" => &["clock-drift"],
+        _ => &[],
+    }
+}
+
+struct Interval<'a> {
     start: f64,
     end: f64,
-    what: &'static str,
+    start_msg: &'a DefectMessage,
+    end_msg: Option<&'a DefectMessage>,
+}
+
+fn secs(t: Option<gst::ClockTime>) -> f64 {
+    t.map_or(f64::NAN, |t| t.nseconds() as f64 / 1e9)
+}
+
+/// Pairs start and end messages by id (points are their own interval).
+fn intervals(msgs: &[DefectMessage]) -> Vec<Interval<'_>> {
+    let mut out = Vec::new();
+    for m in msgs {
+        match m.phase {
+            Phase::Start => {
+                let end = msgs
+                    .iter()
+                    .find(|e| e.phase == Phase::End && e.id == m.id && e.element == m.element);
+                out.push(Interval {
+                    start: secs(m.start.running_time),
+                    end: end.map_or(f64::INFINITY, |e| secs(e.end.and_then(|e| e.running_time))),
+                    start_msg: m,
+                    end_msg: end,
+                });
+            }
+            Phase::Point => out.push(Interval {
+                start: secs(m.start.running_time),
+                end: secs(m.start.running_time),
+                start_msg: m,
+                end_msg: None,
+            }),
+            _ => (),
+        }
+    }
+    out
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     init();
-    let secs = |s: f64| (s * FPS as f64).round() as u64;
-    let injected = [
-        Injected {
-            defect: "freeze",
-            start: 4.0,
-            end: 7.0,
-            what: "picture held 3 s",
-        },
-        Injected {
-            defect: "black",
-            start: 10.0,
-            end: 13.0,
-            what: "black 3 s",
-        },
-        Injected {
-            defect: "freeze",
-            start: 16.0,
-            end: 20.0,
-            what: "picture held 4 s under fresh film grain",
-        },
-        Injected {
-            defect: "stall",
-            start: 24.0,
-            end: 27.0,
-            what: "no frames for 3 s",
-        },
-        Injected {
-            defect: "stutter",
-            start: 31.0,
-            end: 33.2,
-            what: "5 repeated frames, 1 on an I-frame",
-        },
-    ];
-    let total = secs(40.0);
-    let stutter_frames: Vec<u64> = [31.0, 31.4, 32.2, 32.6, 33.12]
-        .iter()
-        .map(|&s| secs(s))
-        .collect();
-
-    let info = i420_info(W, H, FPS as i32);
-    let scene = Scene::new(W as usize, H as usize);
-    let mut content = 0u64;
-    let mut frames = Vec::new();
-    for i in 0..total {
-        let t = i as f64 / FPS as f64;
-        if (24.0..27.0).contains(&t) {
-            continue; // stall: these frames never arrive
-        }
-        // The picture of 4.00 s is held until 7.00 s (and of 16.00 s until 20.00 s).
-        let held = (t > 4.0 && t < 7.0) || (t > 16.0 && t < 20.0) || stutter_frames.contains(&i);
-        if !held {
-            content += 1;
-        }
-        let shot = Shot {
-            content,
-            black: (10.0..13.0).contains(&t),
-            grain: if (14.0..22.0).contains(&t) { 3.0 } else { 0.0 },
-            grain_seed: i,
-            ..Shot::moving(i)
-        };
-        let mut b = scene.buffer(&shot, &info);
-        stamp(&mut b, i, FPS);
-        frames.push(b);
-    }
-
+    let mut sig = AvSignal::new(25, 25 * 86, |_| 0);
+    sig.width = 640;
+    sig.height = 360;
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&target)?;
+    let clip = target.join("vqmon-demo.mp4");
+    let report = target.join("vqmon-demo-live-report.json");
     println!(
-        "vqmon demo: {} s of generated {W}x{H} {FPS} fps textured, moving video with known defects,\n\
-         encoded with x264enc, decoded with avdec_h264 and analysed inline by vqfreeze.\n",
-        total / FPS
+        "vqmon demo: {} s of generated {}x{} 25 fps textured, moving video with a flash every 3 s and\n\
+         a matching 1 kHz beep; vqinject injects, on the raw streams:\n  {SCHEDULE}\n\
+         video: x264enc -> avdec_h264 -> vqfreeze -> avsyncmon; audio: -> avsyncmon; vqreport -> {}\n",
+        sig.frames / 25,
+        sig.width,
+        sig.height,
+        report.display()
     );
-    // The encoded stream is also kept, for `make demo` to analyse with pipelines/analyze-file.sh.
-    let clip = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/vqmon-demo.mp4");
-    let (msgs, errors) = run_appsrc_pipeline(
-        &format!(
-            "x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
-             tee name=t ! queue ! h264parse ! avdec_h264 ! vqfreeze name=vqfreeze ! fakesink \
-             t. ! queue ! h264parse ! mp4mux ! filesink location={}",
-            clip.display()
-        ),
-        &info,
-        frames,
+    let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0";
+    let desc = format!(
+        "avsyncmon name=sync vqreport location={report} mp4mux name=mux ! filesink location={clip} \
+         appsrc name=vsrc format=time ! vqinject name=inject-video seed=1 schedule=\"{SCHEDULE}\" ! \
+           x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
+           h264parse ! tee name=vt \
+           vt. ! {q} ! avdec_h264 ! vqfreeze name=vqfreeze ! sync.video_sink sync.video_src ! fakesink sync=false \
+           vt. ! {q} ! mux. \
+         appsrc name=asrc format=time ! vqinject name=inject-audio seed=1 schedule=\"{SCHEDULE}\" ! tee name=at \
+           at. ! {q} ! sync.audio_sink sync.audio_src ! fakesink sync=false \
+           at. ! {q} ! audioconvert ! avenc_aac ! mux.",
+        report = report.display(),
+        clip = clip.display(),
     );
-    if !errors.is_empty() {
-        return Err(format!("pipeline failed: {errors:?}").into());
-    }
-
-    // Times relative to the running time of the stream (x264enc shifts PTS by 1000 hours).
-    let rt = |t: Option<gst::ClockTime>| t.map_or(f64::NAN, |t| t.nseconds() as f64 / 1e9);
-    let detected: Vec<(&DefectMessage, &DefectMessage)> = msgs
-        .iter()
-        .filter(|m| m.phase == Phase::Start)
-        .filter_map(|s| {
-            msgs.iter()
-                .find(|e| e.phase == Phase::End && e.id == s.id)
-                .map(|e| (s, e))
-        })
-        .collect();
-
-    println!(
-        "{:<9}{:>9}{:>9}  {:<42}|  {:>9}{:>9}{:>9}  evidence",
-        "injected", "start", "end", "", "detected", "end", "latency"
-    );
-    let mut matched = vec![false; detected.len()];
-    let mut hits = 0;
-    for inj in &injected {
-        let found = detected.iter().enumerate().find(|(_, (s, e))| {
-            s.defect == inj.defect
-                && rt(s.start.running_time) < inj.end + 0.5
-                && rt(e.end.and_then(|e| e.running_time)) > inj.start - 0.5
-        });
-        print!(
-            "{:<9}{:>9.3}{:>9.3}  {:<42}|",
-            inj.defect, inj.start, inj.end, inj.what
-        );
-        match found {
-            Some((k, (s, e))) => {
-                matched[k] = true;
-                hits += 1;
-                let ev = e.evidence.as_ref().unwrap();
-                let detail = match inj.defect {
-                    "freeze" => format!(
-                        "kind={} refreshes={}",
-                        ev.get::<String>("kind")?,
-                        ev.get::<u64>("refreshes")?
-                    ),
-                    "stall" => format!("missing-frames={}", ev.get::<u64>("missing-frames")?),
-                    "stutter" => format!("runs={}", ev.get::<u64>("runs")?),
-                    _ => format!("frames={}", ev.get::<u64>("frames")?),
-                };
-                println!(
-                    "  {:>9.3}{:>9.3}{:>8.3}s  {detail}",
-                    rt(s.start.running_time),
-                    rt(e.end.and_then(|e| e.running_time)),
-                    rt(s.detected_running_time) - rt(s.start.running_time),
-                );
+    let p = gst::parse::launch(&desc)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| "not a pipeline")?;
+    let get = |n: &str| {
+        let a = p.by_name(n).unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        a.set_max_bytes(0);
+        a
+    };
+    let (v, a) = (get("vsrc"), get("asrc"));
+    p.set_state(gst::State::Playing)?;
+    sig.feed(&v, &a);
+    let mut truth = Vec::new();
+    let mut detected = Vec::new();
+    for msg in p
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(600))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(e) => {
+                p.set_state(gst::State::Null)?;
+                return Err(format!("pipeline failed: {} ({:?})", e.error(), e.debug()).into());
             }
-            None => println!("  {:>9}", "MISSED"),
+            _ => {
+                if let Some(t) = DefectMessage::from_injection_message(&msg) {
+                    truth.push(t?);
+                } else if let Some(d) = DefectMessage::from_message(&msg) {
+                    detected.push(d?);
+                }
+            }
         }
     }
-    for (k, (s, e)) in detected.iter().enumerate() {
-        if !matched[k] {
+    p.set_state(gst::State::Null)?;
+
+    let mut inj = intervals(&truth);
+    inj.sort_by(|a, b| a.start.total_cmp(&b.start));
+    let det = intervals(&detected);
+    let mut used = vec![false; det.len()];
+    println!(
+        "{:<9}{:>8}{:>8}  {:<26}|  {:<15}{:>8}{:>8}  by",
+        "injected", "start", "end", "", "detected", "start", "end"
+    );
+    let (mut scored, mut found) = (0, 0);
+    for i in &inj {
+        let kind = i.start_msg.defect.as_str();
+        let spec = i
+            .start_msg
+            .evidence
+            .as_ref()
+            .and_then(|e| e.get::<String>("spec").ok())
+            .unwrap_or_default();
+        let spec: String = spec.split('@').next().unwrap_or("").to_string();
+        let exp = expected(kind);
+        let hits: Vec<usize> = det
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                exp.contains(&d.start_msg.defect.as_str())
+                    && d.start < i.end + 0.5
+                    && d.end.max(d.start) > i.start - 0.5
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let head = format!("{:<9}{:>8.2}{:>8.2}  {:<26}|", spec, i.start, i.end, kind);
+        if exp.is_empty() {
+            println!("{head}  (no vqmon detector for '{kind}' yet: not scored)");
+            continue;
+        }
+        scored += 1;
+        if hits.is_empty() {
+            println!("{head}  MISSED");
+            continue;
+        }
+        found += 1;
+        for (n, k) in hits.iter().enumerate() {
+            used[*k] = true;
+            let d = &det[*k];
+            let lead = if n == 0 {
+                head.clone()
+            } else {
+                format!("{:<51}|", "")
+            };
             println!(
-                "{:<9}{:>9}{:>9}  {:<42}|  {:>9.3}{:>9.3}  FALSE ALARM: {}",
-                "-",
-                "",
-                "",
-                "",
-                rt(s.start.running_time),
-                rt(e.end.and_then(|e| e.running_time)),
-                s.defect
+                "{lead}  {:<15}{:>8.2}{:>8}  {}",
+                d.start_msg.defect,
+                d.start,
+                if d.end.is_finite() && d.end_msg.is_some() {
+                    format!("{:.2}", d.end)
+                } else {
+                    "-".into()
+                },
+                d.start_msg.element
             );
         }
     }
-    let precision = if detected.is_empty() {
+    let false_alarms: Vec<&Interval> = det
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(d, _)| d)
+        .collect();
+    for d in &false_alarms {
+        println!(
+            "{:<51}|  {:<15}{:>8.2}{:>8.2}  {}  FALSE ALARM",
+            "-", d.start_msg.defect, d.start, d.end, d.start_msg.element
+        );
+    }
+    let precision = if det.is_empty() {
         1.0
     } else {
-        hits as f64 / detected.len() as f64
+        (det.len() - false_alarms.len()) as f64 / det.len() as f64
     };
-    let recall = hits as f64 / injected.len() as f64;
+    let recall = found as f64 / scored.max(1) as f64;
     println!(
-        "\nprecision {:.2} ({hits}/{} detected), recall {:.2} ({hits}/{} injected)",
-        precision,
-        detected.len(),
-        recall,
-        injected.len()
+        "\nprecision {precision:.2} ({} of {} detections explained by an injection), recall {recall:.2} \
+         ({found} of {scored} scored injections found)",
+        det.len() - false_alarms.len(),
+        det.len()
     );
     println!(
-        "every defect message above is a 'vqmon-defect' element message; see docs/messages.md"
+        "ground truth: 'vqmon-injection' messages; detections: 'vqmon-defect' messages (docs/messages.md)\n\
+         report: {}; encoded stream: {}",
+        report.display(),
+        clip.display()
     );
-    if hits != injected.len() || hits != detected.len() {
+    if found != scored || !false_alarms.is_empty() {
         return Err("the demo did not find exactly what was injected".into());
     }
     Ok(())

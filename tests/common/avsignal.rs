@@ -145,7 +145,12 @@ impl AvSignal {
         for y in 0..h {
             for x in 0..w {
                 data[y * w + x] = if lit {
-                    235
+                    // Two different bright frames: a repeated frame would be a stutter.
+                    if i.is_multiple_of(self.period) {
+                        235
+                    } else {
+                        205
+                    }
                 } else {
                     // Dark texture with a bar moving 3 px per frame.
                     let bar = ((x as u64 + 1000 * w as u64 - 3 * i) % w as u64) < 12;
