@@ -983,26 +983,17 @@ impl AvSyncMon {
                     );
                     return false;
                 };
-                let had = match media {
-                    Media::Video => self.video.lock().unwrap().branch.segment.is_some(),
-                    Media::Audio => self.audio.lock().unwrap().branch.segment.is_some(),
-                };
-                if had {
+                if self.with_branch(media, |b| b.segment.is_some()) {
                     self.close_branch(media, EndReason::Segment, &mut posts);
                 }
-                match media {
-                    Media::Video => self.video.lock().unwrap().branch.segment = Some(seg),
-                    Media::Audio => self.audio.lock().unwrap().branch.segment = Some(seg),
-                }
+                self.with_branch(media, |b| b.segment = Some(seg));
             }
             EventView::Gap(g) => {
                 // Signalled absence of data: the stream advances, it is not stalled.
                 let (ts, dur) = g.get();
-                let rt = match media {
-                    Media::Video => self.video.lock().unwrap().branch.segment.clone(),
-                    Media::Audio => self.audio.lock().unwrap().branch.segment.clone(),
-                }
-                .and_then(|s| s.to_running_time(ts + dur.unwrap_or(gst::ClockTime::ZERO)));
+                let rt = self
+                    .with_branch(media, |b| b.segment.clone())
+                    .and_then(|s| s.to_running_time(ts + dur.unwrap_or(gst::ClockTime::ZERO)));
                 if let Some(rt) = rt {
                     let settings = *self.settings.lock().unwrap();
                     let mut sh = self.shared.lock().unwrap();
@@ -1025,14 +1016,8 @@ impl AvSyncMon {
             }
             EventView::FlushStop(_) => self.close_branch(media, EndReason::Flush, &mut posts),
             EventView::Eos(_) => self.close_branch(media, EndReason::Eos, &mut posts),
-            EventView::StreamStart(_) => {
-                let started = match media {
-                    Media::Video => self.video.lock().unwrap().branch.end_rt.is_some(),
-                    Media::Audio => self.audio.lock().unwrap().branch.end_rt.is_some(),
-                };
-                if started {
-                    self.close_branch(media, EndReason::Segment, &mut posts);
-                }
+            EventView::StreamStart(_) if self.with_branch(media, |b| b.end_rt.is_some()) => {
+                self.close_branch(media, EndReason::Segment, &mut posts);
             }
             _ => (),
         }
@@ -1045,22 +1030,9 @@ impl AvSyncMon {
         match media {
             Media::Video => {
                 let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["avsyncmon cannot read video caps {}", caps]
-                    );
-                    return false;
+                    return self.caps_error("cannot read video caps", caps);
                 };
-                let changed = self
-                    .video
-                    .lock()
-                    .unwrap()
-                    .branch
-                    .caps
-                    .as_ref()
-                    .is_some_and(|c| c != caps);
-                if changed {
+                if self.with_branch(media, |b| b.caps.as_ref().is_some_and(|c| c != caps)) {
                     self.close_branch(media, EndReason::Caps, posts);
                 }
                 let mut v = self.video.lock().unwrap();
@@ -1090,30 +1062,12 @@ impl AvSyncMon {
             }
             Media::Audio => {
                 let Ok(info) = gst_audio::AudioInfo::from_caps(caps) else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["avsyncmon cannot read audio caps {}", caps]
-                    );
-                    return false;
+                    return self.caps_error("cannot read audio caps", caps);
                 };
                 let Some(format) = SampleFormat::new(&info) else {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Format,
-                        ["avsyncmon cannot read audio samples of {}", caps]
-                    );
-                    return false;
+                    return self.caps_error("cannot read audio samples of", caps);
                 };
-                let changed = self
-                    .audio
-                    .lock()
-                    .unwrap()
-                    .branch
-                    .caps
-                    .as_ref()
-                    .is_some_and(|c| c != caps);
-                if changed {
+                if self.with_branch(media, |b| b.caps.as_ref().is_some_and(|c| c != caps)) {
                     self.close_branch(media, EndReason::Caps, posts);
                 }
                 let mut a = self.audio.lock().unwrap();
@@ -1128,6 +1082,23 @@ impl AvSyncMon {
             }
         }
         true
+    }
+
+    /// Runs `f` on one branch's common state, under that branch's lock.
+    fn with_branch<T>(&self, media: Media, f: impl FnOnce(&mut Branch) -> T) -> T {
+        match media {
+            Media::Video => f(&mut self.video.lock().unwrap().branch),
+            Media::Audio => f(&mut self.audio.lock().unwrap().branch),
+        }
+    }
+
+    fn caps_error(&self, what: &str, caps: &gst::Caps) -> bool {
+        gst::element_imp_error!(
+            self,
+            gst::StreamError::Format,
+            ["avsyncmon {} {}", what, caps]
+        );
+        false
     }
 
     fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -1549,6 +1520,20 @@ fn offset_evidence(d: &OffsetDefect, settings: &Settings) -> gst::Structure {
         .build()
 }
 
+/// Queries and internal links of every pad go to its partner only.
+fn partner_only(b: gst::PadBuilder<gst::Pad>) -> gst::PadBuilder<gst::Pad> {
+    b.query_function(|pad, parent, query| {
+        AvSyncMon::catch_panic_pad_function(parent, || false, |imp| imp.query(pad, query))
+    })
+    .iterate_internal_links_function(|pad, parent| {
+        AvSyncMon::catch_panic_pad_function(
+            parent,
+            || gst::Iterator::from_vec(vec![]),
+            |imp| gst::Iterator::from_vec(vec![imp.partner(pad).clone()]),
+        )
+    })
+}
+
 #[glib::object_subclass]
 impl ObjectSubclass for AvSyncMon {
     const NAME: &'static str = "GstAvSyncMon";
@@ -1558,7 +1543,7 @@ impl ObjectSubclass for AvSyncMon {
     fn with_class(klass: &Self::Class) -> Self {
         let sink = |name: &str, media: Media| {
             let templ = klass.pad_template(name).unwrap();
-            gst::Pad::builder_from_template(&templ)
+            partner_only(gst::Pad::builder_from_template(&templ))
                 .chain_function(move |_pad, parent, buffer| {
                     AvSyncMon::catch_panic_pad_function(
                         parent,
@@ -1573,44 +1558,16 @@ impl ObjectSubclass for AvSyncMon {
                         |imp| imp.sink_event(media, pad, event),
                     )
                 })
-                .query_function(|pad, parent, query| {
-                    AvSyncMon::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.query(pad, query),
-                    )
-                })
-                .iterate_internal_links_function(|pad, parent| {
-                    AvSyncMon::catch_panic_pad_function(
-                        parent,
-                        || gst::Iterator::from_vec(vec![]),
-                        |imp| gst::Iterator::from_vec(vec![imp.partner(pad).clone()]),
-                    )
-                })
                 .build()
         };
         let src = |name: &str| {
             let templ = klass.pad_template(name).unwrap();
-            gst::Pad::builder_from_template(&templ)
+            partner_only(gst::Pad::builder_from_template(&templ))
                 .event_function(|pad, parent, event| {
                     AvSyncMon::catch_panic_pad_function(
                         parent,
                         || false,
                         |imp| imp.src_event(pad, event),
-                    )
-                })
-                .query_function(|pad, parent, query| {
-                    AvSyncMon::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.query(pad, query),
-                    )
-                })
-                .iterate_internal_links_function(|pad, parent| {
-                    AvSyncMon::catch_panic_pad_function(
-                        parent,
-                        || gst::Iterator::from_vec(vec![]),
-                        |imp| gst::Iterator::from_vec(vec![imp.partner(pad).clone()]),
                     )
                 })
                 .build()
