@@ -40,7 +40,7 @@ gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2
 dec=(gst-launch-1.0 -q filesrc location="$work/frames.mp4" ! qtdemux ! h264parse ! avdec_h264 max-threads=1)
 
 declare -A U S
-for k in ff_base ff_det ff_black ff_both gst_base gst_det gst_det4 dec_base dec_det; do U[$k]=0; S[$k]=0; done
+for k in ff_base ff_det ff_black ff_both gst_base gst_det gst_det4 dec_base dec_det dec_all; do U[$k]=0; S[$k]=0; done
 add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
 for r in $(seq "$ROUNDS"); do
   add ff_base "${ff[@]}" -f null -
@@ -52,6 +52,8 @@ for r in $(seq "$ROUNDS"); do
   add gst_det4 "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
   add dec_base "${dec[@]}" ! fakesink
   add dec_det "${dec[@]}" ! vqfreeze ! fakesink
+  # Every vqmon video element inline: vqinject (idle), vqfreeze, avsyncmon's video branch.
+  add dec_all "${dec[@]}" ! vqinject ! vqfreeze ! m.video_sink avsyncmon name=m m.video_src ! fakesink
 done
 
 per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
@@ -76,6 +78,10 @@ addu=$(per_frame "${U[dec_det]} - ${U[dec_base]}"); addt=$(per_frame "${U[dec_de
 printf 'decode (avdec_h264, 1 thread): %.3f ms/frame user, %.3f total; vqfreeze inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
   "$decu" "$dect" "$addu" "$(echo "100 * $addu / $decu" | bc -l)" "$addt" "$(echo "100 * $addt / $dect" | bc -l)"
 
+allu=$(per_frame "${U[dec_all]} - ${U[dec_base]}"); allt=$(per_frame "${U[dec_all]} + ${S[dec_all]} - ${U[dec_base]} - ${S[dec_base]}")
+printf 'every vqmon video element inline (vqinject idle, vqfreeze, avsyncmon) adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
+  "$allu" "$(echo "100 * $allu / $decu" | bc -l)" "$allt" "$(echo "100 * $allt / $dect" | bc -l)"
+
 # The same figures as JSON, for the README's performance section and for tracking.
 out=${COMPARE_JSON:-target/compare-freeze.json}
 /usr/bin/python3 - "$out" <<PY
@@ -90,6 +96,7 @@ json.dump({
     "vqfreeze-row-step-4": {"user": $v4u, "system": $v4s},
     "avdec-h264-1-thread": {"user": $decu, "total": $dect},
     "vqfreeze-after-decode": {"user": $addu, "total": $addt},
+    "all-video-elements-after-decode": {"user": $allu, "total": $allt},
 }, open(sys.argv[1], "w"), indent=2)
 PY
 echo "written to $out"

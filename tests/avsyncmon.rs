@@ -555,15 +555,16 @@ fn untimed_and_truncated_buffers_pass() {
 fn run_generated(sig: &AvSignal, monitors: &str) -> Bus {
     init();
     let desc = format!(
-        "appsrc name=vsrc format=time ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! m0.video_sink \
-         appsrc name=asrc format=time ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! m0.audio_sink \
+        "appsrc name=vsrc format=time block=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! m0.video_sink \
+         appsrc name=asrc format=time block=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! m0.audio_sink \
          {monitors}"
     );
     run_pipeline(&desc, |p| {
         let get = |n: &str| p.by_name(n).unwrap().downcast::<gst_app::AppSrc>().unwrap();
         let (v, a) = (get("vsrc"), get("asrc"));
-        v.set_max_bytes(0);
-        a.set_max_bytes(0);
+        // Bounded: the feeder blocks, so neither branch runs more than about a second ahead.
+        v.set_max_bytes(100_000);
+        a.set_max_bytes(100_000);
         sig.feed(&v, &a);
     })
 }

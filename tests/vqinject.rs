@@ -205,7 +205,8 @@ fn empty_schedule_changes_no_byte() {
 fn audio_pipeline(schedule: &str, secs: u64) -> Seen {
     init();
     let sig = AvSignal::new(25, 25 * secs, |_| 0);
-    let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=0";
+    // Bounded: the feeder blocks, so neither branch runs more than about a second ahead.
+    let q = "queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000";
     let p = gst::parse::launch(&format!(
         "avsyncmon name=m appsrc name=vsrc format=time ! {q} ! m.video_sink m.video_src ! fakesink sync=false \
          appsrc name=asrc format=time ! {q} ! vqinject name=inj schedule=\"{schedule}\" ! m.audio_sink \
@@ -216,7 +217,8 @@ fn audio_pipeline(schedule: &str, secs: u64) -> Seen {
     .unwrap();
     let get = |n: &str| {
         let a = p.by_name(n).unwrap().downcast::<gst_app::AppSrc>().unwrap();
-        a.set_max_bytes(0);
+        a.set_max_bytes(100_000);
+        a.set_block(true);
         a
     };
     let (v, a) = (get("vsrc"), get("asrc"));
