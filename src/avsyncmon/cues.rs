@@ -8,7 +8,7 @@
 
 //! Tier 2: flash and beep test signals, paired into A/V offset measurements.
 //!
-//! Video: every 4th luma row is read once per frame into an 8x8 grid of cell means (and every
+//! Video: every 8th luma row is read once per frame into an 8x8 grid of cell means (and every
 //! 16th row into a motion figure for tier 3). A flash is a cell mean rising by at least
 //! `flash-threshold` code values from one frame to the next: full-frame flashes and boxes (FFmpeg
 //! `avsynctest`) alike. Its time is the running time of that frame.
@@ -33,7 +33,7 @@ use crate::message::Stamp;
 pub const GRID: usize = 8;
 pub const CELLS: usize = GRID * GRID;
 /// Rows analysed: every ROW_STEP-th.
-pub const ROW_STEP: usize = 4;
+pub const ROW_STEP: usize = 8;
 /// Rows of the motion figure: every MOTION_ROW_STEP-th (a multiple of ROW_STEP).
 pub const MOTION_ROW_STEP: usize = 16;
 
