@@ -282,17 +282,7 @@ impl TryFrom<&gst::Structure> for DefectMessage {
 impl DefectMessage {
     /// Parses a bus message if it is a vqmon defect message.
     pub fn from_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure()?;
-                if s.name() == DEFECT_STRUCTURE {
-                    Some(DefectMessage::try_from(s))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
+        element_structure(msg, DEFECT_STRUCTURE).map(DefectMessage::try_from)
     }
 
     /// Builds the element message, with `src` as its source.
@@ -317,19 +307,9 @@ impl DefectMessage {
 
     /// Parses a bus message if it is a vqinject ground-truth message.
     pub fn from_injection_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure()?;
-                if s.name() == INJECTION_STRUCTURE {
-                    let mut s = s.to_owned();
-                    s.set_name(DEFECT_STRUCTURE);
-                    Some(DefectMessage::try_from(&s))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
+        let mut s = element_structure(msg, INJECTION_STRUCTURE)?.to_owned();
+        s.set_name(DEFECT_STRUCTURE);
+        Some(DefectMessage::try_from(&s))
     }
 }
 
@@ -406,17 +386,7 @@ impl TryFrom<&gst::StructureRef> for Measurement {
 impl Measurement {
     /// Parses a bus message if it is a vqmon measurement message.
     pub fn from_message(msg: &gst::Message) -> Option<Result<Self, ParseError>> {
-        match msg.view() {
-            gst::MessageView::Element(e) => {
-                let s = e.structure()?;
-                if s.name() == MEASUREMENT_STRUCTURE {
-                    Some(Measurement::try_from(s))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
+        element_structure(msg, MEASUREMENT_STRUCTURE).map(Measurement::try_from)
     }
 
     /// Builds the element message, with `src` as its source.
@@ -424,6 +394,27 @@ impl Measurement {
         gst::message::Element::builder(gst::Structure::from(self))
             .src(src)
             .build()
+    }
+}
+
+/// The structure of an element message, if it is named `name`.
+fn element_structure<'a>(msg: &'a gst::Message, name: &str) -> Option<&'a gst::StructureRef> {
+    match msg.view() {
+        gst::MessageView::Element(e) => e.structure().filter(|s| s.name() == name),
+        _ => None,
+    }
+}
+
+impl Stamp {
+    /// The times of running time `rt` in `segment` (PTS and stream time when `rt` lies in it).
+    pub fn at_running_time(segment: &gst::FormattedSegment<gst::ClockTime>, rt: u64) -> Stamp {
+        let rt = gst::ClockTime::from_nseconds(rt);
+        let pts = segment.position_from_running_time(rt);
+        Stamp {
+            pts,
+            running_time: Some(rt),
+            stream_time: pts.and_then(|p| segment.to_stream_time(p)),
+        }
     }
 }
 

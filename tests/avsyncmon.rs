@@ -9,55 +9,17 @@
 mod common;
 
 use common::avsignal::AvSignal;
-use common::{SECOND, init};
+use common::{BusLog, SECOND, evidence_i64, evidence_str, evidence_u64, init, run_to_eos};
 use gst::prelude::*;
 use gstvqmon::{DefectMessage, EndReason, Measurement, Phase};
 
 const MS: u64 = 1_000_000;
 
-#[derive(Default, Debug)]
-struct Bus {
-    defects: Vec<DefectMessage>,
-    measurements: Vec<Measurement>,
-    warnings: Vec<String>,
-    errors: Vec<String>,
-}
-
-fn drain(bus: &gst::Bus, out: &mut Bus) {
-    while let Some(msg) = bus.pop() {
-        collect(&msg, out);
-    }
-}
-
-fn collect(msg: &gst::Message, out: &mut Bus) {
-    if let Some(d) = DefectMessage::from_message(msg) {
-        out.defects.push(d.unwrap());
-    } else if let Some(m) = Measurement::from_message(msg) {
-        out.measurements.push(m.unwrap());
-    } else if let gst::MessageView::Warning(w) = msg.view() {
-        out.warnings.push(w.error().to_string());
-    } else if let gst::MessageView::Error(e) = msg.view() {
-        out.errors.push(format!("{} ({:?})", e.error(), e.debug()));
-    }
-}
-
-fn ev_str(d: &DefectMessage, f: &str) -> String {
-    d.evidence.as_ref().unwrap().get::<String>(f).unwrap()
-}
-
-fn ev_i64(d: &DefectMessage, f: &str) -> i64 {
-    d.evidence.as_ref().unwrap().get::<i64>(f).unwrap()
-}
-
-fn ev_u64(d: &DefectMessage, f: &str) -> u64 {
-    d.evidence.as_ref().unwrap().get::<u64>(f).unwrap()
-}
-
 fn rt(d: &DefectMessage) -> u64 {
     d.start.running_time.unwrap().nseconds()
 }
 
-fn of<'a>(b: &'a Bus, defect: &str) -> Vec<&'a DefectMessage> {
+fn of<'a>(b: &'a BusLog, defect: &str) -> Vec<&'a DefectMessage> {
     b.defects.iter().filter(|d| d.defect == defect).collect()
 }
 
@@ -238,16 +200,16 @@ fn audio_gap_is_exact_and_shifts_the_timeline() {
             .then(|| abuf(t, 960, None, gst::BufferFlags::empty()))
     });
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     let d = of(&b, "ts-discont");
     assert_eq!(d.len(), 1, "{:#?}", b.defects);
     assert_eq!(d[0].phase, Phase::Point);
-    assert_eq!(ev_str(d[0], "stream"), "audio");
-    assert_eq!(ev_str(d[0], "kind"), "gap");
-    assert_eq!(ev_i64(d[0], "delta"), 200 * MS as i64);
-    assert_eq!(ev_u64(d[0], "units"), 9600);
-    assert_eq!(ev_u64(d[0], "expected-running-time"), 1200 * MS);
+    assert_eq!(evidence_str(d[0], "stream"), "audio");
+    assert_eq!(evidence_str(d[0], "kind"), "gap");
+    assert_eq!(evidence_i64(d[0], "delta"), 200 * MS as i64);
+    assert_eq!(evidence_u64(d[0], "units"), 9600);
+    assert_eq!(evidence_u64(d[0], "expected-running-time"), 1200 * MS);
     assert_eq!(rt(d[0]), 1400 * MS);
     assert!(
         !d[0]
@@ -261,7 +223,7 @@ fn audio_gap_is_exact_and_shifts_the_timeline() {
     assert!(d[0].detected_running_time.unwrap().nseconds() >= 2400 * MS);
     let s = of(&b, "timeline-shift");
     assert_eq!(s.len(), 1);
-    assert_eq!(ev_i64(s[0], "offset-change"), 200 * MS as i64);
+    assert_eq!(evidence_i64(s[0], "offset-change"), 200 * MS as i64);
     assert!(of(&b, "stream-stall").is_empty());
 }
 
@@ -281,13 +243,13 @@ fn flagged_video_loss_is_not_a_timeline_shift() {
         plain_audio,
     );
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     let d = of(&b, "ts-discont");
     assert_eq!(d.len(), 1, "{:#?}", b.defects);
-    assert_eq!(ev_str(d[0], "stream"), "video");
-    assert_eq!(ev_u64(d[0], "units"), 3);
-    assert_eq!(ev_str(d[0], "unit"), "frames");
+    assert_eq!(evidence_str(d[0], "stream"), "video");
+    assert_eq!(evidence_u64(d[0], "units"), 3);
+    assert_eq!(evidence_str(d[0], "unit"), "frames");
     assert!(
         d[0].evidence
             .as_ref()
@@ -321,16 +283,16 @@ fn matched_jumps_are_not_a_shift_and_backwards_is_reported() {
         },
     );
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     let d = of(&b, "ts-discont");
     let kinds: Vec<(String, String, i64)> = d
         .iter()
         .map(|d| {
             (
-                ev_str(d, "stream"),
-                ev_str(d, "kind"),
-                ev_i64(d, "delta") / MS as i64,
+                evidence_str(d, "stream"),
+                evidence_str(d, "kind"),
+                evidence_i64(d, "delta") / MS as i64,
             )
         })
         .collect();
@@ -347,8 +309,8 @@ fn matched_jumps_are_not_a_shift_and_backwards_is_reported() {
     // The splice is shared; the backwards jump is audio's alone.
     let s = of(&b, "timeline-shift");
     assert_eq!(s.len(), 1, "{:#?}", s);
-    assert_eq!(ev_str(s[0], "stream"), "audio");
-    assert_eq!(ev_i64(s[0], "offset-change"), -100 * MS as i64);
+    assert_eq!(evidence_str(s[0], "stream"), "audio");
+    assert_eq!(evidence_i64(s[0], "offset-change"), -100 * MS as i64);
 }
 
 #[test]
@@ -360,12 +322,12 @@ fn stall_of_one_stream_and_gap_events() {
             .then(|| abuf(t, 960, None, gst::BufferFlags::empty()))
     });
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     let s = of(&b, "stream-stall");
     assert_eq!(s.len(), 2, "{:#?}", b.defects);
     assert_eq!((s[0].phase, s[1].phase), (Phase::Start, Phase::End));
-    assert_eq!(ev_str(s[0], "stream"), "audio");
+    assert_eq!(evidence_str(s[0], "stream"), "audio");
     assert_eq!(rt(s[0]), 2 * SECOND);
     // Confirmed on the first video frame more than 2 s past the audio.
     assert_eq!(s[0].detected_running_time.unwrap().nseconds(), 4040 * MS);
@@ -409,8 +371,8 @@ fn stall_of_one_stream_and_gap_events() {
         while ha.try_pull().is_some() {}
     }
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     assert!(of(&b, "stream-stall").is_empty(), "{:#?}", b.defects);
 }
 
@@ -425,14 +387,14 @@ fn audio_clock_drift_in_ppm() {
     let ppm = stats.get::<f64>("audio-drift-ppm").unwrap();
     assert!((ppm - 1000.0).abs() < 5.0, "{stats}");
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     let d = of(&b, "clock-drift");
     assert_eq!(d.len(), 2, "{:#?}", b.defects);
-    assert_eq!(ev_str(d[0], "stream"), "audio");
+    assert_eq!(evidence_str(d[0], "stream"), "audio");
     // First buffer whose divergence exceeds 40 ms: nominal 40.02 s, stamped 40.06002 s.
     assert_eq!(rt(d[0]), 40_060_020_000);
-    assert!(ev_i64(d[0], "divergence") > 40 * MS as i64);
+    assert!(evidence_i64(d[0], "divergence") > 40 * MS as i64);
     assert_eq!(d[1].end_reason, Some(EndReason::Eos));
     assert!(of(&b, "ts-discont").is_empty());
 }
@@ -470,12 +432,9 @@ fn flash_beep_offset(offset_ms: f64) -> Vec<Measurement> {
         },
     );
     eos(&mut hv, &mut ha);
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
-    b.measurements
-        .into_iter()
-        .filter(|m| m.values.get::<String>("source").unwrap() == "test-signal")
-        .collect()
+    let mut b = BusLog::default();
+    b.drain(&bus);
+    b.measurements_from("test-signal").cloned().collect()
 }
 
 #[test]
@@ -504,8 +463,8 @@ fn non_time_segment_is_an_error() {
     let (_hv, mut ha, bus) = harnesses(&[]);
     let seg = gst::FormattedSegment::<gst::format::Bytes>::new();
     ha.push_event(gst::event::Segment::new(&seg));
-    let mut b = Bus::default();
-    drain(&bus, &mut b);
+    let mut b = BusLog::default();
+    b.drain(&bus);
     assert!(
         b.errors.iter().any(|e| e.contains("TIME segments")),
         "{:?}",
@@ -532,8 +491,8 @@ fn untimed_and_truncated_buffers_pass() {
     assert_eq!(hv.pull().unwrap().size(), 256);
     assert_eq!(hv.pull().unwrap().size(), 10);
     assert_eq!(ha.pull().unwrap().size(), 2);
-    let mut out = Bus::default();
-    drain(&bus, &mut out);
+    let mut out = BusLog::default();
+    out.drain(&bus);
     assert!(
         out.warnings
             .iter()
@@ -552,7 +511,7 @@ fn untimed_and_truncated_buffers_pass() {
 
 /// Runs generated media through `chain` (elements between the sources and the sinks, with
 /// `m.video_sink`... naming up to the caller) and collects the bus.
-fn run_generated(sig: &AvSignal, monitors: &str) -> Bus {
+fn run_generated(sig: &AvSignal, monitors: &str) -> BusLog {
     init();
     let desc = format!(
         "appsrc name=vsrc format=time block=true ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=1000000000 ! m0.video_sink \
@@ -569,36 +528,12 @@ fn run_generated(sig: &AvSignal, monitors: &str) -> Bus {
     })
 }
 
-fn run_pipeline(desc: &str, feed: impl FnOnce(&gst::Pipeline)) -> Bus {
+fn run_pipeline(desc: &str, feed: impl FnOnce(&gst::Pipeline)) -> BusLog {
     let p = gst::parse::launch(desc)
         .unwrap_or_else(|e| panic!("{desc}: {e}"))
         .downcast::<gst::Pipeline>()
         .unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    feed(&p);
-    let mut b = Bus::default();
-    for msg in p
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(180))
-    {
-        match msg.view() {
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(_) => {
-                collect(&msg, &mut b);
-                break;
-            }
-            _ => collect(&msg, &mut b),
-        }
-    }
-    if std::env::var("VQMON_DEBUG").is_ok()
-        && let Some(m) = p.by_name("m0")
-    {
-        eprintln!("{}", m.property::<gst::Structure>("stats"));
-    }
-    p.set_state(gst::State::Null).unwrap();
-    assert!(b.errors.is_empty(), "{:?}", b.errors);
-    b
+    run_to_eos(&p, feed)
 }
 
 /// Three monitors in series, one per profile.
@@ -607,12 +542,9 @@ const PROFILES: &str = "avsyncmon name=m0 profile=bt1359 avsyncmon name=m1 profi
      m0.video_src ! m1.video_sink m1.video_src ! m2.video_sink m2.video_src ! fakesink sync=false \
      m0.audio_src ! m1.audio_sink m1.audio_src ! m2.audio_sink m2.audio_src ! fakesink sync=false";
 
-fn offsets_of(b: &Bus, element: &str) -> Vec<f64> {
-    b.measurements
-        .iter()
-        .filter(|m| {
-            m.element == element && m.values.get::<String>("source").unwrap() == "test-signal"
-        })
+fn offsets_of(b: &BusLog, element: &str) -> Vec<f64> {
+    b.measurements_from("test-signal")
+        .filter(|m| m.element == element)
         .map(|m| m.values.get::<i64>("offset").unwrap() as f64 / 1e6)
         .collect()
 }
@@ -651,9 +583,9 @@ fn offsets_and_profiles_in_a_pipeline() {
                 // Starts at the first out-of-tolerance flash, confirmed at the third.
                 assert_eq!(rt(a[0]), sig.flash_time(0));
                 assert!(a[0].detected_running_time.unwrap().nseconds() >= sig.flash_time(2));
-                assert_eq!(ev_u64(a[0], "measurements"), 3);
+                assert_eq!(evidence_u64(a[0], "measurements"), 3);
                 assert_eq!(a[1].end_reason, Some(EndReason::Eos));
-                assert!((ev_i64(a[1], "worst-offset") - off * MS as i64).abs() <= 50_000);
+                assert!((evidence_i64(a[1], "worst-offset") - off * MS as i64).abs() <= 50_000);
             } else {
                 assert!(a.is_empty(), "{off} {name}: {a:#?}");
             }
@@ -696,7 +628,7 @@ fn drift_and_step_change() {
     let a: Vec<_> = of(&b, "av-offset");
     assert_eq!(a.len(), 2, "{a:#?}");
     assert_eq!(rt(a[0]), sig.flash_time(5));
-    assert!((ev_i64(a[0], "first-offset") - 150 * MS as i64).abs() <= 50_000);
+    assert!((evidence_i64(a[0], "first-offset") - 150 * MS as i64).abs() <= 50_000);
     let smoothed: Vec<i64> = b
         .measurements
         .iter()
@@ -810,12 +742,8 @@ fn ffmpeg_avsynctest_pattern() {
     assert!(of(&b, "av-offset").is_empty());
 }
 
-fn content_estimates(b: &Bus) -> (Vec<f64>, usize) {
-    let all: Vec<_> = b
-        .measurements
-        .iter()
-        .filter(|m| m.values.get::<String>("source").unwrap() == "content")
-        .collect();
+fn content_estimates(b: &BusLog) -> (Vec<f64>, usize) {
+    let all: Vec<_> = b.measurements_from("content").collect();
     let ok: Vec<f64> = all
         .iter()
         .filter(|m| m.values.get::<bool>("available").unwrap())

@@ -11,36 +11,10 @@ mod common;
 use common::avsignal::AvSignal;
 use common::*;
 use gst::prelude::*;
-use gstvqmon::{DefectMessage, EndReason, Measurement, Phase};
+use gstvqmon::{DefectMessage, EndReason, Phase};
 
 const MS: u64 = 1_000_000;
 const FPS: u64 = 25;
-
-#[derive(Default, Debug)]
-struct Seen {
-    truth: Vec<DefectMessage>,
-    defects: Vec<DefectMessage>,
-    measurements: Vec<Measurement>,
-    warnings: Vec<String>,
-}
-
-fn collect(msg: &gst::Message, out: &mut Seen) {
-    if let Some(d) = DefectMessage::from_injection_message(msg) {
-        out.truth.push(d.unwrap());
-    } else if let Some(d) = DefectMessage::from_message(msg) {
-        out.defects.push(d.unwrap());
-    } else if let Some(m) = Measurement::from_message(msg) {
-        out.measurements.push(m.unwrap());
-    } else if let gst::MessageView::Warning(w) = msg.view() {
-        out.warnings.push(w.error().to_string());
-    } else if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{} ({:?})", e.error(), e.debug());
-    }
-}
-
-fn ns(t: Option<gst::ClockTime>) -> u64 {
-    t.unwrap().nseconds()
-}
 
 /// (start, end) running times of the start/end pairs of `defect` in `msgs`.
 fn spans(msgs: &[DefectMessage], defect: &str) -> Vec<(u64, u64)> {
@@ -50,7 +24,7 @@ fn spans(msgs: &[DefectMessage], defect: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn video_pipeline(schedule: &str, frames: u64) -> Seen {
+fn video_pipeline(schedule: &str, frames: u64) -> BusLog {
     init();
     let info = i420_info(320, 240, FPS as i32);
     let p = gst::parse::launch(&format!(
@@ -61,28 +35,16 @@ fn video_pipeline(schedule: &str, frames: u64) -> Seen {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let src = appsrc(&p);
-    p.set_state(gst::State::Playing).unwrap();
-    let scene = Scene::new(320, 240);
-    for i in 0..frames {
-        let mut b = scene.buffer(&Shot::moving(i), &info);
-        stamp(&mut b, i, FPS);
-        src.push_buffer(b).unwrap();
-    }
-    src.end_of_stream().unwrap();
-    let mut seen = Seen::default();
-    for msg in p
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(120))
-    {
-        if let gst::MessageView::Eos(_) = msg.view() {
-            break;
+    run_to_eos(&p, |p| {
+        let src = appsrc(p);
+        let scene = Scene::new(320, 240);
+        for i in 0..frames {
+            let mut b = scene.buffer(&Shot::moving(i), &info);
+            stamp(&mut b, i, FPS);
+            src.push_buffer(b).unwrap();
         }
-        collect(&msg, &mut seen);
-    }
-    p.set_state(gst::State::Null).unwrap();
-    seen
+        src.end_of_stream().unwrap();
+    })
 }
 
 #[test]
@@ -93,10 +55,7 @@ fn video_injections_are_found_by_vqfreeze() {
     );
     let frame = SECOND / FPS;
     for (kind, defect) in [("freeze", "freeze"), ("black", "black"), ("drop", "stall")] {
-        let truth: Vec<_> = spans(&seen.truth, defect)
-            .into_iter()
-            .filter(|_| true)
-            .collect();
+        let truth = spans(&seen.truth, defect);
         let found = spans(&seen.defects, defect);
         assert!(!truth.is_empty(), "{kind}: no ground truth");
         for (ts, te) in &truth {
@@ -193,16 +152,15 @@ fn empty_schedule_changes_no_byte() {
             assert_eq!(out.map_readable().unwrap().as_slice(), &bytes[..]);
             assert_eq!(out.pts(), pts);
         }
-        let mut seen = Seen::default();
-        while let Some(m) = bus.pop() {
-            collect(&m, &mut seen);
-        }
+        let mut seen = BusLog::default();
+        seen.drain(&bus);
+        assert!(seen.errors.is_empty(), "{:?}", seen.errors);
         assert!(seen.truth.is_empty(), "{schedule}: {:?}", seen.truth);
     }
 }
 
 /// Runs test-signal media; the audio goes through vqinject with `schedule`.
-fn audio_pipeline(schedule: &str, secs: u64) -> Seen {
+fn audio_pipeline(schedule: &str, secs: u64) -> BusLog {
     init();
     let sig = AvSignal::new(25, 25 * secs, |_| 0);
     // Bounded: the feeder blocks, so neither branch runs more than about a second ahead.
@@ -215,34 +173,19 @@ fn audio_pipeline(schedule: &str, secs: u64) -> Seen {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let get = |n: &str| {
-        let a = p.by_name(n).unwrap().downcast::<gst_app::AppSrc>().unwrap();
-        a.set_max_bytes(100_000);
-        a.set_block(true);
-        a
-    };
-    let (v, a) = (get("vsrc"), get("asrc"));
-    p.set_state(gst::State::Playing).unwrap();
-    sig.feed(&v, &a);
-    let mut seen = Seen::default();
-    for msg in p
-        .bus()
-        .unwrap()
-        .iter_timed(gst::ClockTime::from_seconds(120))
-    {
-        if let gst::MessageView::Eos(_) = msg.view() {
-            break;
-        }
-        collect(&msg, &mut seen);
-    }
-    p.set_state(gst::State::Null).unwrap();
-    seen
+    run_to_eos(&p, |p| {
+        let get = |n: &str| {
+            let a = p.by_name(n).unwrap().downcast::<gst_app::AppSrc>().unwrap();
+            a.set_max_bytes(100_000);
+            a.set_block(true);
+            a
+        };
+        sig.feed(&get("vsrc"), &get("asrc"));
+    })
 }
 
-fn test_offsets(seen: &Seen) -> Vec<(u64, f64)> {
-    seen.measurements
-        .iter()
-        .filter(|m| m.values.get::<String>("source").unwrap() == "test-signal")
+fn test_offsets(seen: &BusLog) -> Vec<(u64, f64)> {
+    seen.measurements_from("test-signal")
         .map(|m| {
             (
                 ns(m.at.running_time),
@@ -337,10 +280,9 @@ fn run_corrupt(schedule: &str, seed: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<De
         outs.push(h.pull().unwrap().map_readable().unwrap().to_vec());
     }
     h.push_event(gst::event::Eos::new());
-    let mut seen = Seen::default();
-    while let Some(m) = bus.pop() {
-        collect(&m, &mut seen);
-    }
+    let mut seen = BusLog::default();
+    seen.drain(&bus);
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     (ins, outs, seen.truth)
 }
 
@@ -409,10 +351,9 @@ fn signal_and_errors() {
         let luma0 = out.map_readable().unwrap()[0];
         assert_eq!(luma0 == 16, i < 3, "frame {i}");
     }
-    let mut seen = Seen::default();
-    while let Some(m) = bus.pop() {
-        collect(&m, &mut seen);
-    }
+    let mut seen = BusLog::default();
+    seen.drain(&bus);
+    assert!(seen.errors.is_empty(), "{:?}", seen.errors);
     assert_eq!(spans(&seen.truth, "black"), vec![(40 * MS, 120 * MS)]);
     assert!(
         seen.warnings

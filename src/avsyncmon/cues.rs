@@ -381,14 +381,6 @@ impl BeepDetector {
         }
     }
 
-    pub fn rate(&self) -> u32 {
-        self.rate
-    }
-
-    pub fn params(&self) -> BeepParams {
-        self.params
-    }
-
     /// Index of the next sample.
     pub fn position(&self) -> u64 {
         self.n
@@ -894,10 +886,6 @@ impl OffsetAlarm {
             end,
             end_rt,
         })
-    }
-
-    pub fn open(&self) -> Option<&OffsetDefect> {
-        self.open.as_ref()
     }
 }
 

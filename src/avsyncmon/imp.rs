@@ -163,15 +163,12 @@ impl Branch {
     }
 
     fn stamp_at(&self, rt: u64) -> Stamp {
-        let rt_ct = gst::ClockTime::from_nseconds(rt);
-        let pts = self
-            .segment
-            .as_ref()
-            .and_then(|s| s.position_from_running_time(rt_ct));
-        Stamp {
-            pts,
-            running_time: Some(rt_ct),
-            stream_time: pts.and_then(|p| self.segment.as_ref()?.to_stream_time(p)),
+        match self.segment.as_ref() {
+            Some(seg) => Stamp::at_running_time(seg, rt),
+            None => Stamp {
+                running_time: Some(gst::ClockTime::from_nseconds(rt)),
+                ..Default::default()
+            },
         }
     }
 }
@@ -512,7 +509,7 @@ impl AvSyncMon {
         v.branch.end_stamp = v.branch.stamp_at(end_rt);
         let mut sh = self.shared.lock().unwrap();
         let sh = &mut *sh;
-        self.timeline_events(sh, Media::Video, tl, rt, posts);
+        self.timeline_events(sh, Media::Video, tl, EndReason::Segment, posts);
         let end_stamp = v.branch.end_stamp;
         sh.frame_dur = dur;
         self.advance(
@@ -630,7 +627,7 @@ impl AvSyncMon {
         a.branch.end_stamp = a.branch.stamp_at(end_rt);
         let mut sh = self.shared.lock().unwrap();
         let sh = &mut *sh;
-        self.timeline_events(sh, Media::Audio, tl, rt, posts);
+        self.timeline_events(sh, Media::Audio, tl, EndReason::Segment, posts);
         let end_stamp = a.branch.end_stamp;
         self.advance(
             sh,
@@ -657,16 +654,16 @@ impl AvSyncMon {
         self.resolve(sh, &settings, half_frame, posts);
     }
 
-    /// Turns timeline events of one branch into posts and timeline-shift candidates.
+    /// Turns timeline events of one branch into posts and timeline-shift candidates. A drift
+    /// defect that did not recover ends with `closing` (why the branch was reset or finished).
     fn timeline_events(
         &self,
         sh: &mut Shared,
         media: Media,
         events: Vec<TimelineEvent>,
-        now_rt: u64,
+        closing: EndReason,
         posts: &mut Vec<Post>,
     ) {
-        let _ = now_rt;
         for e in events {
             match e {
                 TimelineEvent::Discont(d) => {
@@ -697,7 +694,7 @@ impl AvSyncMon {
                     reason: if recovered {
                         EndReason::Recovered
                     } else {
-                        EndReason::Segment
+                        closing
                     },
                 }),
             }
@@ -877,11 +874,6 @@ impl AvSyncMon {
             } else {
                 branch.timeline.reset(end, end_rt, &mut tl);
             }
-            for e in tl.iter_mut() {
-                if let TimelineEvent::DriftEnd { recovered, .. } = e {
-                    *recovered = false;
-                }
-            }
             if reason != EndReason::Eos {
                 branch.end_rt = None;
             }
@@ -889,13 +881,7 @@ impl AvSyncMon {
         };
         let mut sh = self.shared.lock().unwrap();
         let sh = &mut *sh;
-        let before = posts.len();
-        self.timeline_events(sh, media, tl, end_rt, posts);
-        for p in posts[before..].iter_mut() {
-            if let Post::DriftEnd { reason: r, .. } = p {
-                *r = reason;
-            }
-        }
+        self.timeline_events(sh, media, tl, reason, posts);
         let me = idx(media);
         if let Some(stall) = sh.stall[me].take() {
             posts.push(Post::StallEnd {

@@ -242,10 +242,6 @@ impl Timeline {
         }
     }
 
-    pub fn media(&self) -> Media {
-        self.media
-    }
-
     /// Sets the content clock (new caps). A changed clock restarts the timeline.
     pub fn set_clock(&mut self, clock: Option<ContentClock>) -> bool {
         if self.clock == clock {
@@ -259,39 +255,29 @@ impl Timeline {
         self.clock
     }
 
-    /// Running time where the next buffer is expected.
-    pub fn expected_next(&self) -> Option<u64> {
-        self.prev.map(|p| p.end)
-    }
-
     /// Forgets the timeline (flush, new segment, stream start, caps). A pending jump is dropped;
     /// an open drift defect ends and is returned with `end` as its end.
     pub fn reset(&mut self, end: Stamp, end_rt: u64, out: &mut Vec<TimelineEvent>) {
         self.pending = None;
         self.prev = None;
-        self.rebaseline(end, end_rt, false, out);
+        self.rebaseline(end, end_rt, out);
     }
 
     /// Confirms a pending jump (EOS: it lasted until the end) and ends an open drift defect.
     pub fn finish(&mut self, end: Stamp, end_rt: u64, out: &mut Vec<TimelineEvent>) {
         self.confirm_pending(out);
         self.prev = None;
-        self.rebaseline(end, end_rt, false, out);
+        self.rebaseline(end, end_rt, out);
     }
 
-    fn rebaseline(
-        &mut self,
-        end: Stamp,
-        end_rt: u64,
-        recovered: bool,
-        out: &mut Vec<TimelineEvent>,
-    ) {
+    /// Forgets the content clock baseline; an open drift defect ends unrecovered.
+    fn rebaseline(&mut self, end: Stamp, end_rt: u64, out: &mut Vec<TimelineEvent>) {
         if let Some(drift) = self.drift.take() {
             out.push(TimelineEvent::DriftEnd {
                 drift,
                 end,
                 end_rt,
-                recovered,
+                recovered: false,
             });
         }
         self.base_rt = None;
@@ -527,11 +513,6 @@ impl Timeline {
         }
         let slope = (n * sxy - sx * sy) / den;
         (Some(slope * 1e6), now.saturating_sub(first))
-    }
-
-    /// The open drift defect, if any.
-    pub fn drift(&self) -> Option<&Drift> {
-        self.drift.as_ref()
     }
 }
 

@@ -75,7 +75,7 @@ struct State {
     count: u64,
     /// Audio timestamp shift accumulated by drift injections (ns).
     shift: i64,
-    last_end: Stamp,
+    /// Running time where the last buffer ended, for injections still open at EOS.
     last_end_rt: u64,
 }
 
@@ -89,7 +89,6 @@ impl State {
             next_id: 0,
             count: 0,
             shift: 0,
-            last_end: Stamp::default(),
             last_end_rt: 0,
         }
     }
@@ -105,14 +104,14 @@ impl State {
 
 /// What to post once the lock is released.
 enum Post {
-    Start(Active0),
-    End(Active0, Stamp, u64, EndReason),
+    Start(Injected),
+    End(Injected, Stamp, u64, EndReason),
     Warning(String),
 }
 
-/// The part of an injection a message needs.
+/// The part of an injection its ground-truth message needs.
 #[derive(Clone)]
-struct Active0 {
+struct Injected {
     entry: Entry,
     id: u64,
     start: Stamp,
@@ -124,8 +123,8 @@ struct Active0 {
 }
 
 impl Active {
-    fn summary(&self, seed: u64) -> Active0 {
-        Active0 {
+    fn summary(&self, seed: u64) -> Injected {
+        Injected {
             entry: self.entry.clone(),
             id: self.id,
             start: self.start,
@@ -438,7 +437,11 @@ impl VqInject {
             let Some(state) = guard.as_mut() else {
                 return;
             };
-            let (end, end_rt) = (state.last_end, state.last_end_rt);
+            let end_rt = state.last_end_rt;
+            let end = state
+                .segment
+                .as_ref()
+                .map_or_else(Stamp::default, |seg| Stamp::at_running_time(seg, end_rt));
             for a in state.active.drain(..) {
                 posts.push(Post::End(a.summary(seed), end, end_rt, reason));
             }
@@ -450,6 +453,9 @@ impl VqInject {
     }
 
     fn post(&self, posts: Vec<Post>) {
+        if posts.is_empty() {
+            return;
+        }
         let obj = self.obj();
         let name = obj.name().to_string();
         for p in posts {
@@ -847,16 +853,6 @@ impl VqInject {
             }
             _ => 0,
         };
-        let end_rt = rt + dur;
-        if let Some(seg) = state.segment.as_ref() {
-            let rt_ct = gst::ClockTime::from_nseconds(end_rt);
-            let pts = seg.position_from_running_time(rt_ct);
-            state.last_end = Stamp {
-                pts,
-                running_time: Some(rt_ct),
-                stream_time: pts.and_then(|p| seg.to_stream_time(p)),
-            };
-        }
-        state.last_end_rt = end_rt;
+        state.last_end_rt = rt + dur;
     }
 }

@@ -11,7 +11,7 @@
 
 use gst::prelude::*;
 use gst_video::prelude::*;
-use gstvqmon::{DefectMessage, Phase};
+use gstvqmon::{DefectMessage, Measurement, Phase};
 use std::sync::Once;
 
 pub mod avsignal;
@@ -357,6 +357,76 @@ pub fn evidence_str(m: &DefectMessage, field: &str) -> String {
 
 pub fn evidence_u64(m: &DefectMessage, field: &str) -> u64 {
     m.evidence.as_ref().unwrap().get::<u64>(field).unwrap()
+}
+
+pub fn evidence_i64(m: &DefectMessage, field: &str) -> i64 {
+    m.evidence.as_ref().unwrap().get::<i64>(field).unwrap()
+}
+
+/// Everything vqmon elements post on a bus, parsed: ground truth (vqinject), defects,
+/// measurements, warnings and errors.
+#[derive(Default, Debug)]
+pub struct BusLog {
+    pub truth: Vec<DefectMessage>,
+    pub defects: Vec<DefectMessage>,
+    pub measurements: Vec<Measurement>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+impl BusLog {
+    pub fn add(&mut self, msg: &gst::Message) {
+        if let Some(d) = DefectMessage::from_injection_message(msg) {
+            self.truth.push(d.expect("every injection message parses"));
+        } else if let Some(d) = DefectMessage::from_message(msg) {
+            self.defects.push(d.expect("every vqmon message parses"));
+        } else if let Some(m) = Measurement::from_message(msg) {
+            self.measurements.push(m.expect("every measurement parses"));
+        } else if let gst::MessageView::Warning(w) = msg.view() {
+            self.warnings.push(w.error().to_string());
+        } else if let gst::MessageView::Error(e) = msg.view() {
+            self.errors.push(format!("{} ({:?})", e.error(), e.debug()));
+        }
+    }
+
+    /// Adds every message waiting on `bus`.
+    pub fn drain(&mut self, bus: &gst::Bus) {
+        while let Some(msg) = bus.pop() {
+            self.add(&msg);
+        }
+    }
+
+    /// Measurements of `source` (`test-signal` or `content`).
+    pub fn measurements_from(&self, source: &str) -> impl Iterator<Item = &Measurement> {
+        self.measurements
+            .iter()
+            .filter(move |m| m.values.get::<String>("source").unwrap() == source)
+    }
+}
+
+/// Plays `p`, calls `feed` (appsrc pushing), collects the bus until EOS or an error and stops the
+/// pipeline. Fails on any error message.
+pub fn run_to_eos(p: &gst::Pipeline, feed: impl FnOnce(&gst::Pipeline)) -> BusLog {
+    p.set_state(gst::State::Playing).unwrap();
+    feed(p);
+    let mut log = BusLog::default();
+    for msg in p
+        .bus()
+        .unwrap()
+        .iter_timed(gst::ClockTime::from_seconds(180))
+    {
+        match msg.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(_) => {
+                log.add(&msg);
+                break;
+            }
+            _ => log.add(&msg),
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    assert!(log.errors.is_empty(), "{:?}", log.errors);
+    log
 }
 
 /// The element named `src` of `pipeline` as an unbounded AppSrc (tests push whole streams at once).
