@@ -10,8 +10,8 @@
 /**
  * plugin-vqmon:
  *
- * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), audio/video
- * sync (avsyncmon), posted as
+ * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), block
+ * corruption and blockiness (vqartifact), audio/video sync (avsyncmon), posted as
  * `vqmon-defect` element messages with one shared model (see docs/messages.md), and collected into
  * JSON reports by vqreport.
  *
@@ -23,6 +23,7 @@ pub mod avsyncmon;
 pub mod luma;
 pub mod message;
 pub mod regions;
+pub mod vqartifact;
 pub mod vqfreeze;
 pub mod vqinject;
 pub mod vqreport;
@@ -35,6 +36,7 @@ pub use message::{
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     vqfreeze::register(plugin)?;
     avsyncmon::register(plugin)?;
+    vqartifact::register(plugin)?;
     vqinject::register(plugin)?;
     vqreport::register(plugin)?;
     Ok(())

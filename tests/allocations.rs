@@ -7,12 +7,14 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! The per-frame path allocates nothing: a counting allocator watches the streaming thread while
-//! frames that raise no defect (moving pictures, short holds) pass through vqfreeze.
+//! frames that raise no defect (moving pictures, short holds) pass through vqfreeze, avsyncmon
+//! and vqartifact.
 
 mod common;
 
 use common::*;
 use gst::prelude::*;
+use gst_video::prelude::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -127,4 +129,65 @@ fn avsyncmon_buffers_allocate_nothing() {
     );
     let stats = elem.property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("video-frames").unwrap(), 74);
+}
+
+#[test]
+fn vqartifact_frames_allocate_nothing() {
+    // Moving pictures with grid estimation every second (60 frames at 30 fps) and, in 10-bit, the
+    // unpacking path: nothing to post, nothing allocated.
+    for format in [
+        gst_video::VideoFormat::I420,
+        gst_video::VideoFormat::I42010le,
+    ] {
+        init();
+        let info = gst_video::VideoInfo::builder(format, 330, 250)
+            .fps(gst::Fraction::new(30, 1))
+            .build()
+            .unwrap();
+        let scene = Scene::new(330, 250);
+        let i420 = i420_info(330, 250, 30);
+        let mut h = gst_check::Harness::new("vqartifact");
+        h.set_src_caps(info.to_caps().unwrap());
+        let mut count = 0;
+        for i in 0..150u64 {
+            let src = scene.buffer(&Shot::moving(i), &i420);
+            let mut b = if format == gst_video::VideoFormat::I420 {
+                src
+            } else {
+                // Widen the 8-bit luma into 10-bit samples.
+                let mut b = gst::Buffer::with_size(info.size()).unwrap();
+                {
+                    let s = gst_video::VideoFrameRef::from_buffer_ref_readable(src.as_ref(), &i420)
+                        .unwrap();
+                    let bm = b.get_mut().unwrap();
+                    let mut d =
+                        gst_video::VideoFrameRef::from_buffer_ref_writable(bm, &info).unwrap();
+                    let (ss, ds) = (s.plane_stride()[0] as usize, d.plane_stride()[0] as usize);
+                    let sp = s.plane_data(0).unwrap();
+                    let dp = d.plane_data_mut(0).unwrap();
+                    for y in 0..250 {
+                        for x in 0..330 {
+                            let v = u16::from(sp[y * ss + x]) << 2;
+                            dp[y * ds + 2 * x..y * ds + 2 * x + 2]
+                                .copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                }
+                b
+            };
+            stamp(&mut b, i, 30);
+            let counting = i >= 20;
+            COUNT.with(|n| n.set(0));
+            COUNTING.with(|c| c.set(counting));
+            let r = h.push(b);
+            COUNTING.with(|c| c.set(false));
+            count += COUNT.with(|n| n.get());
+            r.unwrap();
+            h.pull().unwrap();
+        }
+        assert_eq!(count, 0, "{format:?}: {count} allocations in 130 frames");
+        let stats = h.element().unwrap().property::<gst::Structure>("stats");
+        assert_eq!(stats.get::<u64>("frames").unwrap(), 150);
+        assert_eq!(stats.get::<u64>("corruption-events").unwrap(), 0);
+    }
 }

@@ -15,6 +15,7 @@ use gstvqmon::{DefectMessage, Measurement, Phase};
 use std::sync::Once;
 
 pub mod avsignal;
+pub mod h264;
 
 pub fn init() {
     static INIT: Once = Once::new();

@@ -1,0 +1,450 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Per-cell decisions: which 16x16 cells look damaged in this frame, which of them are new, and
+//! whether the new ones form a cluster the stream's recent past cannot explain.
+//!
+//! A cell side is *blocky* when the step across it exceeds the steps beside it by `step_min` code
+//! values and by a factor of `ratio_min` (with +2 in both terms so flat areas do not divide by
+//! zero). A cell is *boxed* with at least `sides_min` blocky sides, *fill* when its inside is
+//! constant at a concealment colour (green: luma below the black level of limited-range video, as
+//! all-zero YUV renders; grey: mid-level) while a neighbour is textured, and *smear* when its rows (or columns) repeat
+//! exactly while it has structure the other way (rows copied down, streaks), and *stale* when,
+//! at a hard cut, a textured cell that usually changes keeps its content (concealment copied
+//! the previous picture). A flag counts only when it is new:
+//! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
+//! frame, and the cell not chronic (flagged in more than `chronic_frac` of about the last 250
+//! frames, which learns logos, pillarbox edges and other pixel-aligned graphics).
+
+use super::features::{CELL, Features};
+
+/// Decision thresholds, in 8-bit code values.
+#[derive(Debug, Clone, Copy)]
+pub struct CellParams {
+    pub step_min: f32,
+    pub ratio_min: f32,
+    pub sides_min: u32,
+    pub chronic_frac: f32,
+    /// Mean interior step (horizontal + vertical) at or below which a cell is constant.
+    pub flat_max: f32,
+    /// Mean interior step of the neighbours from which they count as textured.
+    pub texture_min: f32,
+    /// Scale of code values (1 for limited-range 8-bit; kept for deeper formats read as 8-bit).
+    pub full_range: bool,
+    /// Mean step across the copied rows (or columns) of a smeared cell.
+    pub smear_min: f32,
+    /// Mean change of the cell means from which a frame is a hard cut.
+    pub scenecut: f32,
+}
+
+impl Default for CellParams {
+    fn default() -> Self {
+        CellParams {
+            step_min: 20.0,
+            ratio_min: 3.0,
+            sides_min: 3,
+            chronic_frac: 0.5,
+            flat_max: 0.1,
+            texture_min: 6.0,
+            full_range: false,
+            scenecut: 20.0,
+            smear_min: 1.0,
+        }
+    }
+}
+
+/// What a flagged cell looked like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Signature {
+    Boxed = 0,
+    FillGreen = 1,
+    FillGrey = 2,
+    Smear = 3,
+    Stale = 4,
+}
+
+pub const SIGNATURES: usize = 5;
+
+impl Signature {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signature::Boxed => "boxed",
+            Signature::FillGreen => "fill-green",
+            Signature::FillGrey => "fill-grey",
+            Signature::Smear => "smear",
+            Signature::Stale => "stale",
+        }
+    }
+
+    pub fn from_index(i: usize) -> Signature {
+        [
+            Signature::Boxed,
+            Signature::FillGreen,
+            Signature::FillGrey,
+            Signature::Smear,
+            Signature::Stale,
+        ][i.min(SIGNATURES - 1)]
+    }
+}
+
+// Per-cell history bits.
+const BOXED: u8 = 1;
+const FLAT: u8 = 2;
+const SMEAR: u8 = 4;
+
+/// The outcome for one frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CellFrame {
+    /// New, non-chronic flagged cells.
+    pub new_cells: u32,
+    /// Flagged cells, new or not, chronic or not.
+    pub flagged: u32,
+    /// Largest number of new cells within the cluster window around any new cell.
+    pub cluster: u32,
+    /// Bounding box of the new cells of the densest cluster, in cells (x0, y0, x1, y1 inclusive).
+    pub bbox: Option<(u16, u16, u16, u16)>,
+    /// Counts of new cells per signature.
+    pub signatures: [u32; SIGNATURES],
+    /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
+    pub cell_mafd: f32,
+    /// Cells in the analysed grid.
+    pub cells: u32,
+}
+
+/// Cell state carried between frames.
+pub struct Cells {
+    cols: usize,
+    rows: usize,
+    /// Last three frames' BOXED/FLAT/SMEAR bits, newest in the low bits.
+    history: Vec<u16>,
+    chronic: Vec<f32>,
+    /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
+    still: Vec<f32>,
+    mean: Vec<f32>,
+    new: Vec<u8>,
+    new_sig: Vec<u8>,
+    /// Summed-area table of `new`, (cols + 1) x (rows + 1).
+    sat: Vec<u32>,
+    /// Frames seen since the last reset.
+    frames: u64,
+}
+
+impl Cells {
+    pub fn new(max_cols: usize, max_rows: usize) -> Self {
+        let n = max_cols * max_rows;
+        Cells {
+            cols: 0,
+            rows: 0,
+            history: vec![0; n],
+            chronic: vec![0.0; n],
+            still: vec![0.0; n],
+            mean: vec![0.0; n],
+            new: vec![0; n],
+            new_sig: vec![0; n],
+            sat: vec![0; (max_cols + 1) * (max_rows + 1)],
+            frames: 0,
+        }
+    }
+
+    /// Forgets the past (flush, discontinuity, geometry change).
+    pub fn reset(&mut self) {
+        self.history.fill(0);
+        self.chronic.fill(0.0);
+        self.still.fill(0.0);
+        self.frames = 0;
+    }
+
+    /// Forgets the last frames but keeps the chronic mask (after a lost-frame gap).
+    pub fn restart(&mut self) {
+        self.frames = 0;
+    }
+
+    /// True when the cell at (cx, cy) was flagged in the last analysed frame.
+    pub fn flagged_at(&self, cx: usize, cy: usize) -> bool {
+        cx < self.cols && cy < self.rows && self.history[cy * self.cols + cx] & 0x7 != 0
+    }
+
+    pub fn grid(&self) -> (usize, usize) {
+        (self.cols, self.rows)
+    }
+
+    /// Classifies the cells of the frame measured into `f`; `radius` is the cluster window's
+    /// Chebyshev radius in cells.
+    pub fn analyse(&mut self, f: &Features, p: &CellParams, radius: usize) -> CellFrame {
+        let (cols, rows) = f.grid();
+        if (cols, rows) != (self.cols, self.rows) {
+            self.cols = cols;
+            self.rows = rows;
+            self.reset();
+        }
+        let n = cols * rows;
+        let mut out = CellFrame {
+            cells: n as u32,
+            ..Default::default()
+        };
+        if n == 0 {
+            return out;
+        }
+        let first = self.frames == 0;
+        let alpha = 2.0 / 251.0;
+        let rows16 = CELL as f32;
+        let blocky = |b: u16, a: u16, a_div: f32| {
+            let b = f32::from(b) / rows16;
+            let a = f32::from(a) / a_div;
+            b - a >= p.step_min && b + 2.0 >= p.ratio_min * (a + 2.0)
+        };
+        // Interior activity of every cell, needed for the neighbours of fill candidates.
+        let activity = |i: usize| -> f32 { (f.hint[i] + f.vint[i]) as f32 / (2.0 * 15.0 * rows16) };
+        let black_level = if p.full_range { -1.0 } else { 12.0 };
+        let area = rows16 * rows16;
+        let mafd = f.lsum[..n]
+            .iter()
+            .zip(&self.mean[..n])
+            .map(|(&s, &m)| (s as f32 / area - m).abs())
+            .sum::<f32>()
+            / n as f32;
+        let cut = !first && mafd > p.scenecut;
+        for cy in 0..rows {
+            for cx in 0..cols {
+                let i = cy * cols + cx;
+                let mut sides = 0;
+                let mut possible = 0;
+                if cx >= 1 {
+                    possible += 1;
+                    sides += blocky(f.left_b[i], f.left_a[i], 2.0 * rows16) as u32;
+                }
+                if cx + 1 < cols {
+                    possible += 1;
+                    sides += blocky(f.left_b[i + 1], f.left_a[i + 1], 2.0 * rows16) as u32;
+                }
+                if cy >= 1 {
+                    possible += 1;
+                    sides += blocky(f.top_b[i], f.top_a[i], 2.0 * rows16) as u32;
+                }
+                if cy + 1 < rows {
+                    possible += 1;
+                    sides += blocky(f.top_b[i + cols], f.top_a[i + cols], 2.0 * rows16) as u32;
+                }
+                let boxed = possible >= p.sides_min && sides >= p.sides_min;
+                let h_mean = f.hint[i] as f32 / (15.0 * rows16);
+                let v_mean = f.vint[i] as f32 / (15.0 * rows16);
+                let flat = h_mean + v_mean <= p.flat_max;
+                let smear = !flat
+                    && ((v_mean <= p.flat_max && h_mean >= p.smear_min)
+                        || (h_mean <= p.flat_max && v_mean >= p.smear_min));
+                let mean = f.lsum[i] as f32 / area;
+                let unchanged = (mean - self.mean[i]).abs() < 1.0;
+                self.mean[i] = mean;
+                // At a hard cut every cell changes; a textured cell that did not, where cells
+                // usually change, is stale content left by concealment.
+                let stale = cut && unchanged && self.still[i] < 0.5 && activity(i) >= p.texture_min;
+                self.still[i] += alpha * ((unchanged as u8 as f32) - self.still[i]);
+
+                let bits = (boxed as u16) | ((flat as u16) << 1) | ((smear as u16) << 2);
+                let hist = self.history[i];
+                let was = |bit: u8, frames: u32| -> bool {
+                    (0..frames).any(|k| (hist >> (3 * k)) & u16::from(bit) != 0)
+                };
+                let chronic = self.chronic[i] > p.chronic_frac;
+                let mut sig = None;
+                if !first && !chronic {
+                    if boxed && !was(BOXED, 2) {
+                        sig = Some(Signature::Boxed);
+                    } else if flat && !was(FLAT, 1) && self.textured_around(f, cx, cy, p, &activity)
+                    {
+                        if mean < black_level {
+                            sig = Some(Signature::FillGreen);
+                        } else if (mean - 128.0).abs() <= 4.0 {
+                            sig = Some(Signature::FillGrey);
+                        }
+                    }
+                    if sig.is_none() && smear && !was(SMEAR, 1) {
+                        sig = Some(Signature::Smear);
+                    }
+                    if sig.is_none() && stale {
+                        sig = Some(Signature::Stale);
+                    }
+                }
+                let flagged = boxed || smear || (flat && sig.is_some());
+                out.flagged += flagged as u32;
+                self.chronic[i] += alpha * ((flagged as u8 as f32) - self.chronic[i]);
+                self.history[i] = ((hist << 3) | bits) & 0x1ff;
+                match sig {
+                    Some(s) => {
+                        self.new[i] = 1;
+                        self.new_sig[i] = s as u8;
+                        out.new_cells += 1;
+                        out.signatures[s as usize] += 1;
+                    }
+                    None => self.new[i] = 0,
+                }
+            }
+        }
+        out.cell_mafd = if first { 0.0 } else { mafd };
+        self.frames += 1;
+        if out.new_cells > 0 {
+            self.cluster(&mut out, radius);
+        }
+        out
+    }
+
+    fn textured_around(
+        &self,
+        f: &Features,
+        cx: usize,
+        cy: usize,
+        p: &CellParams,
+        activity: &impl Fn(usize) -> f32,
+    ) -> bool {
+        let cols = self.cols;
+        let mut best = 0.0f32;
+        for (dx, dy) in [(-1i32, 0i32), (1, 0), (0, -1), (0, 1)] {
+            let (x, y) = (cx as i32 + dx, cy as i32 + dy);
+            if x < 0 || y < 0 || x as usize >= cols || y as usize >= self.rows {
+                continue;
+            }
+            best = best.max(activity(y as usize * cols + x as usize));
+        }
+        let _ = f;
+        best >= p.texture_min
+    }
+
+    /// Finds the densest window of new cells and its bounding box.
+    fn cluster(&mut self, out: &mut CellFrame, radius: usize) {
+        let (cols, rows) = (self.cols, self.rows);
+        let sw = cols + 1;
+        for v in &mut self.sat[..sw] {
+            *v = 0;
+        }
+        for y in 0..rows {
+            let mut run = 0u32;
+            self.sat[(y + 1) * sw] = 0;
+            for x in 0..cols {
+                run += u32::from(self.new[y * cols + x]);
+                self.sat[(y + 1) * sw + x + 1] = self.sat[y * sw + x + 1] + run;
+            }
+        }
+        let window = |x0: usize, y0: usize, x1: usize, y1: usize| -> u32 {
+            // Inclusive cell ranges.
+            self.sat[(y1 + 1) * sw + x1 + 1] + self.sat[y0 * sw + x0]
+                - self.sat[y0 * sw + x1 + 1]
+                - self.sat[(y1 + 1) * sw + x0]
+        };
+        let mut best = (0u32, 0usize, 0usize);
+        for y in 0..rows {
+            for x in 0..cols {
+                if self.new[y * cols + x] == 0 {
+                    continue;
+                }
+                let (x0, y0) = (x.saturating_sub(radius), y.saturating_sub(radius));
+                let (x1, y1) = ((x + radius).min(cols - 1), (y + radius).min(rows - 1));
+                let c = window(x0, y0, x1, y1);
+                if c > best.0 {
+                    best = (c, x, y);
+                }
+            }
+        }
+        out.cluster = best.0;
+        // Bounding box: the new cells connected to the densest point through windows.
+        let (_, bx, by) = best;
+        let (mut x0, mut y0, mut x1, mut y1) = (bx, by, bx, by);
+        loop {
+            let (nx0, ny0) = (x0.saturating_sub(radius), y0.saturating_sub(radius));
+            let (nx1, ny1) = ((x1 + radius).min(cols - 1), (y1 + radius).min(rows - 1));
+            let (mut ex0, mut ey0, mut ex1, mut ey1) = (x1, y1, x0, y0);
+            for y in ny0..=ny1 {
+                for x in nx0..=nx1 {
+                    if self.new[y * cols + x] != 0 {
+                        ex0 = ex0.min(x);
+                        ey0 = ey0.min(y);
+                        ex1 = ex1.max(x);
+                        ey1 = ey1.max(y);
+                    }
+                }
+            }
+            let grown = (ex0.min(x0), ey0.min(y0), ex1.max(x1), ey1.max(y1));
+            if grown == (x0, y0, x1, y1) {
+                break;
+            }
+            (x0, y0, x1, y1) = grown;
+        }
+        out.bbox = Some((x0 as u16, y0 as u16, x1 as u16, y1 as u16));
+    }
+
+    /// Iterates over the cells flagged new in the last frame, with their signature.
+    pub fn new_cells(&self) -> impl Iterator<Item = (usize, usize, Signature)> + '_ {
+        let cols = self.cols.max(1);
+        self.new[..self.cols * self.rows]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0)
+            .map(move |(i, _)| {
+                (
+                    i % cols,
+                    i / cols,
+                    Signature::from_index(self.new_sig[i] as usize),
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn analyse(cells: &mut Cells, f: &mut Features, pic: &[u8], w: usize, h: usize) -> CellFrame {
+        f.begin(w, h);
+        for y in 0..h {
+            f.row(
+                &pic[y * w..(y + 1) * w],
+                (y > 0).then(|| &pic[(y - 1) * w..y * w]),
+            );
+        }
+        cells.analyse(f, &CellParams::default(), 3)
+    }
+
+    fn texture(w: usize, h: usize, seed: u32) -> Vec<u8> {
+        let mut s = seed;
+        (0..w * h)
+            .map(|i| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let (x, y) = (i % w, i / w);
+                (100.0 + 30.0 * ((x as f32 / 5.0).sin() + (y as f32 / 7.0).cos())) as u8
+                    + (s >> 29) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn misplaced_blocks_cluster_and_repeat_is_not_new() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        let mut cells = Cells::new(w / 16, h / 16);
+        let clean = texture(w, h, 1);
+        assert_eq!(analyse(&mut cells, &mut f, &clean, w, h).new_cells, 0);
+        assert_eq!(analyse(&mut cells, &mut f, &clean, w, h).new_cells, 0);
+        // Paste four cells of strongly offset content: boxed cells.
+        let mut bad = clean.clone();
+        for (cx, cy) in [(4, 3), (5, 3), (6, 3), (5, 4), (8, 8)] {
+            for y in cy * 16..cy * 16 + 16 {
+                for x in cx * 16..cx * 16 + 16 {
+                    bad[y * w + x] = if (cx + cy) % 2 == 0 { 230 } else { 20 };
+                }
+            }
+        }
+        let r = analyse(&mut cells, &mut f, &bad, w, h);
+        assert!(r.new_cells >= 4, "{r:?}");
+        assert!(r.cluster >= 4, "{r:?}");
+        let (x0, y0, x1, y1) = r.bbox.unwrap();
+        assert!(x0 <= 4 && y0 <= 3 && x1 >= 6 && y1 >= 4, "{r:?}");
+        // The same damage again is not new.
+        let r = analyse(&mut cells, &mut f, &bad, w, h);
+        assert_eq!(r.new_cells, 0, "{r:?}");
+    }
+}

@@ -1,0 +1,655 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Turns per-frame evidence into corruption and blockiness intervals.
+//!
+//! Times are nanoseconds on the analysis timeline (`t`, see vqfreeze's tracker); `Times` carries
+//! what is reported. Nothing here allocates once the baseline ring is sized.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::cells::{CellFrame, SIGNATURES, Signature};
+use crate::message::{EndReason, Phase};
+use crate::vqfreeze::tracker::Times;
+
+/// Running distribution of the new-cell count of frames outside corruption events, over a
+/// window of frames: its 95th percentile is what the channel's own content produces.
+pub struct Baseline {
+    ring: Vec<u8>,
+    pos: usize,
+    len: usize,
+    hist: [u32; 256],
+}
+
+impl Baseline {
+    pub fn new(frames: usize) -> Self {
+        Baseline {
+            ring: vec![0; frames.max(1)],
+            pos: 0,
+            len: 0,
+            hist: [0; 256],
+        }
+    }
+
+    pub fn push(&mut self, count: u32) {
+        let v = count.min(255) as u8;
+        if self.len == self.ring.len() {
+            self.hist[self.ring[self.pos] as usize] -= 1;
+        } else {
+            self.len += 1;
+        }
+        self.ring[self.pos] = v;
+        self.hist[v as usize] += 1;
+        self.pos = (self.pos + 1) % self.ring.len();
+    }
+
+    pub fn p95(&self) -> u32 {
+        if self.len == 0 {
+            return 0;
+        }
+        let target = (self.len as u64 * 95).div_ceil(100);
+        let mut acc = 0u64;
+        for (v, &n) in self.hist.iter().enumerate() {
+            acc += u64::from(n);
+            if acc >= target {
+                return v as u32;
+            }
+        }
+        255
+    }
+
+    pub fn clear(&mut self) {
+        self.pos = 0;
+        self.len = 0;
+        self.hist = [0; 256];
+    }
+}
+
+/// An event open this long (ns) no longer keeps its frames out of the baseline.
+const LEARN_AFTER: u64 = 2_000_000_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CorruptionParams {
+    pub cluster_min: u32,
+    pub hangover: u64,
+    /// Mean change of the 16x16 cell means (8-bit code values) from which a frame is a cut.
+    pub scenecut: f32,
+    pub use_decoder_flags: bool,
+    pub use_lost_frames: bool,
+    pub update_interval: u64,
+}
+
+/// What one frame contributes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameEvidence {
+    pub times: Times,
+    pub t: u64,
+    pub duration: u64,
+    /// Running time at which this frame is analysed.
+    pub now: Option<u64>,
+    pub cells: CellFrame,
+    /// Pixel bounding box of the triggering cluster (x0, y0, x1, y1, exclusive), if triggered.
+    pub pixels: Option<(u32, u32, u32, u32)>,
+    pub decoder_flag: bool,
+    /// Frames missing before this one (timestamp gap after DISCONT), with where the gap began.
+    pub lost: u64,
+    pub lost_start: Option<(Times, u64)>,
+    /// No unflagged frame has been seen since the stream started.
+    pub startup: bool,
+    pub blockiness: f64,
+    /// Cell size in pixels and the picture's cell count, for the area fraction.
+    pub cell_px: u32,
+}
+
+/// Accumulated description of one corruption event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CorruptionEvidence {
+    pub pixel_frames: u64,
+    pub decoder_frames: u64,
+    pub lost_frames: u64,
+    pub frames: u64,
+    pub peak_cells: u32,
+    pub sum_cells: u64,
+    pub cells: u32,
+    /// Pixel bounding box (x0, y0, x1, y1), exclusive ends.
+    pub bbox: Option<(u32, u32, u32, u32)>,
+    pub signatures: [u64; SIGNATURES],
+    pub peak_blockiness: f64,
+    pub startup: bool,
+    pub cell_px: u32,
+    pub scene_cut: bool,
+}
+
+impl CorruptionEvidence {
+    pub fn source(&self) -> &'static str {
+        match (
+            self.pixel_frames > 0,
+            self.decoder_frames + self.lost_frames > 0,
+        ) {
+            (true, true) => "both",
+            (true, false) => "pixels",
+            _ => "decoder",
+        }
+    }
+
+    pub fn signature(&self) -> &'static str {
+        let (i, n) = self
+            .signatures
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+            .map(|(i, n)| (i, *n))
+            .unwrap_or((0, 0));
+        if n > 0 {
+            Signature::from_index(i).as_str()
+        } else if self.decoder_frames > 0 && self.startup {
+            "startup-unrecovered"
+        } else if self.decoder_frames > 0 {
+            "decoder"
+        } else {
+            "lost-frames"
+        }
+    }
+
+    pub fn area_fraction(&self) -> f64 {
+        if self.cells == 0 {
+            0.0
+        } else {
+            f64::from(self.peak_cells) / f64::from(self.cells)
+        }
+    }
+
+    pub fn mean_cells(&self) -> f64 {
+        if self.pixel_frames == 0 {
+            0.0
+        } else {
+            self.sum_cells as f64 / self.pixel_frames as f64
+        }
+    }
+
+    /// First and last macroblock row touched (16-pixel rows), if any pixels were flagged.
+    pub fn mb_rows(&self) -> Option<(u32, u32)> {
+        self.bbox
+            .map(|(_, y0, _, y1)| (y0 / 16, (y1.max(1) - 1) / 16))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Event {
+    pub defect: &'static str,
+    pub phase: Phase,
+    pub id: u64,
+    pub start: Times,
+    pub start_t: u64,
+    pub detected: Option<u64>,
+    pub duration: Option<u64>,
+    pub end: Option<Times>,
+    pub reason: Option<EndReason>,
+    pub evidence: EventEvidence,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum EventEvidence {
+    Corruption(CorruptionEvidence),
+    Blockiness(BlockinessEvidence),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenCorruption {
+    id: u64,
+    start: Times,
+    start_t: u64,
+    last_end: Times,
+    last_end_t: u64,
+    last_update_t: u64,
+    ev: CorruptionEvidence,
+}
+
+/// Up to three events per frame (an end, a start, an update).
+#[derive(Debug, Default)]
+pub struct Events {
+    items: [Option<Event>; 4],
+}
+
+impl Events {
+    pub fn push(&mut self, e: Event) {
+        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(e);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Event> {
+        self.items.iter().flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.iter().all(Option::is_none)
+    }
+}
+
+pub struct CorruptionTracker {
+    ids: Arc<AtomicU64>,
+    open: Option<OpenCorruption>,
+    pub baseline: Baseline,
+    pub events_total: u64,
+    pub triggers_total: u64,
+}
+
+impl CorruptionTracker {
+    pub fn new(ids: Arc<AtomicU64>, baseline_frames: usize) -> Self {
+        CorruptionTracker {
+            ids,
+            open: None,
+            baseline: Baseline::new(baseline_frames),
+            events_total: 0,
+            triggers_total: 0,
+        }
+    }
+
+    /// True when the cells of this frame form a cluster the baseline cannot explain.
+    /// `compressed`: the picture is at alarm-level compression blockiness, where boxed and smeared
+    /// cells are the codec's own; only fills and stale cells count then.
+    pub fn triggers(&self, c: &CellFrame, p: &CorruptionParams, compressed: bool) -> bool {
+        let count = if compressed {
+            c.signatures[Signature::FillGreen as usize]
+                + c.signatures[Signature::FillGrey as usize]
+                + c.signatures[Signature::Stale as usize]
+        } else {
+            c.new_cells
+        };
+        // At a cut the whole picture is new: twice as many cells are needed.
+        let need = if c.cell_mafd > p.scenecut {
+            2 * p.cluster_min
+        } else {
+            p.cluster_min
+        };
+        // Until a second of the channel is known, its normal level is not.
+        self.baseline.len >= self.baseline.ring.len().min(25)
+            && c.cluster >= p.cluster_min
+            && count >= need
+            && count >= self.baseline.p95() + 2
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    pub fn push(&mut self, f: &FrameEvidence, p: &CorruptionParams, out: &mut Events) {
+        let pixels = f.pixels.is_some();
+        let decoder = p.use_decoder_flags && f.decoder_flag;
+        let lost = if p.use_lost_frames { f.lost } else { 0 };
+        let evidence = pixels || decoder || lost > 0;
+        // The baseline learns from frames outside events, and from events that last: a state
+        // that persists (a channel compressed this hard) is the channel's normal.
+        if self.open.is_none_or(|o| f.t >= o.start_t + LEARN_AFTER) {
+            self.baseline.push(f.cells.new_cells);
+        }
+        if !evidence {
+            if let Some(o) = self.open
+                && f.t >= o.last_end_t + p.hangover
+            {
+                out.push(self.end(o, f.now, EndReason::Recovered));
+                self.open = None;
+            }
+            return;
+        }
+        if pixels {
+            self.triggers_total += 1;
+        }
+        let frame_end = f.times.plus(f.duration);
+        let mut o = match self.open {
+            Some(o) => o,
+            None => {
+                let (start, start_t) = match f.lost_start {
+                    Some(s) if lost > 0 => s,
+                    _ => (f.times, f.t),
+                };
+                self.events_total += 1;
+                OpenCorruption {
+                    id: self.ids.fetch_add(1, Ordering::Relaxed),
+                    start,
+                    start_t,
+                    last_end: frame_end,
+                    last_end_t: f.t + f.duration,
+                    last_update_t: f.t,
+                    ev: CorruptionEvidence {
+                        cells: f.cells.cells,
+                        cell_px: f.cell_px,
+                        startup: f.startup,
+                        ..Default::default()
+                    },
+                }
+            }
+        };
+        let opening = self.open.is_none();
+        let ev = &mut o.ev;
+        ev.frames += 1;
+        ev.decoder_frames += decoder as u64;
+        ev.lost_frames += lost;
+        ev.peak_blockiness = ev.peak_blockiness.max(f.blockiness);
+        if let Some(b) = f.pixels {
+            ev.pixel_frames += 1;
+            ev.peak_cells = ev.peak_cells.max(f.cells.new_cells);
+            ev.sum_cells += u64::from(f.cells.new_cells);
+            for (acc, &n) in ev.signatures.iter_mut().zip(&f.cells.signatures) {
+                *acc += u64::from(n);
+            }
+            ev.bbox = Some(match ev.bbox {
+                None => b,
+                Some(a) => (a.0.min(b.0), a.1.min(b.1), a.2.max(b.2), a.3.max(b.3)),
+            });
+            ev.scene_cut |= f.cells.cell_mafd > p.scenecut;
+        }
+        o.last_end = frame_end;
+        o.last_end_t = f.t + f.duration;
+        let mut phase = None;
+        if opening {
+            phase = Some(Phase::Start);
+        } else if p.update_interval > 0 && f.t >= o.last_update_t + p.update_interval {
+            o.last_update_t = f.t;
+            phase = Some(Phase::Update);
+        }
+        self.open = Some(o);
+        if let Some(phase) = phase {
+            out.push(Event {
+                defect: "corruption",
+                phase,
+                id: o.id,
+                start: o.start,
+                start_t: o.start_t,
+                detected: f.now,
+                duration: (phase == Phase::Update).then_some(o.last_end_t - o.start_t),
+                end: None,
+                reason: None,
+                evidence: EventEvidence::Corruption(o.ev),
+            });
+        }
+    }
+
+    fn end(&self, o: OpenCorruption, now: Option<u64>, reason: EndReason) -> Event {
+        Event {
+            defect: "corruption",
+            phase: Phase::End,
+            id: o.id,
+            start: o.start,
+            start_t: o.start_t,
+            detected: now,
+            duration: Some(o.last_end_t.saturating_sub(o.start_t)),
+            end: Some(o.last_end),
+            reason: Some(reason),
+            evidence: EventEvidence::Corruption(o.ev),
+        }
+    }
+
+    /// Ends the open event (EOS, flush, caps change, stop).
+    pub fn close(&mut self, reason: EndReason, now: Option<u64>, out: &mut Events) {
+        if let Some(o) = self.open.take() {
+            out.push(self.end(o, now, reason));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BlockinessParams {
+    pub warn: f64,
+    pub alarm: f64,
+    pub min_duration: u64,
+    /// Time constant (ns) of the smoothing the thresholds apply to.
+    pub smoothing: u64,
+    pub update_interval: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockinessEvidence {
+    pub alarm: bool,
+    pub frames: u64,
+    pub peak: f64,
+    pub sum: f64,
+    pub peak_16: f64,
+    pub grid_x: (f32, f32),
+    pub grid_y: (f32, f32),
+}
+
+impl BlockinessEvidence {
+    pub fn severity(&self) -> &'static str {
+        if self.alarm { "alarm" } else { "warning" }
+    }
+
+    pub fn mean(&self) -> f64 {
+        if self.frames == 0 {
+            0.0
+        } else {
+            self.sum / self.frames as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: Times,
+    start_t: u64,
+    alarm_since: Option<u64>,
+    ev: BlockinessEvidence,
+    open: Option<(u64, u64)>,
+}
+
+/// Sustained compression blockiness: a warning (or alarm) interval once the smoothed score has
+/// stayed above the threshold for `min_duration`.
+pub struct BlockinessTracker {
+    ids: Arc<AtomicU64>,
+    pub smoothed: Option<f64>,
+    run: Option<Run>,
+    pub intervals_total: u64,
+}
+
+pub struct BlockinessFrame {
+    pub times: Times,
+    pub t: u64,
+    pub duration: u64,
+    pub now: Option<u64>,
+    pub score: f64,
+    pub score_16: f64,
+    pub grid_x: (f32, f32),
+    pub grid_y: (f32, f32),
+}
+
+impl BlockinessTracker {
+    pub fn new(ids: Arc<AtomicU64>) -> Self {
+        BlockinessTracker {
+            ids,
+            smoothed: None,
+            run: None,
+            intervals_total: 0,
+        }
+    }
+
+    pub fn reset_smoothing(&mut self) {
+        self.smoothed = None;
+    }
+
+    pub fn push(&mut self, f: &BlockinessFrame, p: &BlockinessParams, out: &mut Events) {
+        let alpha = if p.smoothing == 0 || f.duration == 0 {
+            1.0
+        } else {
+            (f.duration as f64 / p.smoothing as f64).min(1.0)
+        };
+        let s = match self.smoothed {
+            Some(s) => s + alpha * (f.score - s),
+            None => f.score,
+        };
+        self.smoothed = Some(s);
+        let end_t = f.t + f.duration;
+        if s < p.warn {
+            if let Some(r) = self.run.take()
+                && let Some((id, _)) = r.open
+            {
+                out.push(Event {
+                    defect: "blockiness",
+                    phase: Phase::End,
+                    id,
+                    start: r.start,
+                    start_t: r.start_t,
+                    detected: f.now,
+                    duration: Some(f.t.saturating_sub(r.start_t)),
+                    end: Some(f.times),
+                    reason: Some(EndReason::Recovered),
+                    evidence: EventEvidence::Blockiness(r.ev),
+                });
+            }
+            return;
+        }
+        let run = self.run.get_or_insert(Run {
+            start: f.times,
+            start_t: f.t,
+            alarm_since: None,
+            ev: BlockinessEvidence::default(),
+            open: None,
+        });
+        run.ev.frames += 1;
+        run.ev.peak = run.ev.peak.max(f.score);
+        run.ev.peak_16 = run.ev.peak_16.max(f.score_16);
+        run.ev.sum += f.score;
+        run.ev.grid_x = f.grid_x;
+        run.ev.grid_y = f.grid_y;
+        let mut phase = None;
+        if s >= p.alarm {
+            let since = *run.alarm_since.get_or_insert(f.t);
+            if !run.ev.alarm && end_t.saturating_sub(since) >= p.min_duration {
+                run.ev.alarm = true;
+                if run.open.is_some() {
+                    phase = Some(Phase::Update);
+                }
+            }
+        } else {
+            run.alarm_since = None;
+        }
+        match run.open {
+            None if end_t.saturating_sub(run.start_t) >= p.min_duration => {
+                run.open = Some((self.ids.fetch_add(1, Ordering::Relaxed), f.t));
+                self.intervals_total += 1;
+                phase = Some(Phase::Start);
+            }
+            Some((_, last)) if p.update_interval > 0 && f.t >= last + p.update_interval => {
+                phase = Some(Phase::Update);
+            }
+            _ => (),
+        }
+        if let Some(phase) = phase {
+            let (id, _) = run.open.expect("open");
+            run.open = Some((id, f.t));
+            out.push(Event {
+                defect: "blockiness",
+                phase,
+                id,
+                start: run.start,
+                start_t: run.start_t,
+                detected: f.now,
+                duration: (phase == Phase::Update).then_some(end_t - run.start_t),
+                end: None,
+                reason: None,
+                evidence: EventEvidence::Blockiness(run.ev),
+            });
+        }
+    }
+
+    /// Ends the open interval at `end` (the end of the last frame) for `reason`.
+    pub fn close(
+        &mut self,
+        end: Option<(Times, u64)>,
+        reason: EndReason,
+        now: Option<u64>,
+        out: &mut Events,
+    ) {
+        self.smoothed = None;
+        if let Some(r) = self.run.take()
+            && let Some((id, _)) = r.open
+        {
+            let (end, end_t) = end.unwrap_or((r.start, r.start_t));
+            out.push(Event {
+                defect: "blockiness",
+                phase: Phase::End,
+                id,
+                start: r.start,
+                start_t: r.start_t,
+                detected: now,
+                duration: Some(end_t.saturating_sub(r.start_t)),
+                end: Some(end),
+                reason: Some(reason),
+                evidence: EventEvidence::Blockiness(r.ev),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn baseline_percentile() {
+        let mut b = Baseline::new(100);
+        for i in 0..100 {
+            b.push(if i < 96 { 0 } else { 9 });
+        }
+        assert_eq!(b.p95(), 0);
+        for _ in 0..10 {
+            b.push(9);
+        }
+        assert_eq!(b.p95(), 9);
+    }
+
+    fn frame(i: u64, score: f64) -> BlockinessFrame {
+        let t = i * 40_000_000;
+        BlockinessFrame {
+            times: Times {
+                pts: Some(t),
+                running_time: Some(t),
+                stream_time: Some(t),
+            },
+            t,
+            duration: 40_000_000,
+            now: Some(t),
+            score,
+            score_16: score,
+            grid_x: (8.0, 0.0),
+            grid_y: (8.0, 0.0),
+        }
+    }
+
+    #[test]
+    fn blockiness_interval() {
+        let p = BlockinessParams {
+            warn: 1.3,
+            alarm: 1.5,
+            min_duration: 1_000_000_000,
+            smoothing: 0,
+            update_interval: 0,
+        };
+        let mut tr = BlockinessTracker::new(Arc::new(AtomicU64::new(1)));
+        let mut all = Vec::new();
+        for i in 0..200 {
+            let score = if (50..150).contains(&i) { 1.6 } else { 1.0 };
+            let mut ev = Events::default();
+            tr.push(&frame(i, score), &p, &mut ev);
+            all.extend(ev.iter().map(|e| (i, e.phase, e.start_t, e.evidence)));
+        }
+        assert_eq!(all.len(), 2, "{all:?}");
+        // Start after 1 s (25 frames) above warn, then the alarm in the same frame, end at 150.
+        assert_eq!(
+            (all[0].0, all[0].1, all[0].2),
+            (74, Phase::Start, 2_000_000_000)
+        );
+        assert_eq!(all[1].1, Phase::End);
+        assert_eq!(all[1].0, 150);
+        match all[1].3 {
+            EventEvidence::Blockiness(b) => assert!(b.alarm && b.frames == 100),
+            _ => unreachable!(),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+/**
+ * SECTION:element-vqartifact
+ *
+ * vqartifact watches raw video inline for block corruption (packet loss, decoder errors,
+ * concealment), for frames the decoder dropped, and for compression blockiness. Buffers pass
+ * through untouched (the frame is mapped read-only, QoS is off) unless `draw` is set.
+ *
+ * One pass over the luma measures, for every 16x16 cell (macroblock), the step across each of its
+ * four edges against the steps just beside it, its interior activity and its mean, and the
+ * picture's column and row gradient profiles.
+ *
+ * Corruption: a cell is *boxed* when at least `sides-min` of its edges step by `edge-step` code
+ * values more than, and `edge-ratio` times, the steps beside them (misplaced or wrongly predicted
+ * macroblocks); *fill* when it is exactly constant at a concealment colour (green: luma below the
+ * black level, as all-zero YUV renders; grey: mid-level) next to textured cells; *smear* when its
+ * rows (or columns) repeat exactly while it has structure the other way (rows copied down, streaks). Only new flags count: not seen in the
+ * cell in the previous frame(s), and not in a *chronic* cell (flagged in more than
+ * `chronic-fraction` of about the last 250 frames: logos, pillarbox edges, tickers, screen content).
+ * A frame triggers when at least `cluster-min` new cells lie within `cluster-radius` cells of
+ * one (twice as many at a scene cut, see `scenecut-threshold`) and their count exceeds by 2 the
+ * 95th percentile of the channel's own frames outside events over `baseline-window` (so heavily
+ * compressed channels raise their own bar; while the smoothed blockiness is at alarm level,
+ * boxed and smeared cells are the codec's own and only fills and stale cells count). A buffer flagged CORRUPTED by the decoder
+ * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
+ * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
+ * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The first evidence opens a `corruption` defect (for lost
+ * frames it starts where the first missing frame was due); it stays open while evidence continues
+ * and for `hangover` after the last (propagated damage is smeared, not blocky, and is not seen
+ * again), and ends at the end of the last frame with evidence.
+ *
+ * Blockiness: per frame, the mean horizontal (vertical) step on the 8-pixel grid lines over the
+ * mean step elsewhere, the larger of both directions (1.0 = no visible grid), from that frame
+ * alone; `score-16` is the same on the 16-pixel grid. With `estimate-grid`, the grid's period and
+ * phase are estimated every second from the profiles accumulated over that second, so upscaled
+ * (fractional grids) and shifted video is scored on its real grid. The score smoothed over 1 s
+ * that stays above `blockiness-warning` for `blockiness-min-duration` opens a `blockiness` defect;
+ * it becomes an alarm (update message) once above `blockiness-alarm` for as long, and ends at the
+ * first frame back below the warning level. With `measurement-interval`, a `blockiness`
+ * vqmon-measurement is posted at that interval for time series.
+ *
+ * Crop metadata: when buffers carry a #GstVideoCropMeta, only the visible rectangle is analysed;
+ * cells stay on the coded grid (the first whole cell inside the rectangle), and the reported
+ * boxes are in buffer pixels.
+ *
+ * `draw` outlines the cells flagged new in each frame in the luma plane (white: boxed; black:
+ * fill and smear) so a person can see what the element saw; the element then writes to every
+ * frame (8-bit planar luma only).
+ *
+ * Open defects are closed at EOS, flush, new segment, stream start, caps change and stop, with the
+ * reason. Buffers without timestamps are placed after the previous frame (one warning); buffers
+ * that cannot be mapped pass through unanalysed, are counted in `stats` and the first posts a
+ * warning.
+ *
+ * ## Messages
+ *
+ * Element messages named `vqmon-defect` (see docs/messages.md), `defect` one of:
+ *
+ * - corruption: `source` (string: `pixels`, `decoder` for the CORRUPTED flag or lost frames,
+ *   `both`), `signature` (string, the dominant evidence: `boxed`, `fill-green`, `fill-grey`,
+ *   `smear`, `decoder`, `startup-unrecovered` for flagged frames before the decoder ever
+ *   recovered, `lost-frames`), `x`, `y`, `width`, `height` (guint64, pixel box of all flagged
+ *   clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last` (guint64,
+ *   16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells), `peak-cells`,
+ *   `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `boxed-cells`, `fill-cells`,
+ *   `smear-cells` (guint64), `mean-cells`, `blockiness` (gdouble, peak score during the event),
+ *   `scene-cut` (gboolean).
+ * - blockiness: `severity` (string: `warning`, `alarm`), `frames` (guint64), `peak-score`,
+ *   `mean-score`, `peak-score-16`, `grid-period-x`, `grid-phase-x`, `grid-period-y`,
+ *   `grid-phase-y` (gdouble).
+ *
+ * Measurement `blockiness` (`vqmon-measurement`): `score`, `score-16`, `smoothed`, `mean`, `min`,
+ * `max` (gdouble), `frames`, `corrupted-frames` (guint64), and the grid (gdouble).
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m uridecodebin uri=file:///path/to/file.ts ! vqartifact ! fakesink
+ * ]|
+ *
+ * Since: 0.1.0
+ */
+use gst::glib;
+use gst::prelude::*;
+
+pub mod cells;
+pub mod events;
+pub mod features;
+pub mod grid;
+mod imp;
+
+glib::wrapper! {
+    pub struct VqArtifact(ObjectSubclass<imp::VqArtifact>)
+        @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "vqartifact",
+        gst::Rank::NONE,
+        VqArtifact::static_type(),
+    )
+}
