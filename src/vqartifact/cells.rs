@@ -124,6 +124,9 @@ pub struct Cells {
     /// Last three frames' BOXED/FLAT/SMEAR bits, newest in the low bits.
     history: Vec<u16>,
     chronic: Vec<f32>,
+    /// Per cell: its left (top) side is blocky in this frame.
+    left_flag: Vec<u8>,
+    top_flag: Vec<u8>,
     /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
     still: Vec<f32>,
     mean: Vec<f32>,
@@ -143,6 +146,8 @@ impl Cells {
             rows: 0,
             history: vec![0; n],
             chronic: vec![0.0; n],
+            left_flag: vec![0; n],
+            top_flag: vec![0; n],
             still: vec![0.0; n],
             mean: vec![0.0; n],
             new: vec![0; n],
@@ -194,14 +199,27 @@ impl Cells {
         let first = self.frames == 0;
         let alpha = 2.0 / 251.0;
         let rows16 = CELL as f32;
-        let blocky = |b: u16, a: u16, a_div: f32| {
-            let b = f32::from(b) / rows16;
-            let a = f32::from(a) / a_div;
-            b - a >= p.step_min && b + 2.0 >= p.ratio_min * (a + 2.0)
-        };
+        // A side is blocky when B - A >= step and B + 2 >= ratio (A + 2), with B the mean step
+        // across it (sum of 16 / 16) and A the mean beside it (sum of 32 / 32); multiplied by 32.
+        let (t32, ratio) = (32.0 * p.step_min, p.ratio_min);
+        for (((l, t), (&lb, &la)), (&tb, &ta)) in self
+            .left_flag
+            .iter_mut()
+            .zip(self.top_flag.iter_mut())
+            .zip(f.left_b[..n].iter().zip(&f.left_a[..n]))
+            .zip(f.top_b[..n].iter().zip(&f.top_a[..n]))
+        {
+            let side = |b: u16, a: u16| {
+                let (b2, a) = (2.0 * f32::from(b), f32::from(a));
+                (b2 - a >= t32 && b2 + 64.0 >= ratio * (a + 64.0)) as u8
+            };
+            *l = side(lb, la);
+            *t = side(tb, ta);
+        }
         // Interior activity of every cell, needed for the neighbours of fill candidates.
         let activity = |i: usize| -> f32 { (f.hint[i] + f.vint[i]) as f32 / (2.0 * 15.0 * rows16) };
         let black_level = if p.full_range { -1.0 } else { 12.0 };
+        let inv_interior = 1.0 / (15.0 * rows16);
         let area = rows16 * rows16;
         let mafd = f.lsum[..n]
             .iter()
@@ -213,27 +231,15 @@ impl Cells {
         for cy in 0..rows {
             for cx in 0..cols {
                 let i = cy * cols + cx;
-                let mut sides = 0;
-                let mut possible = 0;
-                if cx >= 1 {
-                    possible += 1;
-                    sides += blocky(f.left_b[i], f.left_a[i], 2.0 * rows16) as u32;
-                }
-                if cx + 1 < cols {
-                    possible += 1;
-                    sides += blocky(f.left_b[i + 1], f.left_a[i + 1], 2.0 * rows16) as u32;
-                }
-                if cy >= 1 {
-                    possible += 1;
-                    sides += blocky(f.top_b[i], f.top_a[i], 2.0 * rows16) as u32;
-                }
-                if cy + 1 < rows {
-                    possible += 1;
-                    sides += blocky(f.top_b[i + cols], f.top_a[i + cols], 2.0 * rows16) as u32;
-                }
+                let (l, r, t, b) = (cx >= 1, cx + 1 < cols, cy >= 1, cy + 1 < rows);
+                let possible = l as u32 + r as u32 + t as u32 + b as u32;
+                let sides = u32::from(l as u8 & self.left_flag[i])
+                    + u32::from(r as u8 & self.left_flag[(i + 1).min(n - 1)])
+                    + u32::from(t as u8 & self.top_flag[i])
+                    + u32::from(b as u8 & self.top_flag[(i + cols).min(n - 1)]);
                 let boxed = possible >= p.sides_min && sides >= p.sides_min;
-                let h_mean = f.hint[i] as f32 / (15.0 * rows16);
-                let v_mean = f.vint[i] as f32 / (15.0 * rows16);
+                let h_mean = f.hint[i] as f32 * inv_interior;
+                let v_mean = f.vint[i] as f32 * inv_interior;
                 let flat = h_mean + v_mean <= p.flat_max;
                 let smear = !flat
                     && ((v_mean <= p.flat_max && h_mean >= p.smear_min)
@@ -248,8 +254,11 @@ impl Cells {
 
                 let bits = (boxed as u16) | ((flat as u16) << 1) | ((smear as u16) << 2);
                 let hist = self.history[i];
+                // Set in the last frame (frames = 1) or the last two (frames = 2).
                 let was = |bit: u8, frames: u32| -> bool {
-                    (0..frames).any(|k| (hist >> (3 * k)) & u16::from(bit) != 0)
+                    let bit = u16::from(bit);
+                    let mask = if frames >= 2 { bit | (bit << 3) } else { bit };
+                    hist & mask != 0
                 };
                 let chronic = self.chronic[i] > p.chronic_frac;
                 let mut sig = None;
@@ -400,12 +409,7 @@ mod tests {
 
     fn analyse(cells: &mut Cells, f: &mut Features, pic: &[u8], w: usize, h: usize) -> CellFrame {
         f.begin(w, h);
-        for y in 0..h {
-            f.row(
-                &pic[y * w..(y + 1) * w],
-                (y > 0).then(|| &pic[(y - 1) * w..y * w]),
-            );
-        }
+        f.plane(pic, w, 0);
         cells.analyse(f, &CellParams::default(), 3)
     }
 

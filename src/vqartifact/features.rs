@@ -8,13 +8,15 @@
 
 //! One pass over the luma rows of a frame, collecting everything vqartifact decides on.
 //!
-//! Cells are 16x16 pixels (one macroblock) aligned to the analysis origin. Per row the pass adds
-//! the horizontal gradient `|p[x] - p[x-1]|` to a per-column accumulator (u16 lanes: 16 rows of
-//! 8-bit steps fit), and sums the vertical gradient `|p[y][x] - p[y-1][x]|` and the luma over each
-//! 16-pixel segment (`psadbw` on x86-64). At the end of each band of 16 rows the per-column sums
-//! give every cell's left edge step, the steps beside it and the interior activity, and they are
-//! added to the picture's column profile; the vertical sums give top edges, interior activity and
-//! the row profile. Nothing is allocated per frame: buffers are sized at caps time.
+//! Cells are 16x16 pixels (one macroblock) aligned to the analysis origin. The frame is read in
+//! bands of 16 rows, in strips of 32 columns: for each strip the horizontal gradient
+//! `|p[x] - p[x-1]|` of the band's rows is summed per column in registers (u16 lanes: 16 rows of
+//! 8-bit steps fit), and the vertical gradient `|p[y][x] - p[y-1][x]|` and the luma are summed per
+//! 16-pixel segment and row (`vpsadbw`). The per-column sums give every cell's left edge step, the
+//! steps beside it and its interior activity, and add up to the picture's column profile; the
+//! per-row vertical sums give top edges, interior activity and the row profile. AVX2 is used when
+//! the CPU has it (checked at run time), portable code otherwise. Nothing is allocated per frame:
+//! buffers are sized at caps time.
 
 /// Cell size in pixels (an H.264/MPEG-2 macroblock).
 pub const CELL: usize = 16;
@@ -29,8 +31,8 @@ pub struct Features {
     /// Cells per row and rows of cells (full 16x16 cells only).
     cols: usize,
     rows: usize,
-    /// Horizontal steps of the current band, per column.
-    hacc: Vec<u16>,
+    /// Sums of the current band.
+    sums: BandSums,
     /// Column profile of the frame: horizontal steps summed over all rows.
     pub colprof: Vec<u32>,
     /// Row profile: vertical steps summed over each row (row 0 is 0).
@@ -51,10 +53,7 @@ pub struct Features {
     pub lsum: Vec<u32>,
     /// Per column of cells: the vertical step between rows 14 and 15 of the band above.
     above: Vec<u16>,
-    /// Scratch for one vertical-step row, per 16-pixel segment.
-    vseg: Vec<u16>,
-    /// Scratch for one luma-sum row, per 16-pixel segment.
-    lseg: Vec<u16>,
+
     y: usize,
 }
 
@@ -70,7 +69,7 @@ impl Features {
             h: 0,
             cols: 0,
             rows: 0,
-            hacc: vec![0; max_w],
+            sums: BandSums::new(max_w),
             colprof: vec![0; max_w],
             rowprof: vec![0; max_h],
             left_b: vec![0; cells],
@@ -81,8 +80,7 @@ impl Features {
             vint: vec![0; cells],
             lsum: vec![0; cells],
             above: vec![0; segs],
-            vseg: vec![0; segs],
-            lseg: vec![0; segs],
+
             y: 0,
         }
     }
@@ -117,70 +115,66 @@ impl Features {
         (self.cols, self.rows)
     }
 
-    /// Adds the next row (`w` 8-bit luma samples); `prev` is the row above, `None` for row 0.
-    pub fn row(&mut self, row: &[u8], prev: Option<&[u8]>) {
+    /// Measures a whole plane: row y is `data[offset + y * stride ..][..w]`.
+    pub fn plane(&mut self, data: &[u8], stride: usize, offset: usize) {
+        let (w, h) = (self.w, self.h);
+        let row = |y: usize| &data[offset + y * stride..offset + y * stride + w];
+        let mut rows: [&[u8]; CELL] = [&[]; CELL];
+        for b in 0..h.div_ceil(CELL) {
+            let y0 = b * CELL;
+            let n = (h - y0).min(CELL);
+            for (r, slot) in rows.iter_mut().enumerate().take(n) {
+                *slot = row(y0 + r);
+            }
+            self.band(&rows[..n], (y0 > 0).then(|| row(y0 - 1)));
+        }
+    }
+
+    /// Adds the next band: up to 16 rows of `w` 8-bit luma samples; `above` is the row above the
+    /// band (`None` for the first band). Bands must come in order; only the last may be short.
+    pub fn band(&mut self, rows: &[&[u8]], above: Option<&[u8]>) {
         let w = self.w;
-        let y = self.y;
-        if y >= self.h {
+        let y0 = self.y;
+        let n = rows.len().min(CELL).min(self.h.saturating_sub(y0));
+        if n == 0 {
             return;
         }
-        let row = &row[..w];
-        let r = y % CELL;
-        if r == 0 {
-            self.hacc[..w].fill(0);
-        }
-        add_hsteps(row, &mut self.hacc[..w]);
         let segs = w.div_ceil(CELL);
-        segment_sums(
-            row,
-            prev.map(|p| &p[..w]),
-            &mut self.vseg[..segs],
-            &mut self.lseg[..segs],
-        );
-        let band = y / CELL;
-        let in_cells = band < self.rows;
+        band_sums(&rows[..n], above, w, &mut self.sums);
+        let band = y0 / CELL;
         let cols = self.cols;
-        if prev.is_some() {
-            self.rowprof[y] = self.vseg[..segs].iter().map(|&v| u32::from(v)).sum();
+        let b = &self.sums;
+        for r in 0..n {
+            if y0 + r > 0 {
+                self.rowprof[y0 + r] = b.rowsum[r];
+            }
         }
-        if in_cells {
+        let full = n == CELL && band < self.rows;
+        if full {
             let base = band * cols;
-            let lsum = &mut self.lsum[base..base + cols];
-            for (acc, &v) in lsum.iter_mut().zip(&self.lseg[..cols]) {
-                *acc += u32::from(v);
-            }
-            if prev.is_some() {
-                match r {
-                    0 => {
-                        self.top_b[base..base + cols].copy_from_slice(&self.vseg[..cols]);
-                        self.top_a[base..base + cols].copy_from_slice(&self.above[..cols]);
-                    }
-                    _ => {
-                        if r == 1 {
-                            for (ta, &v) in self.top_a[base..base + cols].iter_mut().zip(&self.vseg)
-                            {
-                                *ta = ta.saturating_add(v);
-                            }
-                        }
-                        for (acc, &v) in self.vint[base..base + cols].iter_mut().zip(&self.vseg) {
-                            *acc += u32::from(v);
-                        }
-                    }
-                }
+            for c in 0..cols {
+                let i = base + c;
+                self.lsum[i] = u32::from(b.lseg[c]);
+                self.top_b[i] = b.v0[c];
+                self.top_a[i] = if above.is_some() {
+                    self.above[c].saturating_add(b.v1[c])
+                } else {
+                    0
+                };
+                self.vint[i] = b.vint[c];
             }
         }
-        if r == CELL - 1 {
-            self.above[..segs].copy_from_slice(&self.vseg[..segs]);
+        if n == CELL {
+            self.above[..segs].copy_from_slice(&b.vlast[..segs]);
         }
-        if r == CELL - 1 || y + 1 == self.h {
-            self.finish_band(band, in_cells && r == CELL - 1);
-        }
-        self.y += 1;
+        self.finish_band(band, full);
+        self.y += n;
     }
 
     fn finish_band(&mut self, band: usize, cells: bool) {
         let w = self.w;
-        for (p, &h) in self.colprof[..w].iter_mut().zip(&self.hacc[..w]) {
+        let hacc = &self.sums.hacc;
+        for (p, &h) in self.colprof[..w].iter_mut().zip(&hacc[..w]) {
             *p += u32::from(h);
         }
         if !cells {
@@ -191,163 +185,223 @@ impl Features {
             let x0 = c * CELL;
             let i = base + c;
             if x0 >= 1 {
-                self.left_b[i] = self.hacc[x0];
-                self.left_a[i] = self.hacc[x0 - 1].saturating_add(self.hacc[x0 + 1]);
+                self.left_b[i] = hacc[x0];
+                self.left_a[i] = hacc[x0 - 1].saturating_add(hacc[x0 + 1]);
             } else {
                 self.left_b[i] = 0;
                 self.left_a[i] = 0;
             }
-            self.hint[i] = self.hacc[x0 + 1..x0 + CELL]
-                .iter()
-                .map(|&v| u32::from(v))
-                .sum();
+            self.hint[i] = hacc[x0 + 1..x0 + CELL].iter().map(|&v| u32::from(v)).sum();
         }
     }
 }
 
-/// `acc[x] += |row[x] - row[x-1]|` for x >= 1.
-fn add_hsteps(row: &[u8], acc: &mut [u16]) {
+/// What one band of up to 16 rows yields. Vertical steps of row r are against row r - 1, and
+/// against the row above the band for r = 0 (0 without one).
+pub struct BandSums {
+    /// Horizontal steps per column (x >= 1), summed over the band's rows.
+    pub hacc: Vec<u16>,
+    /// Per 16-pixel segment: vertical steps of row 0, of row 1, and of the last row.
+    pub v0: Vec<u16>,
+    pub v1: Vec<u16>,
+    pub vlast: Vec<u16>,
+    /// Per segment: vertical steps of rows 1.. summed (the cells' interior).
+    pub vint: Vec<u32>,
+    /// Per segment: luma sum.
+    pub lseg: Vec<u16>,
+    /// Per row: vertical steps over the whole width.
+    pub rowsum: [u32; CELL],
+}
+
+impl BandSums {
+    pub fn new(max_w: usize) -> Self {
+        let segs = max_w.div_ceil(CELL);
+        BandSums {
+            hacc: vec![0; max_w],
+            v0: vec![0; segs],
+            v1: vec![0; segs],
+            vlast: vec![0; segs],
+            vint: vec![0; segs],
+            lseg: vec![0; segs],
+            rowsum: [0; CELL],
+        }
+    }
+}
+
+/// Computes the sums of one band of `w` columns.
+pub fn band_sums(rows: &[&[u8]], above: Option<&[u8]>, w: usize, out: &mut BandSums) {
+    out.rowsum = [0; CELL];
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 is available, checked just above.
-            unsafe { x86::add_hsteps_avx2(row, acc) };
+            let done = unsafe { x86::band_avx2(rows, above, w, out) };
+            band_portable(rows, above, w, done, out);
             return;
         }
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        unsafe { x86::add_hsteps_sse2(row, acc) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    add_hsteps_scalar(row, acc, 1);
+    band_portable(rows, above, w, 0, out);
 }
 
-/// Scalar version, from column `from` (>= 1) on.
-fn add_hsteps_scalar(row: &[u8], acc: &mut [u16], from: usize) {
-    let n = row.len().min(acc.len());
-    if n < 2 {
+/// Portable version, for columns from `from` (a multiple of 32) on; adds to `rowsum`.
+pub fn band_portable(
+    rows: &[&[u8]],
+    above: Option<&[u8]>,
+    w: usize,
+    from: usize,
+    out: &mut BandSums,
+) {
+    if from >= w || rows.is_empty() {
         return;
     }
-    let from = from.max(1);
-    for x in from..n {
-        acc[x] += u16::from(row[x].abs_diff(row[x - 1]));
+    let n = rows.len();
+    out.hacc[from..w].fill(0);
+    for row in rows {
+        let row = &row[..w];
+        for x in from.max(1)..w {
+            out.hacc[x] += u16::from(row[x].abs_diff(row[x - 1]));
+        }
     }
-}
-
-/// Per 16-pixel segment: the sum of `|row - prev|` (0 without `prev`) and the luma sum.
-fn segment_sums(row: &[u8], prev: Option<&[u8]>, vseg: &mut [u16], lseg: &mut [u16]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: SSE2 is part of the x86-64 baseline.
-        unsafe { x86::segment_sums_sse2(row, prev, vseg, lseg) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    segment_sums_scalar(row, prev, vseg, lseg, 0);
-}
-
-fn segment_sums_scalar(
-    row: &[u8],
-    prev: Option<&[u8]>,
-    vseg: &mut [u16],
-    lseg: &mut [u16],
-    from_seg: usize,
-) {
-    for s in from_seg..vseg.len() {
-        let a = s * CELL;
-        let b = (a + CELL).min(row.len());
-        lseg[s] = row[a..b].iter().map(|&v| u16::from(v)).sum();
-        vseg[s] = match prev {
-            Some(p) => row[a..b]
-                .iter()
-                .zip(&p[a..b])
-                .map(|(&x, &y)| u16::from(x.abs_diff(y)))
-                .sum(),
-            None => 0,
-        };
+    for s in from / CELL..w.div_ceil(CELL) {
+        let (a, b) = (s * CELL, ((s + 1) * CELL).min(w));
+        out.lseg[s] = rows
+            .iter()
+            .map(|r| r[a..b].iter().map(|&v| u16::from(v)).sum::<u16>())
+            .sum();
+        out.vint[s] = 0;
+        for (r, row) in rows.iter().enumerate() {
+            let prev = if r > 0 { Some(rows[r - 1]) } else { above };
+            let v: u16 = match prev {
+                Some(p) => row[a..b]
+                    .iter()
+                    .zip(&p[a..b])
+                    .map(|(&x, &y)| u16::from(x.abs_diff(y)))
+                    .sum(),
+                None => 0,
+            };
+            match r {
+                0 => out.v0[s] = v,
+                1 => out.v1[s] = v,
+                _ => (),
+            }
+            if r >= 1 {
+                out.vint[s] += u32::from(v);
+            }
+            if r + 1 == n {
+                out.vlast[s] = v;
+            }
+            out.rowsum[r] += u32::from(v);
+        }
+        if n < 2 {
+            out.v1[s] = 0;
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::{BandSums, CELL};
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "sse2")]
-    pub unsafe fn add_hsteps_sse2(row: &[u8], acc: &mut [u16]) {
-        let n = row.len().min(acc.len());
-        let mut x = 1;
-        // SAFETY: every load reads row[x - 1 .. x + 16] and every store writes acc[x .. x + 16],
-        // both in bounds while x + 16 <= n.
-        unsafe {
-            let zero = _mm_setzero_si128();
-            while x + 16 <= n {
-                let a = _mm_loadu_si128(row.as_ptr().add(x) as *const __m128i);
-                let b = _mm_loadu_si128(row.as_ptr().add(x - 1) as *const __m128i);
-                let d = _mm_or_si128(_mm_subs_epu8(a, b), _mm_subs_epu8(b, a));
-                let p = acc.as_mut_ptr().add(x) as *mut __m128i;
-                let lo = _mm_add_epi16(_mm_loadu_si128(p), _mm_unpacklo_epi8(d, zero));
-                let hi = _mm_add_epi16(_mm_loadu_si128(p.add(1)), _mm_unpackhi_epi8(d, zero));
-                _mm_storeu_si128(p, lo);
-                _mm_storeu_si128(p.add(1), hi);
-                x += 16;
-            }
-        }
-        super::add_hsteps_scalar(row, acc, x);
-    }
-
+    /// The band sums for whole 32-column strips; returns the first column not done.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn add_hsteps_avx2(row: &[u8], acc: &mut [u16]) {
-        let n = row.len().min(acc.len());
-        let mut x = 1;
-        // SAFETY: every load reads row[x - 1 .. x + 32] and every store writes acc[x .. x + 32],
-        // both in bounds while x + 32 <= n.
+    pub unsafe fn band_avx2(
+        rows: &[&[u8]],
+        above: Option<&[u8]>,
+        w: usize,
+        out: &mut BandSums,
+    ) -> usize {
+        let strips = w / 32;
+        let n = rows.len();
+        if strips == 0 || n == 0 {
+            return 0;
+        }
+        assert!(n <= CELL);
+        assert!(rows.iter().all(|r| r.len() >= w) && above.is_none_or(|a| a.len() >= w));
+        assert!(out.hacc.len() >= w && out.lseg.len() >= 2 * strips);
+        // The two 16-pixel segment sums of a vpsadbw result over 32 pixels.
+        let halves = |v: __m256i| -> (u64, u64) {
+            let lo = _mm256_castsi256_si128(v);
+            let hi = _mm256_extracti128_si256::<1>(v);
+            (
+                (_mm_cvtsi128_si64(lo) + _mm_extract_epi64::<1>(lo)) as u64,
+                (_mm_cvtsi128_si64(hi) + _mm_extract_epi64::<1>(hi)) as u64,
+            )
+        };
+        let zero = _mm256_setzero_si256();
+        let mut rowv = [zero; CELL];
+        // SAFETY: every load reads 32 bytes at x (or x - 1 with x >= 32) of a row of at least w
+        // bytes with x + 32 <= w (asserted above); stores write hacc[x .. x + 32], x + 32 <= w.
         unsafe {
-            while x + 32 <= n {
-                let a = _mm256_loadu_si256(row.as_ptr().add(x) as *const __m256i);
-                let b = _mm256_loadu_si256(row.as_ptr().add(x - 1) as *const __m256i);
-                let d = _mm256_or_si256(_mm256_subs_epu8(a, b), _mm256_subs_epu8(b, a));
-                let lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(d));
-                let hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(d));
-                let p = acc.as_mut_ptr().add(x) as *mut __m256i;
-                _mm256_storeu_si256(p, _mm256_add_epi16(_mm256_loadu_si256(p), lo));
-                _mm256_storeu_si256(p.add(1), _mm256_add_epi16(_mm256_loadu_si256(p.add(1)), hi));
-                x += 32;
+            for k in 0..strips {
+                let x = 32 * k;
+                let (mut lo, mut hi, mut luma, mut vint) = (zero, zero, zero, zero);
+                let (mut v0, mut v1, mut vlast) = (zero, zero, zero);
+                for (r, row) in rows.iter().enumerate() {
+                    let p = row.as_ptr();
+                    // Rows are walked across, not along: fetch ahead of each row's stream.
+                    if x + 256 < w {
+                        _mm_prefetch::<_MM_HINT_T0>(p.add(x + 256) as *const i8);
+                    }
+                    let a = _mm256_loadu_si256(p.add(x) as *const __m256i);
+                    if k > 0 {
+                        let b = _mm256_loadu_si256(p.add(x - 1) as *const __m256i);
+                        let d = _mm256_or_si256(_mm256_subs_epu8(a, b), _mm256_subs_epu8(b, a));
+                        lo = _mm256_add_epi16(lo, _mm256_cvtepu8_epi16(_mm256_castsi256_si128(d)));
+                        hi = _mm256_add_epi16(
+                            hi,
+                            _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(d)),
+                        );
+                    }
+                    let prev = if r > 0 { Some(rows[r - 1]) } else { above };
+                    if let Some(q) = prev {
+                        let b = _mm256_loadu_si256(q.as_ptr().add(x) as *const __m256i);
+                        let v = _mm256_sad_epu8(a, b);
+                        rowv[r] = _mm256_add_epi64(rowv[r], v);
+                        match r {
+                            0 => v0 = v,
+                            1 => v1 = v,
+                            _ => (),
+                        }
+                        if r >= 1 {
+                            vint = _mm256_add_epi64(vint, v);
+                        }
+                        if r + 1 == n {
+                            vlast = v;
+                        }
+                    }
+                    luma = _mm256_add_epi64(luma, _mm256_sad_epu8(a, zero));
+                }
+                let s = 2 * k;
+                let (a, b) = halves(luma);
+                (out.lseg[s], out.lseg[s + 1]) = (a as u16, b as u16);
+                let (a, b) = halves(vint);
+                (out.vint[s], out.vint[s + 1]) = (a as u32, b as u32);
+                let (a, b) = halves(v0);
+                (out.v0[s], out.v0[s + 1]) = (a as u16, b as u16);
+                let (a, b) = halves(v1);
+                (out.v1[s], out.v1[s + 1]) = (a as u16, b as u16);
+                let (a, b) = halves(vlast);
+                (out.vlast[s], out.vlast[s + 1]) = (a as u16, b as u16);
+                if k > 0 {
+                    let dst = out.hacc.as_mut_ptr().add(x) as *mut __m256i;
+                    _mm256_storeu_si256(dst, lo);
+                    _mm256_storeu_si256(dst.add(1), hi);
+                }
             }
         }
-        super::add_hsteps_scalar(row, acc, x);
-    }
-
-    #[target_feature(enable = "sse2")]
-    pub unsafe fn segment_sums_sse2(
-        row: &[u8],
-        prev: Option<&[u8]>,
-        vseg: &mut [u16],
-        lseg: &mut [u16],
-    ) {
-        let full = (row.len() / 16).min(vseg.len()).min(lseg.len());
-        // SAFETY: segment s reads row[16 s .. 16 s + 16] (and prev likewise), in bounds for
-        // s < full = row.len() / 16; prev has the same length as row.
-        unsafe {
-            let zero = _mm_setzero_si128();
-            let sum = |v: __m128i| (_mm_cvtsi128_si32(v) + _mm_extract_epi16::<4>(v)) as u16;
-            match prev {
-                Some(p) => {
-                    debug_assert!(p.len() >= row.len());
-                    for s in 0..full {
-                        let a = _mm_loadu_si128(row.as_ptr().add(16 * s) as *const __m128i);
-                        let b = _mm_loadu_si128(p.as_ptr().add(16 * s) as *const __m128i);
-                        vseg[s] = sum(_mm_sad_epu8(a, b));
-                        lseg[s] = sum(_mm_sad_epu8(a, zero));
-                    }
-                }
-                None => {
-                    for s in 0..full {
-                        let a = _mm_loadu_si128(row.as_ptr().add(16 * s) as *const __m128i);
-                        vseg[s] = 0;
-                        lseg[s] = sum(_mm_sad_epu8(a, zero));
-                    }
-                }
+        for (r, v) in rowv.iter().enumerate().take(n) {
+            let (a, b) = halves(*v);
+            out.rowsum[r] = (a + b) as u32;
+        }
+        // The first strip's horizontal steps (column 0 has none).
+        out.hacc[..32].fill(0);
+        for row in rows {
+            for x in 1..32 {
+                out.hacc[x] += u16::from(row[x].abs_diff(row[x - 1]));
             }
         }
-        super::segment_sums_scalar(row, prev, vseg, lseg, full);
+        32 * strips
     }
 }
 
@@ -371,9 +425,46 @@ mod tests {
         (col, rowp)
     }
 
+    /// Feeds a picture band by band.
+    pub fn feed(f: &mut Features, rows: &[Vec<u8>]) {
+        for (b, band) in rows.chunks(CELL).enumerate() {
+            let slices: Vec<&[u8]> = band.iter().map(|r| r.as_slice()).collect();
+            let above = (b > 0).then(|| rows[b * CELL - 1].as_slice());
+            f.band(&slices, above);
+        }
+    }
+
+    #[test]
+    fn simd_matches_portable() {
+        let (w, n) = (333usize, 16usize);
+        let mut seed = 99u32;
+        let rows: Vec<Vec<u8>> = (0..=n)
+            .map(|_| {
+                (0..w)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        (seed >> 24) as u8
+                    })
+                    .collect()
+            })
+            .collect();
+        let slices: Vec<&[u8]> = rows[1..].iter().map(|r| r.as_slice()).collect();
+        let run = |portable: bool| {
+            let mut b = BandSums::new(w);
+            b.rowsum = [0; CELL];
+            if portable {
+                band_portable(&slices, Some(&rows[0]), w, 0, &mut b);
+            } else {
+                band_sums(&slices, Some(&rows[0]), w, &mut b);
+            }
+            (b.hacc, b.v0, b.v1, b.vlast, b.vint, b.lseg, b.rowsum)
+        };
+        assert_eq!(run(true), run(false));
+    }
+
     #[test]
     fn matches_scalar_reference() {
-        let (w, h) = (100, 50);
+        let (w, h) = (200, 50);
         let mut seed = 7u32;
         let rows: Vec<Vec<u8>> = (0..h)
             .map(|_| {
@@ -387,14 +478,12 @@ mod tests {
             .collect();
         let mut f = Features::new(w, h);
         f.begin(w, h);
-        for y in 0..h {
-            f.row(&rows[y], (y > 0).then(|| rows[y - 1].as_slice()));
-        }
+        feed(&mut f, &rows);
         let (col, rowp) = reference(&rows, w);
         assert_eq!(&f.colprof[..w], &col[..]);
         assert_eq!(&f.rowprof[..h], &rowp[..]);
         let (cols, crows) = f.grid();
-        assert_eq!((cols, crows), (6, 3));
+        assert_eq!((cols, crows), (12, 3));
         // Cell (2, 1): left edge at x = 32, rows 16..32; top edge at y = 16, columns 32..48.
         let i = cols + 2;
         let lb: u32 = (16..32)

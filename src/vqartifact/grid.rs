@@ -54,17 +54,15 @@ pub fn ratio(prof: &[u32], axis: Axis, lines: usize) -> f64 {
     let eps = 0.5 * lines.max(1) as f64;
     if let Some((p, phase)) = axis.integer() {
         let phase = phase % p;
-        let (mut on, mut n_on, mut off, mut n_off) = (0u64, 0u64, 0u64, 0u64);
         // Position 0 holds no step.
-        for (x, &v) in prof.iter().enumerate().skip(1) {
-            if x % p == phase {
-                on += u64::from(v);
-                n_on += 1;
-            } else {
-                off += u64::from(v);
-                n_off += 1;
-            }
+        let total: u64 = prof[1..].iter().map(|&v| u64::from(v)).sum();
+        let first = if phase == 0 { p } else { phase };
+        let (mut on, mut n_on) = (0u64, 0u64);
+        for &v in prof.iter().skip(first).step_by(p) {
+            on += u64::from(v);
+            n_on += 1;
         }
+        let (off, n_off) = (total - on, (n as u64 - 1) - n_on);
         if n_on == 0 || n_off == 0 {
             return 1.0;
         }
@@ -109,26 +107,57 @@ pub fn blockiness(
     (r8, r16)
 }
 
-/// Smallest and largest period tried, and the smallest step between periods.
+/// Smallest and largest period tried.
 const P_MIN: f32 = 6.0;
 const P_MAX: f32 = 48.0;
-const P_STEP: f32 = 0.01;
-/// Comb contrast (mean on the grid over the mean profile) from which a grid counts as found.
+/// Comb contrast (mean of the local maxima on the grid lines over their mean everywhere) from which
+/// a grid counts as found.
 pub const MIN_CONTRAST: f32 = 1.3;
+/// Spectral peaks examined.
+const CANDIDATES: usize = 4;
 
-/// Finds the period and phase of the strongest grid in an accumulated profile: the comb through
-/// the profile with the highest mean, reduced to its fundamental (a grid of 8 also fits 16, 24 ...).
-/// Returns the axis and its contrast, or None when no comb stands out.
+/// The comb through `prof3` (a max-filtered profile, mean `mean3`) with the highest mean at
+/// period `p`: (contrast, phase).
+fn comb(prof3: &[f32], mean3: f32, p: f32) -> (f32, f32) {
+    let (lo, hi) = (2usize, prof3.len() - 2);
+    let mut best = (0.0f32, 0.0f32);
+    for f in 0..p.ceil() as usize {
+        let (mut s, mut k) = (0.0f32, 0u32);
+        let mut c = f as f32;
+        while (c.round() as usize) < hi {
+            let x = c.round() as usize;
+            if x >= lo {
+                s += prof3[x];
+                k += 1;
+            }
+            c += p;
+        }
+        if k > 0 && s / k as f32 > best.0 {
+            best = (s / k as f32, f as f32);
+        }
+    }
+    (best.0 / mean3.max(1e-6), best.1)
+}
+
+/// Finds the period and phase of the grid in an accumulated gradient profile, or None.
+///
+/// Candidates come from the spectrum of the high-passed profile (Goertzel, one multiply-add per
+/// sample and period, 6 to 48 pixels in steps of P^2 / 2n): its strongest peaks, with their
+/// multiples and halves, since a grid of period P also shows at P/2, P/3 ... Each candidate is
+/// refined and scored by the comb through the local maxima of the profile (edges of scaled grids
+/// spread over two or three pixels). The grid is the shortest period of at least 8 pixels that
+/// divides the best comb and scores at least 0.8 of it (coded grids come in families: 4, 8 and
+/// 16 pixels, scaled alike; the 8-pixel transform grid is the one of note).
+/// `scratch` needs room for `2 * prof.len()` values to stay free of allocation.
 pub fn estimate(prof: &[f32], scratch: &mut Vec<f32>) -> Option<(Axis, f32)> {
     let n = prof.len();
     if n < 4 * P_MAX as usize {
         return None;
     }
-    // Skip the edges: position 0 holds no step, and the picture border can hold one. Scaled
-    // grids spread each edge over two or three pixels: score the local maximum.
-    let lo = 2usize;
-    let hi = n - 2;
+    // Skip the edges: position 0 holds no step, and the picture border can hold one.
+    let (lo, hi) = (2usize, n - 2);
     scratch.clear();
+    // [0, n): the max-filtered profile.
     scratch.extend((0..n).map(|x| {
         if x < lo || x >= hi {
             0.0
@@ -136,59 +165,134 @@ pub fn estimate(prof: &[f32], scratch: &mut Vec<f32>) -> Option<(Axis, f32)> {
             prof[x - 1].max(prof[x]).max(prof[x + 1])
         }
     }));
-    let prof = &scratch[..];
-    let mean = prof[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
-    if mean <= 0.0 {
+    let mean3 = scratch[lo..hi].iter().sum::<f32>() / (hi - lo) as f32;
+    if mean3 <= 0.0 {
         return None;
     }
-    let best_phase = |p: f32| -> (f32, f32) {
-        let mut best = (0.0f32, 0.0f32);
-        let phases = p.ceil() as usize;
-        for f in 0..phases {
-            let (mut s, mut k) = (0.0f32, 0u32);
-            let mut c = f as f32;
-            while (c.round() as usize) < hi {
-                let x = c.round() as usize;
-                if x >= lo {
-                    s += prof[x];
-                    k += 1;
-                }
-                c += p;
+    // [n, 2n - 4): the profile minus its mean over 25 pixels (content is mostly low frequencies
+    // and would bury the grid's peaks).
+    {
+        const R: usize = 12;
+        let mut sum: f32 = prof[lo..(lo + R).min(hi)].iter().sum();
+        for x in lo..hi {
+            if x + R < hi {
+                sum += prof[x + R];
             }
-            if k > 0 && s / k as f32 > best.0 {
-                best = (s / k as f32, f as f32);
+            if x > lo + R {
+                sum -= prof[x - R - 1];
             }
+            let count = (x + R).min(hi - 1) + 1 - x.saturating_sub(R).max(lo);
+            scratch.push(prof[x] - sum / count as f32);
         }
-        (best.0 / mean, best.1)
-    };
-    // Steps small enough that the comb drifts by under a pixel across the picture.
-    let mut best = (0.0f32, 0.0f32, 0.0f32);
-    let mut p = P_MIN;
-    while p <= P_MAX {
-        let (c, f) = best_phase(p);
-        if c > best.0 {
-            best = (c, p, f);
-        }
-        p += (1.5 * p / n as f32).max(P_STEP);
     }
-    let (contrast, mut period, mut phase) = best;
+    let step = |p: f32| (p * p / (2.0 * n as f32)).max(0.01);
+    let mut candidates = [(0.0f32, 0.0f32); CANDIDATES];
+    {
+        let hp = &scratch[n..];
+        // Eight Goertzel recurrences at a time: independent chains kept in vector lanes.
+        const LANES: usize = 8;
+        let mut p0 = P_MIN;
+        let mut prev = [0.0f32; 2];
+        while p0 <= P_MAX {
+            let mut ps = [0.0f32; LANES];
+            let mut p = p0;
+            for v in ps.iter_mut() {
+                *v = p;
+                p += step(p);
+            }
+            p0 = p;
+            let k: [f32; LANES] = ps.map(|p| 2.0 * (std::f32::consts::TAU / p).cos());
+            let (mut s1, mut s2) = ([0.0f32; LANES], [0.0f32; LANES]);
+            for &d in hp {
+                for j in 0..LANES {
+                    let s0 = d + k[j] * s1[j] - s2[j];
+                    s2[j] = s1[j];
+                    s1[j] = s0;
+                }
+            }
+            for j in 0..LANES {
+                if ps[j] > P_MAX {
+                    break;
+                }
+                let m = (s1[j] * s1[j] + s2[j] * s2[j] - k[j] * s1[j] * s2[j]).max(0.0);
+                // A local maximum of the spectrum (decided one period late).
+                if prev[1] >= prev[0] && prev[1] >= m {
+                    let p = ps[j] - step(ps[j]);
+                    if let Some(slot) = candidates
+                        .iter_mut()
+                        .filter(|c| c.1 < prev[1])
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                    {
+                        *slot = (p, prev[1]);
+                    }
+                }
+                prev = [prev[1], m];
+            }
+        }
+    }
+    let prof3 = &scratch[..n];
+    // Refine each candidate, its multiples and its halves by the comb.
+    let mut scored = [(0.0f32, 0.0f32, 0.0f32); CANDIDATES * 6];
+    let mut m = 0;
+    for &(pc, mag) in &candidates {
+        if mag <= 0.0 {
+            continue;
+        }
+        for factor in [0.5f32, 1.0, 2.0, 3.0, 4.0, 1.0 / 3.0] {
+            let p = pc * factor;
+            if !(P_MIN..=P_MAX).contains(&p) {
+                continue;
+            }
+            let d = step(p);
+            let mut best = (0.0f32, p, 0.0f32);
+            for j in -4..=4 {
+                let q = p + j as f32 * d / 2.0;
+                let (c, f) = comb(prof3, mean3, q);
+                if c > best.0 {
+                    best = (c, q, f);
+                }
+            }
+            scored[m] = best;
+            m += 1;
+        }
+    }
+    let scored = &scored[..m];
+    let &(contrast, period, phase) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
     if contrast < MIN_CONTRAST {
         return None;
     }
-    // The fundamental: the smallest period dividing the best one that fits nearly as well.
-    for d in (2..=6).rev() {
-        let p = period / d as f32;
-        if p < P_MIN {
-            continue;
-        }
-        let (c, f) = best_phase(p);
-        if c >= 0.8 * contrast {
-            period = p;
-            phase = f;
-            break;
-        }
+    let divides = |s: &&(f32, f32, f32)| {
+        let r = period / s.1;
+        s.1 >= 7.5 && s.0 >= 0.8 * contrast && (r - r.round()).abs() < 0.05
+    };
+    let shortest = scored
+        .iter()
+        .filter(divides)
+        .map(|s| s.1)
+        .min_by(f32::total_cmp)
+        .unwrap_or(period);
+    // Of the candidates at that period (several refine to nearly the same), the best comb.
+    let fundamental = scored
+        .iter()
+        .filter(divides)
+        .filter(|s| (s.1 - shortest).abs() < 0.02 * shortest)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .copied()
+        .unwrap_or((contrast, period, phase));
+    // Near an integer period the max filter leaves ties between neighbouring periods: coded
+    // grids at native scale are integer, so take the integer one.
+    let (mut c, mut p, mut f) = fundamental;
+    if p <= 16.5 && (p - p.round()).abs() < 0.05 {
+        p = p.round();
+        (c, f) = comb(prof3, mean3, p);
     }
-    Some((Axis { period, phase }, contrast))
+    Some((
+        Axis {
+            period: p,
+            phase: f,
+        },
+        c,
+    ))
 }
 
 /// Tracks the grid of one direction across updates; a new grid is adopted after two updates in a
@@ -245,7 +349,7 @@ impl AxisTracker {
         // A comb at twice the period of the grid in view (or of the candidate) is the same grid.
         let est = est.map(|a| {
             let near = self.candidate.unwrap_or(self.current);
-            if (a.period - 2.0 * near.period).abs() < 0.5 {
+            if (a.period - 2.0 * near.period).abs() < 0.025 * a.period {
                 Axis {
                     period: a.period / 2.0,
                     phase: a.phase % (a.period / 2.0),

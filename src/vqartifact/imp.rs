@@ -153,7 +153,8 @@ struct Analysis {
     full_range: bool,
     features: Features,
     cells: Cells,
-    rows: [Vec<u8>; 2],
+    /// Unpacking scratch for formats not read in place: the row above and 16 rows.
+    band: Vec<u8>,
     row16: Vec<u16>,
     grid: GridState,
     nominal_duration: u64,
@@ -179,7 +180,11 @@ impl Analysis {
                 || info.colorimetry().range() == gst_video::VideoColorRange::Range0_255,
             features: Features::new(w, h),
             cells: Cells::new(w / CELL, h / CELL),
-            rows: [vec![0; w], vec![0; w]],
+            band: if layout.is_direct_u8() {
+                Vec::new()
+            } else {
+                vec![0; (CELL + 1) * w]
+            },
             row16: if layout.is_8bit() {
                 Vec::new()
             } else {
@@ -192,7 +197,7 @@ impl Analysis {
                 frames: 0,
                 x: AxisTracker::new(0.0),
                 y: AxisTracker::new(0.0),
-                scratch: Vec::with_capacity(w.max(h)),
+                scratch: Vec::with_capacity(2 * w.max(h)),
             },
             nominal_duration,
             area: (0, 0, w, h),
@@ -257,36 +262,38 @@ impl Analysis {
         if aw == 0 || ah == 0 {
             return Ok(());
         }
-        let raw = |y: usize| &data[(oy + y) * stride..];
         if self.layout.is_direct_u8() {
             let off = match self.layout.sample {
                 luma::Sample::U8 { offset, .. } => offset,
                 _ => 0,
             };
-            let row = |y: usize| &raw(y)[off + ox..off + ox + aw];
-            for y in 0..ah {
-                self.features.row(row(y), (y > 0).then(|| row(y - 1)));
-            }
+            self.features.plane(data, stride, oy * stride + off + ox);
             return Ok(());
         }
+        // Other layouts: each band is unpacked to 8 bits into scratch rows 1..=16; row 0 keeps
+        // the last row of the band before.
+        let raw = |y: usize| &data[(oy + y) * stride..];
         let shift = self.layout.depth.saturating_sub(8);
-        for y in 0..ah {
-            let (a, b) = self.rows.split_at_mut(1);
-            let (cur, prev) = if y % 2 == 0 {
-                (&mut a[0], &b[0])
-            } else {
-                (&mut b[0], &a[0])
-            };
-            if self.layout.is_8bit() {
-                self.layout.unpack_u8(raw(y), &mut cur[..fw]);
-            } else {
-                self.layout.unpack_u16(raw(y), &mut self.row16[..fw]);
-                for (o, &v) in cur[..fw].iter_mut().zip(&self.row16[..fw]) {
-                    *o = (v >> shift).min(255) as u8;
+        for y0 in (0..ah).step_by(CELL) {
+            let n = (ah - y0).min(CELL);
+            self.band.copy_within(CELL * fw..(CELL + 1) * fw, 0);
+            for r in 0..n {
+                let out = &mut self.band[(r + 1) * fw..(r + 2) * fw];
+                if self.layout.is_8bit() {
+                    self.layout.unpack_u8(raw(y0 + r), out);
+                } else {
+                    self.layout.unpack_u16(raw(y0 + r), &mut self.row16[..fw]);
+                    for (o, &v) in out.iter_mut().zip(&self.row16[..fw]) {
+                        *o = (v >> shift).min(255) as u8;
+                    }
                 }
             }
-            self.features
-                .row(&cur[ox..ox + aw], (y > 0).then(|| &prev[ox..ox + aw]));
+            let mut rows: [&[u8]; CELL] = [&[]; CELL];
+            for (r, slot) in rows.iter_mut().enumerate().take(n) {
+                *slot = &self.band[(r + 1) * fw + ox..(r + 1) * fw + ox + aw];
+            }
+            let above = (y0 > 0).then(|| &self.band[ox..ox + aw]);
+            self.features.band(&rows[..n], above);
         }
         Ok(())
     }

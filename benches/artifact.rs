@@ -1,0 +1,105 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Cost of vqartifact's per-frame analysis (the luma pass, the cell decisions and the blockiness
+//! ratio) on textured, moving frames at 720p, 1080p and 2160p, and of one grid estimate (run once
+//! per second of video).
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gstvqmon::vqartifact::cells::{CellParams, Cells};
+use gstvqmon::vqartifact::features::{CELL, Features};
+use gstvqmon::vqartifact::grid::{self, Axis};
+use std::hint::black_box;
+
+#[path = "frames.rs"]
+mod frames;
+
+fn analyse(f: &mut Features, cells: &mut Cells, pic: &[u8], w: usize, h: usize) -> f64 {
+    f.begin(w, h);
+    f.plane(pic, w, 0);
+    let c = cells.analyse(f, &CellParams::default(), 3);
+    let (r8, _) = grid::blockiness(
+        &f.colprof[..w],
+        &f.rowprof[..h],
+        Axis::NATIVE,
+        Axis::NATIVE,
+        w,
+        h,
+    );
+    r8 + f64::from(c.new_cells)
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("vqartifact");
+    g.throughput(Throughput::Elements(1));
+    for (name, w, h) in [
+        ("720p", 1280, 720),
+        ("1080p", 1920, 1080),
+        ("2160p", 3840, 2160),
+    ] {
+        let fr = frames::frames_sized(4, w, h);
+        let mut f = Features::new(w, h);
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        let mut k = 0;
+        g.bench_function(format!("{name}-8bit"), |b| {
+            b.iter(|| {
+                k = (k + 1) % fr.len();
+                black_box(analyse(&mut f, &mut cells, black_box(&fr[k]), w, h))
+            })
+        });
+    }
+    // 10-bit: the element unpacks each row to 8 bits first (what this adds is the unpacking).
+    let (w, h) = (1920, 1080);
+    let fr = frames::frames_sized(4, w, h);
+    let fr16: Vec<Vec<u16>> = fr
+        .iter()
+        .map(|p| p.iter().map(|&v| u16::from(v) << 2).collect())
+        .collect();
+    let mut f = Features::new(w, h);
+    let mut cells = Cells::new(w / CELL, h / CELL);
+    // As the element does: each band unpacked into 17 scratch rows (the row above, 16 rows).
+    let mut band = vec![0u8; (CELL + 1) * w];
+    let mut k = 0;
+    g.bench_function("1080p-10bit", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr16.len();
+            let pic = &fr16[k];
+            f.begin(w, h);
+            for b0 in (0..h).step_by(CELL) {
+                let n = (h - b0).min(CELL);
+                band.copy_within((CELL) * w..(CELL + 1) * w, 0);
+                for r in 0..n {
+                    let out = &mut band[(r + 1) * w..(r + 2) * w];
+                    for (o, &v) in out.iter_mut().zip(&pic[(b0 + r) * w..(b0 + r + 1) * w]) {
+                        *o = (v >> 2) as u8;
+                    }
+                }
+                let mut rows: [&[u8]; CELL] = [&[]; CELL];
+                for (r, slot) in rows.iter_mut().enumerate().take(n) {
+                    *slot = &band[(r + 1) * w..(r + 2) * w];
+                }
+                f.band(&rows[..n], (b0 > 0).then(|| &band[..w]));
+            }
+            black_box(cells.analyse(&f, &CellParams::default(), 3).new_cells)
+        })
+    });
+    let prof: Vec<f32> = {
+        let mut f = Features::new(w, h);
+        f.begin(w, h);
+        f.plane(&fr[0], w, 0);
+        f.colprof[..w].iter().map(|&v| v as f32).collect()
+    };
+    let mut scratch = Vec::with_capacity(2 * w);
+    g.bench_function("grid-estimate-1920", |b| {
+        b.iter(|| black_box(grid::estimate(black_box(&prof), &mut scratch)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
