@@ -33,11 +33,11 @@ test: deps
 bench: deps
 	$(CARGO) bench --bench freeze
 	$(CARGO) bench --bench avsync
-	benches/compare-freeze.sh
+	benches/compare.sh
 	taskset -c 0 $(CARGO) bench --bench scale
 
 compare: deps
-	benches/compare-freeze.sh
+	benches/compare.sh
 
 install: deps
 	meson setup build --prefix=/usr --buildtype=release || meson setup --reconfigure build --prefix=/usr --buildtype=release

@@ -53,6 +53,35 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Where the time goes at 1080p: the luma pass alone, the cell decisions alone, and the floor:
+    // reading every byte of the plane once (summing it).
+    let (w, h) = (1920, 1080);
+    let fr = frames::frames_sized(4, w, h);
+    let mut f = Features::new(w, h);
+    let mut cells = Cells::new(w / CELL, h / CELL);
+    let mut k = 0;
+    g.bench_function("1080p-pass-only", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr.len();
+            f.begin(w, h);
+            f.plane(black_box(&fr[k]), w, 0);
+            black_box(f.colprof[7])
+        })
+    });
+    g.bench_function("1080p-cells-only", |b| {
+        b.iter(|| black_box(cells.analyse(black_box(&f), &CellParams::default(), 3).new_cells))
+    });
+    g.bench_function("1080p-read-floor", |b| {
+        b.iter(|| {
+            k = (k + 1) % fr.len();
+            black_box(
+                fr[k]
+                    .chunks_exact(64)
+                    .map(|c| c.iter().map(|&v| u32::from(v)).sum::<u32>())
+                    .fold(0u32, u32::wrapping_add),
+            )
+        })
+    });
     // 10-bit: the element unpacks each row to 8 bits first (what this adds is the unpacking).
     let (w, h) = (1920, 1080);
     let fr = frames::frames_sized(4, w, h);

@@ -9,7 +9,7 @@
 //! Cost of avsyncmon's per-buffer work: the luma probe and flash detector on a textured 1080p
 //! frame (8- and 10-bit), the beep detector and audio onsets on 20 ms of 48 kHz stereo, and the
 //! timestamp checks of one buffer. Compare with decoding: avdec_h264 spends ~6.6 ms on one
-//! 1080p frame on this class of machine (benches/compare-freeze.sh measures it side by side).
+//! 1080p frame on this class of machine (benches/compare.sh measures it side by side).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gstvqmon::avsyncmon::content::AudioOnsets;

@@ -337,6 +337,8 @@ mod x86 {
                 let x = 32 * k;
                 let (mut lo, mut hi, mut luma, mut vint) = (zero, zero, zero, zero);
                 let (mut v0, mut v1, mut vlast) = (zero, zero, zero);
+                // The row above, as loaded for the previous row of this strip.
+                let mut up = above.map(|q| _mm256_loadu_si256(q.as_ptr().add(x) as *const __m256i));
                 for (r, row) in rows.iter().enumerate() {
                     let p = row.as_ptr();
                     // Rows are walked across, not along: fetch ahead of each row's stream.
@@ -353,9 +355,7 @@ mod x86 {
                             _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(d)),
                         );
                     }
-                    let prev = if r > 0 { Some(rows[r - 1]) } else { above };
-                    if let Some(q) = prev {
-                        let b = _mm256_loadu_si256(q.as_ptr().add(x) as *const __m256i);
+                    if let Some(b) = up {
                         let v = _mm256_sad_epu8(a, b);
                         rowv[r] = _mm256_add_epi64(rowv[r], v);
                         match r {
@@ -370,6 +370,7 @@ mod x86 {
                             vlast = v;
                         }
                     }
+                    up = Some(a);
                     luma = _mm256_add_epi64(luma, _mm256_sad_epu8(a, zero));
                 }
                 let s = 2 * k;
