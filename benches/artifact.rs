@@ -69,7 +69,13 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("1080p-cells-only", |b| {
-        b.iter(|| black_box(cells.analyse(black_box(&f), &CellParams::default(), 3).new_cells))
+        b.iter(|| {
+            black_box(
+                cells
+                    .analyse(black_box(&f), &CellParams::default(), 3)
+                    .new_cells,
+            )
+        })
     });
     g.bench_function("1080p-read-floor", |b| {
         b.iter(|| {

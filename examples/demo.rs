@@ -8,8 +8,8 @@
 
 //! `make demo`: a generated audio/video stream (textured, moving picture with a flash every 3 s
 //! and a matching beep) gets every kind of defect injected by vqinject; the video goes through an
-//! H.264 encode and decode, then vqfreeze and avsyncmon watch both streams and vqreport writes the
-//! JSON report. The demo prints what was injected next to what was detected, with precision and
+//! H.264 encode and decode, then vqfreeze, vqartifact and avsyncmon watch both streams and vqreport
+//! writes the JSON report. The demo prints what was injected next to what was detected, with precision and
 //! recall, and keeps the encoded MP4 for `pipelines/analyze-file.sh`.
 
 #[path = "../tests/common/mod.rs"]
@@ -21,7 +21,7 @@ use gst::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 
 const SCHEDULE: &str = "freeze@4s+3s; black@10s+3s; freeze@16s+3s:noise=4; drop@22s+3s; \
-    stutter@28s+3s:every=6; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=32; \
+    stutter@28s+3s:every=6; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=28; \
     offset@40s+12s:200ms; gap@55s+300ms; silence@57s+2s; drift@60s+24s:2000ppm";
 
 /// Defects a detector may rightly report for an injected kind (vqmon-injection `defect`).
@@ -29,12 +29,15 @@ fn expected(injected: &str) -> &'static [&'static str] {
     match injected {
         "freeze" => &["freeze"],
         "black" => &["black"],
-        // Dropped frames: a stall, and a gap (maybe a potential shift) in video timestamps.
-        "stall" => &["stall", "ts-discont", "timeline-shift"],
+        // Dropped frames: a stall, a gap (maybe a potential shift) in video timestamps, and
+        // frames lost from a fixed-rate stream.
+        "stall" => &["stall", "ts-discont", "timeline-shift", "corruption"],
         "stutter" => &["stutter"],
         "av-offset" => &["av-offset"],
         "ts-discont" => &["ts-discont", "timeline-shift"],
         "clock-drift" => &["clock-drift"],
+        "corruption" => &["corruption"],
+        "blockiness" => &["blockiness"],
         _ => &[],
     }
 }
@@ -90,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "vqmon demo: {} s of generated {}x{} 25 fps textured, moving video with a flash every 3 s and\n\
          a matching 1 kHz beep; vqinject injects, on the raw streams:\n  {SCHEDULE}\n\
-         video: x264enc -> avdec_h264 -> vqfreeze -> avsyncmon; audio: -> avsyncmon; vqreport -> {}\n",
+         video: x264enc -> avdec_h264 -> vqfreeze -> vqartifact -> avsyncmon; audio: -> avsyncmon;\n         vqreport -> {}\n         (vqartifact's blockiness-min-duration is 2 s here, for a 2 s injection; the default is 5 s)\n",
         sig.frames / 25,
         sig.width,
         sig.height,
@@ -102,7 +105,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          appsrc name=vsrc format=time ! vqinject name=inject-video seed=1 schedule=\"{SCHEDULE}\" ! \
            x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
            h264parse ! tee name=vt \
-           vt. ! {q} ! avdec_h264 ! vqfreeze name=vqfreeze ! sync.video_sink sync.video_src ! fakesink sync=false \
+           vt. ! {q} ! avdec_h264 ! vqfreeze name=vqfreeze ! \
+             vqartifact name=vqartifact blockiness-min-duration=2000000000 ! sync.video_sink sync.video_src ! fakesink sync=false \
            vt. ! {q} ! mux. \
          appsrc name=asrc format=time ! vqinject name=inject-audio seed=1 schedule=\"{SCHEDULE}\" ! tee name=at \
            at. ! {q} ! sync.audio_sink sync.audio_src ! fakesink sync=false \

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MPL-2.0
 #
 # Installs what building, testing and demonstrating vqmon needs on Debian 12, only if missing:
-# GStreamer 1.22 development files and plugins (x264enc, avdec_h264 for the re-encode tests),
+# GStreamer 1.22 development files and plugins (x264enc, avdec_h264 for the re-encode tests,
+# timeoverlay from gstreamer1.0-x for the burnt-in clock example),
 # meson/ninja, FFmpeg (benchmarks compare against it) and Python GStreamer bindings.
 # Runs apt as root, or through sudo.
 set -euo pipefail
@@ -14,6 +15,7 @@ packages=(
   libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools
   gstreamer1.0-plugins-base
+  gstreamer1.0-x
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly

@@ -190,17 +190,7 @@ fn harness(
     props: &[(&str, glib::Value)],
     info: &gst_video::VideoInfo,
 ) -> (gst_check::Harness, gst::Bus) {
-    init();
-    let mut h = gst_check::Harness::new("vqartifact");
-    let elem = h.element().unwrap();
-    for (k, v) in props {
-        elem.set_property_from_value(k, v);
-    }
-    let bus = gst::Bus::new();
-    elem.set_bus(Some(&bus));
-    h.set_src_caps(info.to_caps().unwrap());
-    h.play();
-    (h, bus)
+    harness_on_bus("vqartifact", props, info)
 }
 
 use gst::glib;

@@ -14,7 +14,8 @@
 //! zero). A cell is *boxed* with at least `sides_min` blocky sides, *fill* when its inside is
 //! constant at a concealment colour (green: luma below the black level of limited-range video, as
 //! all-zero YUV renders; grey: mid-level) while a neighbour is textured, and *smear* when its rows (or columns) repeat
-//! exactly while it has structure the other way (rows copied down, streaks), and *stale* when,
+//! exactly while it has structure the other way (rows copied down, streaks) and a neighbour
+//! along the copy direction is smeared too, and *stale* when,
 //! at a hard cut, a textured cell that usually changes keeps its content (concealment copied
 //! the previous picture). A flag counts only when it is new:
 //! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
@@ -124,6 +125,8 @@ pub struct Cells {
     /// Last three frames' BOXED/FLAT/SMEAR bits, newest in the low bits.
     history: Vec<u16>,
     chronic: Vec<f32>,
+    /// Per cell, this frame: 1 rows copied down, 2 columns copied across.
+    smear_dir: Vec<u8>,
     /// Per cell: its left (top) side is blocky in this frame.
     left_flag: Vec<u8>,
     top_flag: Vec<u8>,
@@ -146,6 +149,7 @@ impl Cells {
             rows: 0,
             history: vec![0; n],
             chronic: vec![0.0; n],
+            smear_dir: vec![0; n],
             left_flag: vec![0; n],
             top_flag: vec![0; n],
             still: vec![0.0; n],
@@ -241,9 +245,11 @@ impl Cells {
                 let h_mean = f.hint[i] as f32 * inv_interior;
                 let v_mean = f.vint[i] as f32 * inv_interior;
                 let flat = h_mean + v_mean <= p.flat_max;
-                let smear = !flat
-                    && ((v_mean <= p.flat_max && h_mean >= p.smear_min)
-                        || (h_mean <= p.flat_max && v_mean >= p.smear_min));
+                // Rows copied down (no vertical change) or columns copied across.
+                let rows_copied = !flat && v_mean <= p.flat_max && h_mean >= p.smear_min;
+                let cols_copied = !flat && h_mean <= p.flat_max && v_mean >= p.smear_min;
+                let smear = rows_copied || cols_copied;
+                self.smear_dir[i] = rows_copied as u8 | ((cols_copied as u8) << 1);
                 let mean = f.lsum[i] as f32 / area;
                 let unchanged = (mean - self.mean[i]).abs() < 1.0;
                 self.mean[i] = mean;
@@ -292,6 +298,28 @@ impl Cells {
                         out.signatures[s as usize] += 1;
                     }
                     None => self.new[i] = 0,
+                }
+            }
+        }
+        // A smear runs on: rows copied down fill the cells below too, columns copied across the
+        // cells beside. A lone cell without change one way is a coarsely quantised block.
+        if out.signatures[Signature::Smear as usize] > 0 {
+            for i in 0..n {
+                if self.new[i] == 0 || self.new_sig[i] != Signature::Smear as u8 {
+                    continue;
+                }
+                let (cx, cy) = (i % cols, i / cols);
+                let d = self.smear_dir[i];
+                let along = |j: usize| self.smear_dir[j] & d != 0;
+                let runs = if d & 1 != 0 {
+                    (cy > 0 && along(i - cols)) || (cy + 1 < rows && along(i + cols))
+                } else {
+                    (cx > 0 && along(i - 1)) || (cx + 1 < cols && along(i + 1))
+                };
+                if !runs {
+                    self.new[i] = 0;
+                    out.new_cells -= 1;
+                    out.signatures[Signature::Smear as usize] -= 1;
                 }
             }
         }

@@ -71,6 +71,14 @@ impl Baseline {
     }
 }
 
+/// How blocky the coding of the current frame is, for [`CorruptionTracker::triggers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compressed {
+    No,
+    Frame,
+    Sustained,
+}
+
 /// An event open this long (ns) no longer keeps its frames out of the baseline.
 const LEARN_AFTER: u64 = 2_000_000_000;
 
@@ -253,15 +261,18 @@ impl CorruptionTracker {
     }
 
     /// True when the cells of this frame form a cluster the baseline cannot explain.
-    /// `compressed`: the picture is at alarm-level compression blockiness, where boxed and smeared
-    /// cells are the codec's own; only fills and stale cells count then.
-    pub fn triggers(&self, c: &CellFrame, p: &CorruptionParams, compressed: bool) -> bool {
-        let count = if compressed {
-            c.signatures[Signature::FillGreen as usize]
-                + c.signatures[Signature::FillGrey as usize]
-                + c.signatures[Signature::Stale as usize]
-        } else {
-            c.new_cells
+    /// `compressed`: how blocky the coding is. `Sustained`: the channel has been at alarm-level
+    /// blockiness for a while, so boxed and smeared cells are the codec's own and only fills and
+    /// stale cells count. `Frame`: this frame alone is at alarm level (a sudden change of
+    /// quantisation), so boxed cells do not count.
+    pub fn triggers(&self, c: &CellFrame, p: &CorruptionParams, compressed: Compressed) -> bool {
+        let fills = c.signatures[Signature::FillGreen as usize]
+            + c.signatures[Signature::FillGrey as usize]
+            + c.signatures[Signature::Stale as usize];
+        let count = match compressed {
+            Compressed::Sustained => fills,
+            Compressed::Frame => fills + c.signatures[Signature::Smear as usize],
+            Compressed::No => c.new_cells,
         };
         // At a cut the whole picture is new: twice as many cells are needed.
         let need = if c.cell_mafd > p.scenecut {

@@ -21,14 +21,14 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::cells::{CellFrame, CellParams, Cells, Signature};
 use super::events::{
-    BlockinessFrame, BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker,
-    Event, EventEvidence, Events, FrameEvidence,
+    BlockinessFrame, BlockinessParams, BlockinessTracker, Compressed, CorruptionParams,
+    CorruptionTracker, Event, EventEvidence, Events, FrameEvidence,
 };
 use super::features::{CELL, Features};
 use super::grid::{self, AxisTracker};
 use crate::luma::{self, LumaLayout};
-use crate::message::{self, DefectMessage, EndReason, Measurement, Stamp};
-use crate::vqfreeze::tracker::Times;
+use crate::message::{self, DefectMessage, EndReason, Measurement};
+use crate::vqfreeze::tracker::{EventReport, Times};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -969,10 +969,18 @@ impl VqArtifact {
                 let f = &analysis.features;
                 let (w, h) = (f.width(), f.height());
                 let (r8, r16) = grid::blockiness(&f.colprof[..w], &f.rowprof[..h], gx, gy, w, h);
-                let compressed = state
-                    .blockiness
-                    .smoothed
-                    .is_some_and(|s| s >= settings.blockiness_alarm);
+                // Damage is local and moves the picture's grid ratio only a little; coarser
+                // coding moves it all at once (by more than 1 against its last second).
+                let smoothed = state.blockiness.smoothed;
+                let compressed = if smoothed.is_some_and(|s| s >= settings.blockiness_alarm)
+                    || smoothed.is_some_and(|s| r8 >= s + 1.0)
+                {
+                    Compressed::Sustained
+                } else if r8 >= settings.blockiness_alarm {
+                    Compressed::Frame
+                } else {
+                    Compressed::No
+                };
                 let triggered =
                     state
                         .corruption
@@ -1250,7 +1258,7 @@ impl VqArtifact {
         let m = Measurement {
             measurement: "blockiness".into(),
             element: self.obj().name().to_string(),
-            at: to_stamp(at),
+            at: at.stamp(),
             detected_running_time: now.map(gst::ClockTime::from_nseconds),
             utc: if live {
                 message::utc_string(message::now_unix_usec())
@@ -1295,14 +1303,6 @@ impl VqArtifact {
             s.set("caps", caps.to_string());
         }
         s
-    }
-}
-
-fn to_stamp(t: Times) -> Stamp {
-    Stamp {
-        pts: t.pts.map(gst::ClockTime::from_nseconds),
-        running_time: t.running_time.map(gst::ClockTime::from_nseconds),
-        stream_time: t.stream_time.map(gst::ClockTime::from_nseconds),
     }
 }
 
@@ -1363,28 +1363,16 @@ fn to_message(
     now_utc: i64,
     size: (u32, u32),
 ) -> DefectMessage {
-    let utc_of = |rt: Option<u64>| -> Option<String> {
-        if !live {
-            return None;
-        }
-        let back = match (e.detected, rt) {
-            (Some(d), Some(r)) => (d as i64 - r as i64) / 1000,
-            _ => 0,
-        };
-        message::utc_string(now_utc - back)
-    };
-    DefectMessage {
-        defect: e.defect.to_string(),
+    EventReport {
+        defect: e.defect,
         phase: e.phase,
         id: e.id,
-        element: element.to_string(),
-        start: to_stamp(e.start),
-        detected_running_time: e.detected.map(gst::ClockTime::from_nseconds),
-        utc: utc_of(e.start.running_time),
-        duration: e.duration.map(gst::ClockTime::from_nseconds),
-        end: e.end.map(to_stamp),
-        end_utc: e.end.and_then(|t| utc_of(t.running_time)),
-        end_reason: e.reason,
-        evidence: Some(evidence_structure(&e.evidence, size)),
+        start: e.start,
+        detected: e.detected,
+        duration: e.duration,
+        end: e.end,
+        reason: e.reason,
+        evidence: evidence_structure(&e.evidence, size),
     }
+    .message(element, live, now_utc)
 }

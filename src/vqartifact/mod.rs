@@ -28,7 +28,10 @@
  * one (twice as many at a scene cut, see `scenecut-threshold`) and their count exceeds by 2 the
  * 95th percentile of the channel's own frames outside events over `baseline-window` (so heavily
  * compressed channels raise their own bar; while the smoothed blockiness is at alarm level,
- * boxed and smeared cells are the codec's own and only fills and stale cells count). A buffer flagged CORRUPTED by the decoder
+ * boxed and smeared cells are the codec's own and only fills and stale cells count; the same
+ * when the frame's score jumps by more than 1 above its last second's, a change of coding, which
+ * local damage does not cause; in a frame whose own score is at alarm level, boxed cells do not
+ * count). A buffer flagged CORRUPTED by the decoder
  * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
  * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
  * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The first evidence opens a `corruption` defect (for lost

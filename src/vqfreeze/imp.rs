@@ -22,11 +22,11 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::stillness::{self, BLOCK, StillParams, Stillness};
 use super::tracker::{
-    Defect, Event, Events, Evidence, Frame, StallEvidence, StallSource, Times, Tracker,
-    TrackerParams,
+    Defect, Event, EventReport, Events, Evidence, Frame, StallEvidence, StallSource, Times,
+    Tracker, TrackerParams,
 };
 use crate::luma::{self, LumaLayout};
-use crate::message::{self, DefectMessage, EndReason, Phase, Stamp};
+use crate::message::{self, DefectMessage, EndReason, Phase};
 use crate::regions::Regions;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -1243,14 +1243,6 @@ impl VqFreeze {
     }
 }
 
-fn to_times(t: Times) -> Stamp {
-    Stamp {
-        pts: t.pts.map(gst::ClockTime::from_nseconds),
-        running_time: t.running_time.map(gst::ClockTime::from_nseconds),
-        stream_time: t.stream_time.map(gst::ClockTime::from_nseconds),
-    }
-}
-
 fn evidence_structure(e: &Evidence) -> gst::Structure {
     match e {
         Evidence::Freeze(f) => gst::Structure::builder("freeze")
@@ -1285,31 +1277,18 @@ fn evidence_structure(e: &Evidence) -> gst::Structure {
     }
 }
 
-/// Builds the typed message of a tracker event. In live pipelines the UTC times of the start and
-/// end are derived from the wall clock now and the running-time distance to the detection.
+/// Builds the typed message of a tracker event.
 fn to_message(e: &Event, element: &str, live: bool, now_utc: i64) -> DefectMessage {
-    let utc_of = |rt: Option<u64>| -> Option<String> {
-        if !live {
-            return None;
-        }
-        let back = match (e.detected, rt) {
-            (Some(d), Some(r)) => (d as i64 - r as i64) / 1000,
-            _ => 0,
-        };
-        message::utc_string(now_utc - back)
-    };
-    DefectMessage {
-        defect: e.defect.as_str().to_string(),
+    EventReport {
+        defect: e.defect.as_str(),
         phase: e.phase,
         id: e.id,
-        element: element.to_string(),
-        start: to_times(e.start),
-        detected_running_time: e.detected.map(gst::ClockTime::from_nseconds),
-        utc: utc_of(e.start.running_time),
-        duration: e.duration.map(gst::ClockTime::from_nseconds),
-        end: e.end.map(to_times),
-        end_utc: e.end.and_then(|t| utc_of(t.running_time)),
-        end_reason: e.reason,
-        evidence: Some(evidence_structure(&e.evidence)),
+        start: e.start,
+        detected: e.detected,
+        duration: e.duration,
+        end: e.end,
+        reason: e.reason,
+        evidence: evidence_structure(&e.evidence),
     }
+    .message(element, live, now_utc)
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stillness::{Change, FrameStats};
-use crate::message::{EndReason, Phase};
+use crate::message::{self, DefectMessage, EndReason, Phase, Stamp};
 
 /// Median block MAD (8-bit code values) from which a still picture counts as noisy.
 pub const NOISY_FLOOR: f64 = 0.75;
@@ -35,12 +35,67 @@ pub struct Times {
 }
 
 impl Times {
+    /// The same times as clock times, for messages.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            pts: self.pts.map(gst::ClockTime::from_nseconds),
+            running_time: self.running_time.map(gst::ClockTime::from_nseconds),
+            stream_time: self.stream_time.map(gst::ClockTime::from_nseconds),
+        }
+    }
+
     /// These times moved forward by `d`.
     pub fn plus(&self, d: u64) -> Times {
         Times {
             pts: self.pts.map(|v| v + d),
             running_time: self.running_time.map(|v| v + d),
             stream_time: self.stream_time.map(|v| v + d),
+        }
+    }
+}
+
+/// What a `vqmon-defect` message of an interval detector says, in analysis-timeline terms.
+pub struct EventReport<'a> {
+    pub defect: &'a str,
+    pub phase: Phase,
+    pub id: u64,
+    pub start: Times,
+    /// Running time at which the element decided (ns).
+    pub detected: Option<u64>,
+    pub duration: Option<u64>,
+    pub end: Option<Times>,
+    pub reason: Option<EndReason>,
+    pub evidence: gst::Structure,
+}
+
+impl EventReport<'_> {
+    /// The typed message. In live pipelines the UTC times of the start and end are derived from
+    /// the wall clock now (`now_utc`, us) and the running-time distance to the detection.
+    pub fn message(self, element: &str, live: bool, now_utc: i64) -> DefectMessage {
+        let detected = self.detected;
+        let utc_of = |rt: Option<u64>| -> Option<String> {
+            if !live {
+                return None;
+            }
+            let back = match (detected, rt) {
+                (Some(d), Some(r)) => (d as i64 - r as i64) / 1000,
+                _ => 0,
+            };
+            message::utc_string(now_utc - back)
+        };
+        DefectMessage {
+            defect: self.defect.to_string(),
+            phase: self.phase,
+            id: self.id,
+            element: element.to_string(),
+            start: self.start.stamp(),
+            detected_running_time: detected.map(gst::ClockTime::from_nseconds),
+            utc: utc_of(self.start.running_time),
+            duration: self.duration.map(gst::ClockTime::from_nseconds),
+            end: self.end.map(|t| t.stamp()),
+            end_utc: self.end.and_then(|t| utc_of(t.running_time)),
+            end_reason: self.reason,
+            evidence: Some(self.evidence),
         }
     }
 }

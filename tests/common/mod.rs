@@ -261,15 +261,14 @@ pub fn drain_defects(bus: &gst::Bus) -> Vec<DefectMessage> {
     out
 }
 
-/// Runs `frames` through a harnessed `vqfreeze` with `props`, then EOS. Returns the defect
-/// messages and the buffers that came out.
-pub fn run_harness(
+/// A playing harness around `element` with `props`, caps from `info` and its own bus.
+pub fn harness_on_bus(
+    element: &str,
     props: &[(&str, glib::Value)],
     info: &gst_video::VideoInfo,
-    frames: impl IntoIterator<Item = gst::Buffer>,
-) -> (Vec<DefectMessage>, Vec<gst::Buffer>) {
+) -> (gst_check::Harness, gst::Bus) {
     init();
-    let mut h = gst_check::Harness::new("vqfreeze");
+    let mut h = gst_check::Harness::new(element);
     let elem = h.element().unwrap();
     for (k, v) in props {
         elem.set_property_from_value(k, v);
@@ -278,6 +277,17 @@ pub fn run_harness(
     elem.set_bus(Some(&bus));
     h.set_src_caps(info.to_caps().unwrap());
     h.play();
+    (h, bus)
+}
+
+/// Runs `frames` through a harnessed `vqfreeze` with `props`, then EOS. Returns the defect
+/// messages and the buffers that came out.
+pub fn run_harness(
+    props: &[(&str, glib::Value)],
+    info: &gst_video::VideoInfo,
+    frames: impl IntoIterator<Item = gst::Buffer>,
+) -> (Vec<DefectMessage>, Vec<gst::Buffer>) {
+    let (mut h, bus) = harness_on_bus("vqfreeze", props, info);
     let mut out = Vec::new();
     for b in frames {
         assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok));
