@@ -562,3 +562,54 @@ fn draw_outlines_flagged_cells() {
     assert!(changed[..10].iter().all(|&c| c == 0), "{changed:?}");
     assert!(changed[10] > 0, "{changed:?}");
 }
+
+/// Pastes blocks of opposite levels (boxed cells) at the given 16x16 cells of a frame.
+fn paste_blocks(b: &mut gst::Buffer, info: &gst_video::VideoInfo, cells: &[(usize, usize)]) {
+    let bm = b.make_mut();
+    let mut f = gst_video::VideoFrameRef::from_buffer_ref_writable(bm, info).unwrap();
+    let stride = f.plane_stride()[0] as usize;
+    let d = f.plane_data_mut(0).unwrap();
+    for (k, (cx, cy)) in cells.iter().enumerate() {
+        for y in cy * 16..cy * 16 + 16 {
+            d[y * stride + cx * 16..y * stride + cx * 16 + 16].fill(if k % 2 == 0 {
+                235
+            } else {
+                16
+            });
+        }
+    }
+}
+
+/// With crop metadata only the visible rectangle is analysed: damage outside it is not reported,
+/// damage inside is, with its box in buffer pixels.
+#[test]
+fn crop_metadata_is_honoured() {
+    let info = i420_info(320, 240, FPS as i32);
+    let scene = h264::Natural::new(320, 240, 31);
+    let (mut h, bus) = harness(&[], &info);
+    let outside = [(17usize, 5usize), (18, 5), (19, 5), (18, 6), (17, 7)];
+    let inside = [(6usize, 6usize), (7, 6), (8, 6), (7, 7), (6, 8)];
+    for i in 0..90u64 {
+        let mut b = natural_buffer(&scene, &info, i);
+        if i == 40 {
+            paste_blocks(&mut b, &info, &outside);
+        }
+        if i == 70 {
+            paste_blocks(&mut b, &info, &inside);
+        }
+        gst_video::VideoCropMeta::add(b.make_mut(), (48, 32, 224, 176));
+        h.push(b).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let log = log_of(&bus);
+    let c = starts(&log, "corruption");
+    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
+    assert_eq!(ns(c[0].start.pts), 70 * FRAME);
+    let (x, y) = (evidence_u64(c[0], "x"), evidence_u64(c[0], "y"));
+    let (w, hh) = (evidence_u64(c[0], "width"), evidence_u64(c[0], "height"));
+    assert!(
+        x <= 96 && y <= 96 && x + w >= 144 && y + hh >= 144,
+        "{x} {y} {w} {hh}"
+    );
+    assert!(x >= 48 && y >= 32, "{x} {y}");
+}

@@ -75,7 +75,6 @@ impl Baseline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compressed {
     No,
-    Frame,
     Sustained,
 }
 
@@ -261,17 +260,15 @@ impl CorruptionTracker {
     }
 
     /// True when the cells of this frame form a cluster the baseline cannot explain.
-    /// `compressed`: how blocky the coding is. `Sustained`: the channel has been at alarm-level
-    /// blockiness for a while, so boxed and smeared cells are the codec's own and only fills and
-    /// stale cells count. `Frame`: this frame alone is at alarm level (a sudden change of
-    /// quantisation), so boxed cells do not count.
+    /// `compressed`: how blocky the coding is. `Sustained`: the channel is at alarm-level
+    /// blockiness (or its score just jumped, a change of coding), so boxed and smeared cells are
+    /// the codec's own and only fills and stale cells count.
     pub fn triggers(&self, c: &CellFrame, p: &CorruptionParams, compressed: Compressed) -> bool {
         let fills = c.signatures[Signature::FillGreen as usize]
             + c.signatures[Signature::FillGrey as usize]
             + c.signatures[Signature::Stale as usize];
         let count = match compressed {
             Compressed::Sustained => fills,
-            Compressed::Frame => fills + c.signatures[Signature::Smear as usize],
             Compressed::No => c.new_cells,
         };
         // At a cut the whole picture is new: twice as many cells are needed.

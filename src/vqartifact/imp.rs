@@ -976,8 +976,6 @@ impl VqArtifact {
                     || smoothed.is_some_and(|s| r8 >= s + 1.0)
                 {
                     Compressed::Sustained
-                } else if r8 >= settings.blockiness_alarm {
-                    Compressed::Frame
                 } else {
                     Compressed::No
                 };

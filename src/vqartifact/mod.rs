@@ -30,8 +30,7 @@
  * compressed channels raise their own bar; while the smoothed blockiness is at alarm level,
  * boxed and smeared cells are the codec's own and only fills and stale cells count; the same
  * when the frame's score jumps by more than 1 above its last second's, a change of coding, which
- * local damage does not cause; in a frame whose own score is at alarm level, boxed cells do not
- * count). A buffer flagged CORRUPTED by the decoder
+ * local damage does not cause). A buffer flagged CORRUPTED by the decoder
  * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
  * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
  * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The first evidence opens a `corruption` defect (for lost
