@@ -12,10 +12,11 @@
 //!   cargo bench --bench scale            N = 1, 8, 32, 128 (pin it: taskset -c 0 ...)
 //!   cargo bench --bench scale -- 1 4     chosen N
 //!
-//! Each stream is `appsrc ! vqfreeze ! fakesink`; the same run with `identity` in place of
-//! vqfreeze is the baseline, so the figures are vqfreeze's own. Frames are zero-copy buffers over
-//! 16 shared, textured 1080p frames (each stream starts at another one), so resident memory grows
-//! only by what each pipeline and vqfreeze hold.
+//! Each stream is `appsrc ! MONITOR ! fakesink` for MONITOR = vqfreeze, vqartifact and both
+//! (every vqmon video detector); the same run with `identity` in its place is the baseline, so
+//! the figures are the monitor's own. Frames are zero-copy buffers over 16 shared, textured 1080p
+//! frames (each stream starts at another one), so resident memory grows only by what each
+//! pipeline and its monitor hold.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -134,47 +135,53 @@ fn main() {
         .collect();
 
     println!(
-        "1080p25 I420 streams fed from memory, {frames} frames each; vqfreeze's own cost (minus an identity baseline)"
+        "1080p25 I420 streams fed from memory, {frames} frames each; each monitor's own cost (minus an identity baseline)"
     );
     println!(
-        "{:>5} {:>14} {:>16} {:>18} {:>22}",
-        "N", "CPU ms/frame", "CPU %/stream", "RSS MiB/stream", "real-time streams/core"
+        "{:>5} {:>22} {:>14} {:>14} {:>16} {:>22}",
+        "N", "monitor", "CPU ms/frame", "CPU %/stream", "RSS MiB/stream", "real-time streams/core"
     );
+    let monitors = ["vqfreeze", "vqartifact", "vqfreeze ! vqartifact"];
     let mut rows = Vec::new();
     for &n in &ns {
         let base = run(n, frames, "identity", &pool, &caps);
-        let det = run(n, frames, "vqfreeze", &pool, &caps);
-        let per_frame = (det.cpu - base.cpu).max(0.0) / (n as f64 * frames as f64);
-        let pct = per_frame * FPS as f64 * 100.0;
-        let rss = (det.rss_peak_delta as f64 - base.rss_peak_delta as f64).max(0.0)
-            / n as f64
-            / 1048576.0;
-        let total_per_frame = det.cpu / (n as f64 * frames as f64);
-        let streams_per_core = 1.0 / (total_per_frame * FPS as f64);
-        // Frames are pushed as fast as the pipeline takes them: the added wall time per frame of a
-        // single stream is the latency vqfreeze adds to each buffer.
-        let latency_ms = (det.wall - base.wall) / frames as f64 * 1e3;
-        if n == 1 {
-            println!("      added latency per buffer (one stream): {latency_ms:.3} ms");
+        for monitor in monitors {
+            let det = run(n, frames, monitor, &pool, &caps);
+            let per_frame = (det.cpu - base.cpu).max(0.0) / (n as f64 * frames as f64);
+            let pct = per_frame * FPS as f64 * 100.0;
+            let rss = (det.rss_peak_delta as f64 - base.rss_peak_delta as f64).max(0.0)
+                / n as f64
+                / 1048576.0;
+            let total_per_frame = det.cpu / (n as f64 * frames as f64);
+            let streams_per_core = 1.0 / (total_per_frame * FPS as f64);
+            // Frames are pushed as fast as the pipeline takes them: the added wall time per frame
+            // of a single stream is the latency the monitor adds to each buffer.
+            let latency_ms = (det.wall - base.wall) / frames as f64 * 1e3;
+            if n == 1 {
+                println!(
+                    "      {monitor}: added latency per buffer (one stream): {latency_ms:.3} ms"
+                );
+            }
+            println!(
+                "{n:>5} {monitor:>22} {:>14.3} {:>14.2} {:>16.2} {:>22.1}",
+                per_frame * 1e3,
+                pct,
+                rss,
+                streams_per_core
+            );
+            rows.push(serde_json::json!({
+                "streams": n,
+                "monitor": monitor,
+                "frames-per-stream": frames,
+                "cpu-ms-per-frame": per_frame * 1e3,
+                "cpu-percent-per-stream": pct,
+                "rss-mib-per-stream": rss,
+                "pipeline-cpu-ms-per-frame": total_per_frame * 1e3,
+                "real-time-streams-per-core": streams_per_core,
+                "wall-seconds": det.wall,
+                "added-latency-ms-per-buffer": latency_ms,
+            }));
         }
-        println!(
-            "{n:>5} {:>14.3} {:>16.2} {:>18.2} {:>22.1}",
-            per_frame * 1e3,
-            pct,
-            rss,
-            streams_per_core
-        );
-        rows.push(serde_json::json!({
-            "streams": n,
-            "frames-per-stream": frames,
-            "vqfreeze-cpu-ms-per-frame": per_frame * 1e3,
-            "vqfreeze-cpu-percent-per-stream": pct,
-            "vqfreeze-rss-mib-per-stream": rss,
-            "pipeline-cpu-ms-per-frame": total_per_frame * 1e3,
-            "real-time-streams-per-core": streams_per_core,
-            "wall-seconds": det.wall,
-            "added-latency-ms-per-buffer": latency_ms,
-        }));
     }
     if benching {
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scale.json");
