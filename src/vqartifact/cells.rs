@@ -174,11 +174,6 @@ impl Cells {
         self.frames = 0;
     }
 
-    /// True when the cell at (cx, cy) was flagged in the last analysed frame.
-    pub fn flagged_at(&self, cx: usize, cy: usize) -> bool {
-        cx < self.cols && cy < self.rows && self.history[cy * self.cols + cx] & 0x7 != 0
-    }
-
     pub fn grid(&self) -> (usize, usize) {
         (self.cols, self.rows)
     }
@@ -271,8 +266,7 @@ impl Cells {
                 if !first && !chronic {
                     if boxed && !was(BOXED, 2) {
                         sig = Some(Signature::Boxed);
-                    } else if flat && !was(FLAT, 1) && self.textured_around(f, cx, cy, p, &activity)
-                    {
+                    } else if flat && !was(FLAT, 1) && self.textured_around(cx, cy, p, &activity) {
                         if mean < black_level {
                             sig = Some(Signature::FillGreen);
                         } else if (mean - 128.0).abs() <= 4.0 {
@@ -333,7 +327,6 @@ impl Cells {
 
     fn textured_around(
         &self,
-        f: &Features,
         cx: usize,
         cy: usize,
         p: &CellParams,
@@ -348,7 +341,6 @@ impl Cells {
             }
             best = best.max(activity(y as usize * cols + x as usize));
         }
-        let _ = f;
         best >= p.texture_min
     }
 

@@ -110,8 +110,6 @@ pub struct FrameEvidence {
     /// No unflagged frame has been seen since the stream started.
     pub startup: bool,
     pub blockiness: f64,
-    /// Cell size in pixels and the picture's cell count, for the area fraction.
-    pub cell_px: u32,
 }
 
 /// Accumulated description of one corruption event.
@@ -129,7 +127,6 @@ pub struct CorruptionEvidence {
     pub signatures: [u64; SIGNATURES],
     pub peak_blockiness: f64,
     pub startup: bool,
-    pub cell_px: u32,
     pub scene_cut: bool,
 }
 
@@ -328,7 +325,6 @@ impl CorruptionTracker {
                     last_update_t: f.t,
                     ev: CorruptionEvidence {
                         cells: f.cells.cells,
-                        cell_px: f.cell_px,
                         startup: f.startup,
                         ..Default::default()
                     },

@@ -1035,21 +1035,18 @@ impl VqArtifact {
             let a = state.analysis.as_ref().unwrap();
             (a.info.width(), a.info.height())
         };
-        // Decoder-only evidence covers the whole picture.
-        let pixels_or_full = pixels;
         let fe = FrameEvidence {
             times,
             t,
             duration: dur,
             now,
             cells,
-            pixels: pixels_or_full,
+            pixels,
             decoder_flag,
             lost,
             lost_start,
             startup,
             blockiness: score,
-            cell_px: CELL as u32,
         };
         state
             .corruption
