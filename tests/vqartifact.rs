@@ -613,3 +613,40 @@ fn crop_metadata_is_honoured() {
     );
     assert!(x >= 48 && y >= 32, "{x} {y}");
 }
+
+/// A bitrate ladder as a streaming service encodes it (x264 defaults, deblocking on): the mean
+/// blockiness orders the rungs, lowest bitrate highest.
+#[test]
+fn blockiness_orders_a_bitrate_ladder() {
+    let scene = h264::Natural::new(640, 360, 37);
+    let r = |i, out: &mut [u8], stride| scene.render(i, out, stride);
+    let mut means = Vec::new();
+    for kbps in [100u32, 250, 600, 1500, 4000] {
+        let enc = h264::encode(
+            640,
+            360,
+            FPS,
+            125,
+            &format!("bitrate={kbps} key-int-max=50 speed-preset=ultrafast"),
+            &r,
+        );
+        let (_, log) = h264::decode(
+            &enc,
+            &enc.units,
+            "vqartifact measurement-interval=1000000000",
+        );
+        let m: Vec<f64> = log
+            .measurements
+            .iter()
+            .filter(|m| m.measurement == "blockiness")
+            .map(|m| m.values.get::<f64>("mean").unwrap())
+            .collect();
+        let mean = m.iter().sum::<f64>() / m.len() as f64;
+        eprintln!("{kbps} kbit/s: blockiness {mean:.3}");
+        assert!(starts(&log, "corruption").is_empty(), "{kbps} kbit/s");
+        means.push((kbps, mean));
+    }
+    for w in means.windows(2) {
+        assert!(w[0].1 > w[1].1, "{:?}", means);
+    }
+}
