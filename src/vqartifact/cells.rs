@@ -11,13 +11,13 @@
 //!
 //! A cell side is *blocky* when the step across it exceeds the steps beside it by `step_min` code
 //! values and by a factor of `ratio_min` (with +2 in both terms so flat areas do not divide by
-//! zero). A cell is *boxed* with at least `sides_min` blocky sides, *fill* when its inside is
+//! zero). A cell is *boxed* with at least `sides_min` blocky sides; *fill* when its inside is
 //! constant at a concealment colour (green: luma below the black level of limited-range video, as
-//! all-zero YUV renders; grey: mid-level) while a neighbour is textured, and *smear* when its rows (or columns) repeat
-//! exactly while it has structure the other way (rows copied down, streaks) and a neighbour
-//! along the copy direction is smeared too, and *stale* when,
-//! at a hard cut, a textured cell that usually changes keeps its content (concealment copied
-//! the previous picture). A flag counts only when it is new:
+//! all-zero YUV renders; grey: mid-level) while a neighbour is textured; *smear* when its rows (or
+//! columns) repeat exactly while it has structure the other way (rows copied down, streaks) and
+//! a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
+//! cell that usually changes keeps its content (concealment copied the previous picture). A flag
+//! counts only when it is new:
 //! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
 //! frame, and the cell not chronic (flagged in more than `chronic_frac` of about the last 250
 //! frames, which learns logos, pillarbox edges and other pixel-aligned graphics).

@@ -20,27 +20,32 @@
  * Corruption: a cell is *boxed* when at least `sides-min` of its edges step by `edge-step` code
  * values more than, and `edge-ratio` times, the steps beside them (misplaced or wrongly predicted
  * macroblocks); *fill* when it is exactly constant at a concealment colour (green: luma below the
- * black level, as all-zero YUV renders; grey: mid-level) next to textured cells; *smear* when its
- * rows (or columns) repeat exactly while it has structure the other way (rows copied down, streaks). Only new flags count: not seen in the
- * cell in the previous frame(s), and not in a *chronic* cell (flagged in more than
- * `chronic-fraction` of about the last 250 frames: logos, pillarbox edges, tickers, screen content).
- * A frame triggers when at least `cluster-min` new cells lie within `cluster-radius` cells of
- * one (twice as many at a scene cut, see `scenecut-threshold`) and their count exceeds by 2 the
- * 95th percentile of the channel's own frames outside events over `baseline-window` (so heavily
- * compressed channels raise their own bar; while the smoothed blockiness is at alarm level,
- * boxed and smeared cells are the codec's own and only fills and stale cells count; the same
- * when the frame's score jumps by more than 1 above its last second's, a change of coding, which
- * local damage does not cause). A buffer flagged CORRUPTED by the decoder
+ * black level, as all-zero YUV renders; grey: mid-level) next to a textured cell; *smear* when
+ * its rows (or columns) repeat exactly while it has structure the other way and the cell below or
+ * above (beside) is smeared too (rows copied down, streaks); *stale* when, at a hard cut, a
+ * textured cell that usually changes kept its content (concealment from the old picture). Only
+ * new flags count: not seen in the cell in the previous frame(s), and not in a *chronic* cell
+ * (flagged in more than `chronic-fraction` of about the last 250 frames: logos, pillarbox edges,
+ * tickers, screen content). A frame triggers when at least `cluster-min` new cells lie within
+ * `cluster-radius` cells of one (twice as many at a scene cut, see `scenecut-threshold`) and
+ * their count exceeds by 2 the 95th percentile of the channel's own recent frames over
+ * `baseline-window` (learnt from the first second on; frames of events older than 2 s feed it
+ * too, so a persistently bad channel raises its own bar). While the smoothed blockiness is at
+ * alarm level, or the frame's score jumps by more than 1 above its last second's (a change of
+ * coding, which local damage does not cause), boxed and smeared cells are the codec's own and
+ * only fills and stale cells count. A buffer flagged CORRUPTED by the decoder
  * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
  * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
- * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The first evidence opens a `corruption` defect (for lost
- * frames it starts where the first missing frame was due); it stays open while evidence continues
- * and for `hangover` after the last (propagated damage is smeared, not blocky, and is not seen
- * again), and ends at the end of the last frame with evidence.
+ * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The
+ * first evidence opens a `corruption` defect (for lost frames it starts where the first missing
+ * frame was due); it stays open while evidence continues and for `hangover` after the last
+ * (propagated damage is smeared, not blocky, and is not seen again), and ends at the end of the
+ * last frame with evidence.
  *
  * Blockiness: per frame, the mean horizontal (vertical) step on the 8-pixel grid lines over the
- * mean step elsewhere, the larger of both directions (1.0 = no visible grid), from that frame
- * alone; `score-16` is the same on the 16-pixel grid. With `estimate-grid`, the grid's period and
+ * mean step elsewhere (each column or row capped at 4 times the mean, so a few sharp edges of
+ * graphics on the grid are not a grid), the larger of both directions (1.0 = no visible grid),
+ * from that frame alone; `score-16` is the same on the 16-pixel grid. With `estimate-grid`, the grid's period and
  * phase are estimated every second from the profiles accumulated over that second, so upscaled
  * (fractional grids) and shifted video is scored on its real grid. The score smoothed over 1 s
  * that stays above `blockiness-warning` for `blockiness-min-duration` opens a `blockiness` defect;
@@ -53,8 +58,8 @@
  * boxes are in buffer pixels.
  *
  * `draw` outlines the cells flagged new in each frame in the luma plane (white: boxed; black:
- * fill and smear) so a person can see what the element saw; the element then writes to every
- * frame (8-bit planar luma only).
+ * fill, smear and stale) so a person can see what the element saw; the element then writes to
+ * every frame (8-bit planar luma only).
  *
  * Open defects are closed at EOS, flush, new segment, stream start, caps change and stop, with the
  * reason. Buffers without timestamps are placed after the previous frame (one warning); buffers
@@ -67,13 +72,13 @@
  *
  * - corruption: `source` (string: `pixels`, `decoder` for the CORRUPTED flag or lost frames,
  *   `both`), `signature` (string, the dominant evidence: `boxed`, `fill-green`, `fill-grey`,
- *   `smear`, `decoder`, `startup-unrecovered` for flagged frames before the decoder ever
+ *   `smear`, `stale`, `decoder`, `startup-unrecovered` for flagged frames before the decoder ever
  *   recovered, `lost-frames`), `x`, `y`, `width`, `height` (guint64, pixel box of all flagged
  *   clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last` (guint64,
  *   16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells), `peak-cells`,
  *   `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `boxed-cells`, `fill-cells`,
- *   `smear-cells` (guint64), `mean-cells`, `blockiness` (gdouble, peak score during the event),
- *   `scene-cut` (gboolean).
+ *   `smear-cells`, `stale-cells` (guint64), `mean-cells`, `blockiness` (gdouble, peak score
+ *   during the event), `scene-cut` (gboolean).
  * - blockiness: `severity` (string: `warning`, `alarm`), `frames` (guint64), `peak-score`,
  *   `mean-score`, `peak-score-16`, `grid-period-x`, `grid-phase-x`, `grid-period-y`,
  *   `grid-phase-y` (gdouble).
