@@ -12,8 +12,8 @@
 //!   cargo bench --bench scale            N = 1, 8, 32, 128 (pin it: taskset -c 0 ...)
 //!   cargo bench --bench scale -- 1 4     chosen N
 //!
-//! Each stream is `appsrc ! MONITOR ! fakesink` for MONITOR = vqfreeze, vqartifact and both
-//! (every vqmon video detector); the same run with `identity` in its place is the baseline, so
+//! Each stream is `appsrc ! MONITOR ! fakesink` for MONITOR = vqfreeze, vqartifact, both (every
+//! vqmon video detector) and vqartifact's reduced-cost `frame-step` 2 and 4; the same run with `identity` in its place is the baseline, so
 //! the figures are the monitor's own. Frames are zero-copy buffers over 16 shared, textured 1080p
 //! frames (each stream starts at another one), so resident memory grows only by what each
 //! pipeline and its monitor hold.
@@ -141,7 +141,13 @@ fn main() {
         "{:>5} {:>22} {:>14} {:>14} {:>16} {:>22}",
         "N", "monitor", "CPU ms/frame", "CPU %/stream", "RSS MiB/stream", "real-time streams/core"
     );
-    let monitors = ["vqfreeze", "vqartifact", "vqfreeze ! vqartifact"];
+    let monitors = [
+        "vqfreeze",
+        "vqartifact",
+        "vqfreeze ! vqartifact",
+        "vqartifact frame-step=2",
+        "vqartifact frame-step=4",
+    ];
     let mut rows = Vec::new();
     for &n in &ns {
         let base = run(n, frames, "identity", &pool, &caps);

@@ -78,6 +78,9 @@ pub enum Compressed {
     Sustained,
 }
 
+/// How long (ns) the baseline learns before pixel evidence can trigger.
+const WARM_UP: u64 = 1_000_000_000;
+
 /// An event open this long (ns) no longer keeps its frames out of the baseline.
 const LEARN_AFTER: u64 = 2_000_000_000;
 
@@ -110,6 +113,8 @@ pub struct FrameEvidence {
     /// No unflagged frame has been seen since the stream started.
     pub startup: bool,
     pub blockiness: f64,
+    /// The pixels of this frame were analysed (not skipped by `frame-step`, not unreadable).
+    pub analysed: bool,
 }
 
 /// Accumulated description of one corruption event.
@@ -241,6 +246,8 @@ pub struct CorruptionTracker {
     ids: Arc<AtomicU64>,
     open: Option<OpenCorruption>,
     pub baseline: Baseline,
+    /// Timeline position of the first frame the baseline learnt from.
+    learning_since: Option<u64>,
     pub events_total: u64,
     pub triggers_total: u64,
 }
@@ -251,6 +258,7 @@ impl CorruptionTracker {
             ids,
             open: None,
             baseline: Baseline::new(baseline_frames),
+            learning_since: None,
             events_total: 0,
             triggers_total: 0,
         }
@@ -260,7 +268,13 @@ impl CorruptionTracker {
     /// `compressed`: how blocky the coding is. `Sustained`: the channel is at alarm-level
     /// blockiness (or its score just jumped, a change of coding), so boxed and smeared cells are
     /// the codec's own and only fills and stale cells count.
-    pub fn triggers(&self, c: &CellFrame, p: &CorruptionParams, compressed: Compressed) -> bool {
+    pub fn triggers(
+        &self,
+        c: &CellFrame,
+        p: &CorruptionParams,
+        compressed: Compressed,
+        t: u64,
+    ) -> bool {
         let fills = c.signatures[Signature::FillGreen as usize]
             + c.signatures[Signature::FillGrey as usize]
             + c.signatures[Signature::Stale as usize];
@@ -275,7 +289,7 @@ impl CorruptionTracker {
             p.cluster_min
         };
         // Until a second of the channel is known, its normal level is not.
-        self.baseline.len >= self.baseline.ring.len().min(25)
+        self.learning_since.is_some_and(|t0| t >= t0 + WARM_UP)
             && c.cluster >= p.cluster_min
             && count >= need
             && count >= self.baseline.p95() + 2
@@ -292,8 +306,9 @@ impl CorruptionTracker {
         let evidence = pixels || decoder || lost > 0;
         // The baseline learns from frames outside events, and from events that last: a state
         // that persists (a channel compressed this hard) is the channel's normal.
-        if self.open.is_none_or(|o| f.t >= o.start_t + LEARN_AFTER) {
+        if f.analysed && self.open.is_none_or(|o| f.t >= o.start_t + LEARN_AFTER) {
             self.baseline.push(f.cells.new_cells);
+            self.learning_since.get_or_insert(f.t);
         }
         if !evidence {
             if let Some(o) = self.open

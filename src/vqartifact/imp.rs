@@ -59,6 +59,7 @@ struct Settings {
     measurement_interval: u64,
     update_interval: u64,
     estimate_grid: bool,
+    frame_step: u32,
     draw: bool,
     post_messages: bool,
 }
@@ -83,6 +84,7 @@ impl Default for Settings {
             measurement_interval: 0,
             update_interval: 10 * SECOND,
             estimate_grid: true,
+            frame_step: 1,
             draw: false,
             post_messages: true,
         }
@@ -558,6 +560,14 @@ impl ObjectImpl for VqArtifact {
                     .default_value(d.estimate_grid)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("frame-step")
+                    .nick("Frame step")
+                    .blurb("Analyse the pixels of every n-th frame only: reduced cost for large fleets (timestamps, decoder flags and lost frames are still checked on every frame; see the README for the accuracy measured)")
+                    .minimum(1)
+                    .maximum(25)
+                    .default_value(d.frame_step)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw")
                     .blurb("Draw the cells found damaged onto the picture (the element then writes to frames and is no longer passthrough)")
@@ -620,6 +630,7 @@ impl ObjectImpl for VqArtifact {
             "measurement-interval" => set!(measurement_interval, u64),
             "update-interval" => set!(update_interval, u64),
             "estimate-grid" => set!(estimate_grid, bool),
+            "frame-step" => set!(frame_step, u32),
             "post-messages" => set!(post_messages, bool),
             "draw" => {
                 set!(draw, bool);
@@ -651,6 +662,7 @@ impl ObjectImpl for VqArtifact {
             "measurement-interval" => s.measurement_interval.to_value(),
             "update-interval" => s.update_interval.to_value(),
             "estimate-grid" => s.estimate_grid.to_value(),
+            "frame-step" => s.frame_step.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "stats" => self.stats().to_value(),
@@ -928,24 +940,40 @@ impl VqArtifact {
         }
         let crop = buf.meta::<gst_video::VideoCropMeta>().map(|m| m.rect());
 
+        // Reduced-cost mode: the pixels of every frame_step-th frame only.
+        let step = u64::from(settings.frame_step.max(1));
+        let skip = !(state.counters.frames - 1).is_multiple_of(step);
         let analysis = state.analysis.as_mut().unwrap();
-        let measured = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &analysis.info)
-        {
-            Ok(frame) => analysis.measure(&frame, crop),
-            Err(_) => Err(format!(
-                "buffer of {} bytes does not hold a {}x{} {} frame",
-                buf.size(),
-                analysis.info.width(),
-                analysis.info.height(),
-                analysis.info.format().to_str()
-            )),
+        let measured = if skip {
+            None
+        } else {
+            Some(
+                match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &analysis.info) {
+                    Ok(frame) => analysis.measure(&frame, crop),
+                    Err(_) => Err(format!(
+                        "buffer of {} bytes does not hold a {}x{} {} frame",
+                        buf.size(),
+                        analysis.info.width(),
+                        analysis.info.height(),
+                        analysis.info.format().to_str()
+                    )),
+                },
+            )
         };
         let mut events = Events::default();
         let mut bad_buffer = None;
         let mut measurement = None;
         let now = times.running_time;
         let (cells, pixels, score, score16, gx, gy) = match measured {
-            Ok(()) => {
+            None => (
+                CellFrame::default(),
+                None,
+                state.last_score.0,
+                state.last_score.1,
+                (8.0, 0.0),
+                (8.0, 0.0),
+            ),
+            Some(Ok(())) => {
                 let cf = analysis.cells.analyse(
                     &analysis.features,
                     &settings.cell_params(analysis.full_range),
@@ -982,7 +1010,7 @@ impl VqArtifact {
                 let triggered =
                     state
                         .corruption
-                        .triggers(&cf, &settings.corruption_params(), compressed);
+                        .triggers(&cf, &settings.corruption_params(), compressed, t);
                 let (ox, oy, _, _) = analysis.area;
                 let pixels = if triggered {
                     state.counters.pixel_trigger_frames += 1;
@@ -1016,7 +1044,7 @@ impl VqArtifact {
                     (gy.period, gy.phase),
                 )
             }
-            Err(why) => {
+            Some(Err(why)) => {
                 state.counters.bad_buffers += 1;
                 bad_buffer = Some((why, !state.warned_bad_buffer));
                 state.warned_bad_buffer = true;
@@ -1030,7 +1058,7 @@ impl VqArtifact {
                 )
             }
         };
-        let analysed = bad_buffer.is_none();
+        let analysed = !skip && bad_buffer.is_none();
         let (fw, fh) = {
             let a = state.analysis.as_ref().unwrap();
             (a.info.width(), a.info.height())
@@ -1047,6 +1075,7 @@ impl VqArtifact {
             lost_start,
             startup,
             blockiness: score,
+            analysed,
         };
         state
             .corruption
@@ -1057,7 +1086,8 @@ impl VqArtifact {
                 &BlockinessFrame {
                     times,
                     t,
-                    duration: dur,
+                    // This frame stands for the ones skipped after it.
+                    duration: dur * step,
                     now,
                     score,
                     score_16: score16,
