@@ -20,6 +20,7 @@
 use gst::glib;
 
 pub mod avsyncmon;
+pub mod event;
 pub mod luma;
 pub mod message;
 pub mod regions;

@@ -251,6 +251,20 @@ pub fn supported_caps() -> gst::Caps {
         .build()
 }
 
+/// The `src` and `sink` Always pad templates of an in-place filter over `caps`.
+pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps)
+            .expect("valid pad template")
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,10 +174,6 @@ impl Cells {
         self.frames = 0;
     }
 
-    pub fn grid(&self) -> (usize, usize) {
-        (self.cols, self.rows)
-    }
-
     /// Classifies the cells of the frame measured into `f`; `radius` is the cluster window's
     /// Chebyshev radius in cells.
     pub fn analyse(&mut self, f: &Features, p: &CellParams, radius: usize) -> CellFrame {

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cells::{CellFrame, SIGNATURES, Signature};
+use crate::event::{DefectEvent, EventBuf, Times};
 use crate::message::{EndReason, Phase};
-use crate::vqfreeze::tracker::Times;
 
 /// Running distribution of the new-cell count of frames outside corruption events, over a
 /// window of frames: its 95th percentile is what the channel's own content produces.
@@ -62,12 +62,6 @@ impl Baseline {
             }
         }
         255
-    }
-
-    pub fn clear(&mut self) {
-        self.pos = 0;
-        self.len = 0;
-        self.hist = [0; 256];
     }
 }
 
@@ -189,19 +183,7 @@ impl CorruptionEvidence {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Event {
-    pub defect: &'static str,
-    pub phase: Phase,
-    pub id: u64,
-    pub start: Times,
-    pub start_t: u64,
-    pub detected: Option<u64>,
-    pub duration: Option<u64>,
-    pub end: Option<Times>,
-    pub reason: Option<EndReason>,
-    pub evidence: EventEvidence,
-}
+pub type Event = DefectEvent<&'static str, EventEvidence>;
 
 #[derive(Debug, Clone, Copy)]
 pub enum EventEvidence {
@@ -220,27 +202,8 @@ struct OpenCorruption {
     ev: CorruptionEvidence,
 }
 
-/// Up to three events per frame (an end, a start, an update).
-#[derive(Debug, Default)]
-pub struct Events {
-    items: [Option<Event>; 4],
-}
-
-impl Events {
-    pub fn push(&mut self, e: Event) {
-        if let Some(slot) = self.items.iter_mut().find(|s| s.is_none()) {
-            *slot = Some(e);
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Event> {
-        self.items.iter().flatten()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.iter().all(Option::is_none)
-    }
-}
+/// The events of one frame: at most one per tracker (a start, an update or an end).
+pub type Events = EventBuf<Event, 4>;
 
 pub struct CorruptionTracker {
     ids: Arc<AtomicU64>,
@@ -293,10 +256,6 @@ impl CorruptionTracker {
             && c.cluster >= p.cluster_min
             && count >= need
             && count >= self.baseline.p95() + 2
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.open.is_some()
     }
 
     pub fn push(&mut self, f: &FrameEvidence, p: &CorruptionParams, out: &mut Events) {
@@ -505,22 +464,8 @@ impl BlockinessTracker {
         self.smoothed = Some(s);
         let end_t = f.t + f.duration;
         if s < p.warn {
-            if let Some(r) = self.run.take()
-                && let Some((id, _)) = r.open
-            {
-                out.push(Event {
-                    defect: "blockiness",
-                    phase: Phase::End,
-                    id,
-                    start: r.start,
-                    start_t: r.start_t,
-                    detected: f.now,
-                    duration: Some(f.t.saturating_sub(r.start_t)),
-                    end: Some(f.times),
-                    reason: Some(EndReason::Recovered),
-                    evidence: EventEvidence::Blockiness(r.ev),
-                });
-            }
+            // It ends at the first frame back below the warning level.
+            self.end(Some((f.times, f.t)), EndReason::Recovered, f.now, out);
             return;
         }
         let run = self.run.get_or_insert(Run {
@@ -586,6 +531,16 @@ impl BlockinessTracker {
         out: &mut Events,
     ) {
         self.smoothed = None;
+        self.end(end, reason, now, out);
+    }
+
+    fn end(
+        &mut self,
+        end: Option<(Times, u64)>,
+        reason: EndReason,
+        now: Option<u64>,
+        out: &mut Events,
+    ) {
         if let Some(r) = self.run.take()
             && let Some((id, _)) = r.open
         {

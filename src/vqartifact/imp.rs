@@ -26,9 +26,9 @@ use super::events::{
 };
 use super::features::{CELL, Features};
 use super::grid::{self, AxisTracker};
+use crate::event::{self, FrameClock, Times};
 use crate::luma::{self, LumaLayout};
 use crate::message::{self, DefectMessage, EndReason, Measurement};
-use crate::vqfreeze::tracker::{EventReport, Times};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -167,14 +167,7 @@ struct Analysis {
 impl Analysis {
     fn new(info: &gst_video::VideoInfo, layout: LumaLayout) -> Self {
         let (w, h) = (info.width() as usize, info.height() as usize);
-        let fps = info.fps();
-        let nominal_duration = if fps.numer() > 0 && fps.denom() > 0 {
-            gst::ClockTime::SECOND
-                .mul_div_round(fps.denom() as u64, fps.numer() as u64)
-                .map_or(0, gst::ClockTime::nseconds)
-        } else {
-            0
-        };
+        let nominal_duration = event::nominal_duration(info);
         Analysis {
             info: info.clone(),
             layout,
@@ -341,7 +334,6 @@ impl Analysis {
 struct Counters {
     frames: u64,
     bad_buffers: u64,
-    frames_without_pts: u64,
     discont_buffers: u64,
     decoder_flagged: u64,
     lost_frames: u64,
@@ -356,10 +348,8 @@ struct State {
     blockiness: BlockinessTracker,
     series: Series,
     counters: Counters,
-    last_pts: Option<gst::ClockTime>,
-    last_pts_end: Option<gst::ClockTime>,
-    last_t_end: Option<u64>,
-    last_end: Option<(Times, u64)>,
+    /// Places buffers on the analysis timeline.
+    clock: FrameClock,
     /// No frame without the decoder's CORRUPTED flag has been seen since the stream started.
     startup: bool,
     last_score: (f64, f64),
@@ -378,29 +368,13 @@ impl State {
             blockiness: BlockinessTracker::new(ids),
             series: Series::default(),
             counters: Counters::default(),
-            last_pts: None,
-            last_pts_end: None,
-            last_t_end: None,
-            last_end: None,
+            clock: FrameClock::default(),
             startup: true,
             last_score: (1.0, 1.0),
             warned_no_pts: false,
             warned_bad_buffer: false,
             warned_draw: false,
             caps: None,
-        }
-    }
-
-    fn times_of(&self, pts: Option<gst::ClockTime>) -> Times {
-        let seg = self.segment.as_ref();
-        Times {
-            pts: pts.map(gst::ClockTime::nseconds),
-            running_time: pts
-                .and_then(|p| seg.and_then(|s| s.to_running_time(p)))
-                .map(gst::ClockTime::nseconds),
-            stream_time: pts
-                .and_then(|p| seg.and_then(|s| s.to_stream_time(p)))
-                .map(gst::ClockTime::nseconds),
         }
     }
 }
@@ -689,22 +663,7 @@ impl ElementImpl for VqArtifact {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = luma::supported_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            luma::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -882,27 +841,13 @@ impl VqArtifact {
             state.counters.discont_buffers += 1;
         }
         let had_pts = buf.pts().is_some();
-        let pts = match buf.pts() {
-            Some(p) => Some(p),
-            None => {
-                state.counters.frames_without_pts += 1;
-                state.last_pts_end
-            }
-        };
-        let last_step = match (pts, state.last_pts) {
-            (Some(p), Some(l)) if p > l => (p - l).nseconds(),
-            _ => 0,
-        };
-        let dur = buf
-            .duration()
-            .map(gst::ClockTime::nseconds)
-            .filter(|d| *d > 0)
-            .unwrap_or(if nominal > 0 { nominal } else { last_step });
+        let (expected, gap_start) = (state.clock.last_pts_end, state.clock.last_end);
+        let (times, t, dur) = state.clock.place(buf, state.segment.as_ref(), nominal);
         // Frames lost before this one: a buffer later than the last one's end, in a stream of
         // fixed frame rate (decoders do not pass DISCONT on) or flagged DISCONT.
         let mut lost = 0;
         let mut lost_start = None;
-        if let (true, Some(p), Some(exp)) = (had_pts, pts, state.last_pts_end)
+        if let (Some(p), Some(exp)) = (buf.pts(), expected)
             && p > exp
             && dur > 0
         {
@@ -912,18 +857,10 @@ impl VqArtifact {
                 state.counters.lost_frames += n;
                 if discont || nominal > 0 {
                     lost = n;
-                    lost_start = state.last_end;
+                    lost_start = gap_start;
                 }
             }
         }
-        let times = state.times_of(pts);
-        let t = times
-            .running_time
-            .unwrap_or_else(|| state.last_t_end.unwrap_or(0));
-        state.last_pts = pts;
-        state.last_pts_end = pts.map(|p| p + gst::ClockTime::from_nseconds(dur));
-        state.last_t_end = Some(t + dur);
-        state.last_end = Some((times.plus(dur), t + dur));
         if lost > 0
             && let Some(a) = state.analysis.as_mut()
         {
@@ -964,15 +901,8 @@ impl VqArtifact {
         let mut bad_buffer = None;
         let mut measurement = None;
         let now = times.running_time;
-        let (cells, pixels, score, score16, gx, gy) = match measured {
-            None => (
-                CellFrame::default(),
-                None,
-                state.last_score.0,
-                state.last_score.1,
-                (8.0, 0.0),
-                (8.0, 0.0),
-            ),
+        let result = match measured {
+            None => None,
             Some(Ok(())) => {
                 let cf = analysis.cells.analyse(
                     &analysis.features,
@@ -1035,29 +965,31 @@ impl VqArtifact {
                     state.corruption.baseline.p95(),
                     cf.cell_mafd
                 );
-                (
+                Some((
                     cf,
                     pixels,
                     r8,
                     r16,
                     (gx.period, gx.phase),
                     (gy.period, gy.phase),
-                )
+                ))
             }
             Some(Err(why)) => {
                 state.counters.bad_buffers += 1;
                 bad_buffer = Some((why, !state.warned_bad_buffer));
                 state.warned_bad_buffer = true;
-                (
-                    CellFrame::default(),
-                    None,
-                    state.last_score.0,
-                    state.last_score.1,
-                    (8.0, 0.0),
-                    (8.0, 0.0),
-                )
+                None
             }
         };
+        // A frame not analysed (skipped by frame-step, unreadable) keeps the last score.
+        let (cells, pixels, score, score16, gx, gy) = result.unwrap_or((
+            CellFrame::default(),
+            None,
+            state.last_score.0,
+            state.last_score.1,
+            (8.0, 0.0),
+            (8.0, 0.0),
+        ));
         let analysed = !skip && bad_buffer.is_none();
         let (fw, fh) = {
             let a = state.analysis.as_ref().unwrap();
@@ -1148,15 +1080,15 @@ impl VqArtifact {
     /// Draws the outline of every cell flagged new in the last frame, and of the open event's
     /// box, into the luma plane (draw mode only).
     fn draw(&self, buf: &mut gst::BufferRef) {
-        let state = self.state.lock().unwrap();
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
         let Some(a) = state.analysis.as_ref() else {
             return;
         };
         if !a.layout.is_direct_u8() {
-            drop(state);
-            let mut state = self.state.lock().unwrap();
-            if !std::mem::replace(&mut state.warned_draw, true) {
-                drop(state);
+            let first = !std::mem::replace(&mut state.warned_draw, true);
+            drop(guard);
+            if first {
                 gst::element_imp_warning!(
                     self,
                     gst::CoreError::NotImplemented,
@@ -1202,16 +1134,13 @@ impl VqArtifact {
         let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
         let mut events = Events::default();
-        let now = state.last_end.and_then(|(t, _)| t.running_time);
-        let last_end = state.last_end;
+        let last_end = state.clock.last_end;
+        let now = last_end.and_then(|(t, _)| t.running_time);
         state.corruption.close(reason, now, &mut events);
         state.blockiness.close(last_end, reason, now, &mut events);
         state.series = Series::default();
         if reason != EndReason::Caps {
-            state.last_pts = None;
-            state.last_pts_end = None;
-            state.last_t_end = None;
-            state.last_end = None;
+            state.clock.reset();
         }
         let size = state
             .analysis
@@ -1313,7 +1242,7 @@ impl VqArtifact {
             )
             .field("grid-changes", c.grid_changes)
             .field("bad-buffers", c.bad_buffers)
-            .field("frames-without-pts", c.frames_without_pts)
+            .field("frames-without-pts", state.clock.frames_without_pts)
             .field("discont-buffers", c.discont_buffers)
             .field("live", self.live.load(Ordering::Acquire) == LIVE_YES)
             .build();
@@ -1388,16 +1317,11 @@ fn to_message(
     now_utc: i64,
     size: (u32, u32),
 ) -> DefectMessage {
-    EventReport {
-        defect: e.defect,
-        phase: e.phase,
-        id: e.id,
-        start: e.start,
-        detected: e.detected,
-        duration: e.duration,
-        end: e.end,
-        reason: e.reason,
-        evidence: evidence_structure(&e.evidence, size),
-    }
-    .message(element, live, now_utc)
+    e.message(
+        e.defect,
+        evidence_structure(&e.evidence, size),
+        element,
+        live,
+        now_utc,
+    )
 }

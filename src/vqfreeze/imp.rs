@@ -22,9 +22,10 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::stillness::{self, BLOCK, StillParams, Stillness};
 use super::tracker::{
-    Defect, Event, EventReport, Events, Evidence, Frame, StallEvidence, StallSource, Times,
-    Tracker, TrackerParams,
+    Defect, Event, Events, Evidence, Frame, StallEvidence, StallSource, Times, Tracker,
+    TrackerParams,
 };
+use crate::event::{self, FrameClock};
 use crate::luma::{self, LumaLayout};
 use crate::message::{self, DefectMessage, EndReason, Phase};
 use crate::regions::Regions;
@@ -142,14 +143,7 @@ impl Analysis {
         regions.block_mask(w, h, BLOCK, BLOCK * row_step, &mut mask);
         stillness.set_mask(&mask);
         let needs_unpack = !layout.is_direct_u8();
-        let fps = info.fps();
-        let nominal_duration = if fps.numer() > 0 && fps.denom() > 0 {
-            gst::ClockTime::SECOND
-                .mul_div_round(fps.denom() as u64, fps.numer() as u64)
-                .map_or(0, gst::ClockTime::nseconds)
-        } else {
-            0
-        };
+        let nominal_duration = event::nominal_duration(info);
         Analysis {
             info: info.clone(),
             layout,
@@ -251,7 +245,6 @@ impl Analysis {
 #[derive(Default)]
 struct Counters {
     bad_buffers: u64,
-    frames_without_pts: u64,
     discont_buffers: u64,
     gap_events: u64,
 }
@@ -261,14 +254,8 @@ struct State {
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     analysis: Option<Analysis>,
     tracker: Tracker,
-    /// Last frame's PTS and duration, to place buffers that have no PTS.
-    last_pts_end: Option<gst::ClockTime>,
-    /// Analysis timeline position of the end of the last frame.
-    last_t_end: Option<u64>,
-    /// Timeline position and PTS of the last frame, to estimate durations of variable-rate
-    /// streams whose buffers carry none.
-    last_t: Option<u64>,
-    last_pts: Option<gst::ClockTime>,
+    /// Places buffers on the analysis timeline.
+    clock: FrameClock,
     counters: Counters,
     warned_no_pts: bool,
     warned_bad_buffer: bool,
@@ -281,64 +268,12 @@ impl State {
             segment: None,
             analysis: None,
             tracker: Tracker::new(ids),
-            last_pts_end: None,
-            last_t_end: None,
-            last_t: None,
-            last_pts: None,
+            clock: FrameClock::default(),
             counters: Counters::default(),
             warned_no_pts: false,
             warned_bad_buffer: false,
             caps: None,
         }
-    }
-
-    /// PTS, running time, stream time, timeline position and timeline duration of a buffer.
-    fn frame_times(&mut self, buf: &gst::BufferRef, nominal: u64) -> (Times, u64, u64) {
-        let pts = match buf.pts() {
-            Some(p) => Some(p),
-            None => {
-                self.counters.frames_without_pts += 1;
-                self.last_pts_end
-            }
-        };
-        // Buffer duration, else the caps frame rate, else (variable rate) the last PTS step.
-        let last_step = match (pts, self.last_pts) {
-            (Some(p), Some(l)) if p > l => (p - l).nseconds(),
-            _ => 0,
-        };
-        let dur = buf
-            .duration()
-            .map(gst::ClockTime::nseconds)
-            .filter(|d| *d > 0)
-            .unwrap_or(if nominal > 0 { nominal } else { last_step });
-        let (rt, st, rt_end) = match (&self.segment, pts) {
-            (Some(seg), Some(p)) => (
-                seg.to_running_time(p),
-                seg.to_stream_time(p),
-                seg.to_running_time(p + gst::ClockTime::from_nseconds(dur)),
-            ),
-            _ => (None, None, None),
-        };
-        let t = rt
-            .map(gst::ClockTime::nseconds)
-            .unwrap_or_else(|| self.last_t_end.unwrap_or(0));
-        let dur_t = match (rt, rt_end) {
-            (Some(a), Some(b)) if b >= a => (b - a).nseconds(),
-            _ => dur,
-        };
-        self.last_pts_end = pts.map(|p| p + gst::ClockTime::from_nseconds(dur));
-        self.last_t_end = Some(t + dur_t);
-        self.last_t = Some(t);
-        self.last_pts = pts;
-        (
-            Times {
-                pts: pts.map(gst::ClockTime::nseconds),
-                running_time: rt.map(gst::ClockTime::nseconds),
-                stream_time: st.map(gst::ClockTime::nseconds),
-            },
-            t,
-            dur_t,
-        )
     }
 }
 
@@ -643,22 +578,7 @@ impl ElementImpl for VqFreeze {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = luma::supported_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            luma::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -715,9 +635,7 @@ impl BaseTransformImpl for VqFreeze {
                 if let Some(a) = state.analysis.as_mut() {
                     a.stillness.reset();
                 }
-                state.last_pts_end = None;
-                state.last_t_end = None;
-                state.last_pts = None;
+                state.clock.reset();
             }
             EventView::Segment(e) => {
                 let seg = e.segment();
@@ -735,7 +653,7 @@ impl BaseTransformImpl for VqFreeze {
                         return false;
                     }
                 }
-                state.last_t_end = None;
+                state.clock.last_t_end = None;
             }
             EventView::StreamStart(_) => {
                 self.close_all(EndReason::Segment);
@@ -750,7 +668,8 @@ impl BaseTransformImpl for VqFreeze {
                     .and_then(|s| s.to_running_time(ts + dur.unwrap_or(gst::ClockTime::ZERO)));
                 if let Some(end) = end_rt {
                     state.tracker.extend_prev_to(end.nseconds());
-                    state.last_t_end = Some(end.nseconds().max(state.last_t_end.unwrap_or(0)));
+                    state.clock.last_t_end =
+                        Some(end.nseconds().max(state.clock.last_t_end.unwrap_or(0)));
                 }
                 drop(state);
                 // A signalled gap is not a stall: keep the watchdog fed.
@@ -856,7 +775,7 @@ impl VqFreeze {
             state.counters.discont_buffers += 1;
         }
         let had_pts = buf.pts().is_some();
-        let (times, t, dur) = state.frame_times(buf, nominal);
+        let (times, t, dur) = state.clock.place(buf, state.segment.as_ref(), nominal);
         let live = self.is_live();
 
         // The watchdog's open stall, if any, ends with this frame.
@@ -973,10 +892,7 @@ impl VqFreeze {
         let events = state.tracker.close(reason, detected);
         let live = self.is_live();
         if reason != EndReason::Caps {
-            state.last_pts_end = None;
-            state.last_t_end = None;
-            state.last_t = None;
-            state.last_pts = None;
+            state.clock.reset();
         }
         drop(state);
         let open = {
@@ -1231,7 +1147,7 @@ impl VqFreeze {
             .field("stutter-runs", t.stutter_runs)
             .field("frozen-seconds", ns_to_s(t.frozen_time))
             .field("bad-buffers", c.bad_buffers)
-            .field("frames-without-pts", c.frames_without_pts)
+            .field("frames-without-pts", state.clock.frames_without_pts)
             .field("discont-buffers", c.discont_buffers)
             .field("gap-events", c.gap_events)
             .field("live", self.is_live())
@@ -1279,16 +1195,11 @@ fn evidence_structure(e: &Evidence) -> gst::Structure {
 
 /// Builds the typed message of a tracker event.
 fn to_message(e: &Event, element: &str, live: bool, now_utc: i64) -> DefectMessage {
-    EventReport {
-        defect: e.defect.as_str(),
-        phase: e.phase,
-        id: e.id,
-        start: e.start,
-        detected: e.detected,
-        duration: e.duration,
-        end: e.end,
-        reason: e.reason,
-        evidence: evidence_structure(&e.evidence),
-    }
-    .message(element, live, now_utc)
+    e.message(
+        e.defect.as_str(),
+        evidence_structure(&e.evidence),
+        element,
+        live,
+        now_utc,
+    )
 }

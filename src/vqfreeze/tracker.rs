@@ -8,16 +8,15 @@
 
 //! Turns per-frame decisions into freeze, black, stutter and stall defects (no GStreamer types).
 //!
-//! Times are nanoseconds. `t` is the frame's position on the analysis timeline (its running time,
-//! or a timeline synthesised from frame durations when timestamps are missing); durations and
-//! thresholds are measured on it. `Times` carries the PTS, running time and stream time reported
-//! to the user.
+//! Times are nanoseconds on the analysis timeline (see `crate::event`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::stillness::{Change, FrameStats};
-use crate::message::{self, DefectMessage, EndReason, Phase, Stamp};
+pub use crate::event::Times;
+use crate::event::{DefectEvent, EventBuf};
+use crate::message::{EndReason, Phase};
 
 /// Median block MAD (8-bit code values) from which a still picture counts as noisy.
 pub const NOISY_FLOOR: f64 = 0.75;
@@ -26,79 +25,6 @@ pub const STUTTER_HANGOVER: u64 = 2_000_000_000;
 /// Frames of history needed before repeat runs are judged against a cadence.
 pub const CADENCE_HISTORY: u32 = 36;
 const MAX_CADENCE: u32 = 12;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Times {
-    pub pts: Option<u64>,
-    pub running_time: Option<u64>,
-    pub stream_time: Option<u64>,
-}
-
-impl Times {
-    /// The same times as clock times, for messages.
-    pub fn stamp(&self) -> Stamp {
-        Stamp {
-            pts: self.pts.map(gst::ClockTime::from_nseconds),
-            running_time: self.running_time.map(gst::ClockTime::from_nseconds),
-            stream_time: self.stream_time.map(gst::ClockTime::from_nseconds),
-        }
-    }
-
-    /// These times moved forward by `d`.
-    pub fn plus(&self, d: u64) -> Times {
-        Times {
-            pts: self.pts.map(|v| v + d),
-            running_time: self.running_time.map(|v| v + d),
-            stream_time: self.stream_time.map(|v| v + d),
-        }
-    }
-}
-
-/// What a `vqmon-defect` message of an interval detector says, in analysis-timeline terms.
-pub struct EventReport<'a> {
-    pub defect: &'a str,
-    pub phase: Phase,
-    pub id: u64,
-    pub start: Times,
-    /// Running time at which the element decided (ns).
-    pub detected: Option<u64>,
-    pub duration: Option<u64>,
-    pub end: Option<Times>,
-    pub reason: Option<EndReason>,
-    pub evidence: gst::Structure,
-}
-
-impl EventReport<'_> {
-    /// The typed message. In live pipelines the UTC times of the start and end are derived from
-    /// the wall clock now (`now_utc`, us) and the running-time distance to the detection.
-    pub fn message(self, element: &str, live: bool, now_utc: i64) -> DefectMessage {
-        let detected = self.detected;
-        let utc_of = |rt: Option<u64>| -> Option<String> {
-            if !live {
-                return None;
-            }
-            let back = match (detected, rt) {
-                (Some(d), Some(r)) => (d as i64 - r as i64) / 1000,
-                _ => 0,
-            };
-            message::utc_string(now_utc - back)
-        };
-        DefectMessage {
-            defect: self.defect.to_string(),
-            phase: self.phase,
-            id: self.id,
-            element: element.to_string(),
-            start: self.start.stamp(),
-            detected_running_time: detected.map(gst::ClockTime::from_nseconds),
-            utc: utc_of(self.start.running_time),
-            duration: self.duration.map(gst::ClockTime::from_nseconds),
-            end: self.end.map(|t| t.stamp()),
-            end_utc: self.end.and_then(|t| utc_of(t.running_time)),
-            end_reason: self.reason,
-            evidence: Some(self.evidence),
-        }
-    }
-}
 
 /// One analysed frame.
 #[derive(Debug, Clone, Copy)]
@@ -240,21 +166,7 @@ pub enum Evidence {
 }
 
 /// A defect message to post.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Event {
-    pub defect: Defect,
-    pub phase: Phase,
-    pub id: u64,
-    pub start: Times,
-    /// Analysis timeline position of the start.
-    pub start_t: u64,
-    /// Running time (or timeline position) at which this phase was decided.
-    pub detected: Option<u64>,
-    pub duration: Option<u64>,
-    pub end: Option<Times>,
-    pub reason: Option<EndReason>,
-    pub evidence: Evidence,
-}
+pub type Event = DefectEvent<Defect, Evidence>;
 
 /// Settings the tracker needs, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -268,28 +180,8 @@ pub struct TrackerParams {
     pub update_interval: u64,
 }
 
-/// Events of one step; never more than a handful, kept on the stack.
-#[derive(Debug, Default)]
-pub struct Events {
-    items: [Option<Event>; 8],
-    len: usize,
-}
-
-impl Events {
-    fn push(&mut self, e: Event) {
-        // Eight slots cover the worst step: every defect type ending and starting at once.
-        if self.len < self.items.len() {
-            self.items[self.len] = Some(e);
-            self.len += 1;
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    pub fn iter(&self) -> impl Iterator<Item = &Event> {
-        self.items[..self.len].iter().flatten()
-    }
-}
+/// Events of one step; eight slots cover the worst: every defect type ending and starting at once.
+pub type Events = EventBuf<Event, 8>;
 
 /// Weak changes in a row that one refresh may span: encoders refine a refreshed picture over
 /// the I-frame and the P-frame or two after it.

@@ -715,22 +715,7 @@ impl ElementImpl for VqInject {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let mut caps = crate::luma::supported_caps();
             caps.merge(gst::Caps::builder("audio/x-raw").build());
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
+            crate::luma::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
