@@ -32,6 +32,7 @@ test: deps
 
 bench: deps
 	$(CARGO) bench --bench freeze
+	$(CARGO) bench --bench artifact
 	$(CARGO) bench --bench avsync
 	benches/compare.sh
 	taskset -c 0 $(CARGO) bench --bench scale

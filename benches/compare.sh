@@ -3,9 +3,10 @@
 #
 # vqmon's video detectors against their FFmpeg counterparts on the same raw 1080p I420 frames,
 # side by side in one run: vqfreeze against freezedetect (and blackdetect), vqartifact against
-# blockdetect; then the cost of every vqmon video element inline after a real decoder. Each
-# pipeline runs with and without the detector, interleaved ROUNDS times; a detector's cost is the
-# CPU-time difference (user and system separately) divided by the frames.
+# blockdetect; then the cost of every vqmon video element inline after a real decoder, and the
+# latency each adds to a buffer there (benches/latency.py). Each pipeline runs with and without
+# the detector, interleaved ROUNDS times; a detector's cost is the CPU-time difference (user and
+# system separately) divided by the frames.
 #
 #   benches/compare.sh [FRAMES] [ROUNDS]
 set -euo pipefail
@@ -62,6 +63,11 @@ for r in $(seq "$ROUNDS"); do
   add dec_all "${dec[@]}" ! vqinject ! vqfreeze ! vqartifact ! m.video_sink avsyncmon name=m m.video_src ! fakesink
 done
 
+# (c) Added latency per buffer after the decoder (wall time through the elements, probes' own
+# cost subtracted), interleaved the same way.
+all_elems="vqinject ! vqfreeze ! vqartifact ! m.video_sink avsyncmon name=m m.video_src"
+lat=$(benches/latency.py "$work/frames.mp4" "$ROUNDS" vqfreeze=vqfreeze vqartifact=vqartifact "all=$all_elems")
+
 per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
 ffu=$(per_frame "${U[ff_det]} - ${U[ff_base]}"); ffs=$(per_frame "${S[ff_det]} - ${S[ff_base]}")
 vqu=$(per_frame "${U[gst_det]} - ${U[gst_base]}"); vqs=$(per_frame "${S[gst_det]} - ${S[gst_base]}")
@@ -97,6 +103,16 @@ allu=$(per_frame "${U[dec_all]} - ${U[dec_base]}"); allt=$(per_frame "${U[dec_al
 printf 'every vqmon video element inline (vqinject idle, vqfreeze, vqartifact, avsyncmon) adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
   "$allu" "$(echo "100 * $allu / $decu" | bc -l)" "$allt" "$(echo "100 * $allt / $dect" | bc -l)"
 
+lat_row() {
+  /usr/bin/python3 -c 'import json, sys; d = json.loads(sys.argv[1])[sys.argv[2]]; print(f"{d["mean"]:.3f} {d["median"]:.3f} {d["p99"]:.3f}")' "$lat" "$1"
+}
+printf '%-60s %8s %8s %8s\n' "added latency per buffer after avdec_h264, ms" mean median p99
+for k in vqfreeze vqartifact all; do
+  read -r m md p <<<"$(lat_row $k)"
+  label=$k; [ "$k" = all ] && label="every video element (vqinject, vqfreeze, vqartifact, avsyncmon)"
+  printf '%-60s %8.3f %8.3f %8.3f\n' "$label" "$m" "$md" "$p"
+done
+
 # The same figures as JSON, for the README's performance section and for tracking.
 out=${COMPARE_JSON:-target/compare.json}
 /usr/bin/python3 - "$out" <<PY
@@ -115,6 +131,7 @@ json.dump({
     "vqfreeze-after-decode": {"user": $addu, "total": $addt},
     "vqartifact-after-decode": {"user": $artu, "total": $artt},
     "all-video-elements-after-decode": {"user": $allu, "total": $allt},
+    "added-latency-ms-per-buffer-after-decode": json.loads('''$lat'''),
 }, open(sys.argv[1], "w"), indent=2)
 PY
 echo "written to $out"

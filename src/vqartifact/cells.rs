@@ -99,6 +99,19 @@ const BOXED: u8 = 1;
 const FLAT: u8 = 2;
 const SMEAR: u8 = 4;
 
+/// One step of an exponential moving average of a 0/1 event. Values that decay below 1e-6 are
+/// flushed to 0: left alone they would sink into subnormal floats after about 11 000 frames
+/// without the event (7 minutes at 25 fps) and stay there, and arithmetic on subnormals is many
+/// times slower; this loop runs for every cell of every frame.
+#[inline(always)]
+fn ema(value: f32, event: bool, alpha: f32) -> f32 {
+    // A select, not an integer conversion: cvtsi2ss merges into its destination register and
+    // chained every cell's update to the previous one's (a third of this loop's time).
+    let target = if event { 1.0 } else { 0.0 };
+    let v = value + alpha * (target - value);
+    if v < 1e-6 { 0.0 } else { v }
+}
+
 /// The outcome for one frame.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CellFrame {
@@ -247,7 +260,7 @@ impl Cells {
                 // At a hard cut every cell changes; a textured cell that did not, where cells
                 // usually change, is stale content left by concealment.
                 let stale = cut && unchanged && self.still[i] < 0.5 && activity(i) >= p.texture_min;
-                self.still[i] += alpha * ((unchanged as u8 as f32) - self.still[i]);
+                self.still[i] = ema(self.still[i], unchanged, alpha);
 
                 let bits = (boxed as u16) | ((flat as u16) << 1) | ((smear as u16) << 2);
                 let hist = self.history[i];
@@ -278,7 +291,7 @@ impl Cells {
                 }
                 let flagged = boxed || smear || (flat && sig.is_some());
                 out.flagged += flagged as u32;
-                self.chronic[i] += alpha * ((flagged as u8 as f32) - self.chronic[i]);
+                self.chronic[i] = ema(self.chronic[i], flagged, alpha);
                 self.history[i] = ((hist << 3) | bits) & 0x1ff;
                 match sig {
                     Some(s) => {
@@ -439,6 +452,34 @@ mod tests {
                     + (s >> 29) as u8
             })
             .collect()
+    }
+
+    #[test]
+    fn long_runs_never_leave_subnormal_state() {
+        // A small moving picture for longer than the EMAs take to decay below f32's normal range.
+        let (w, h) = (64, 48);
+        let (mut cells, mut f) = (Cells::new(w / CELL, h / CELL), Features::new(w, h));
+        let a = texture(w, h, 1);
+        let b: Vec<u8> = a.iter().map(|v| v.saturating_add(20)).collect();
+        let pics = [a, b];
+        // Still first (the cells learn to stay unchanged), then changing every frame: the
+        // stillness EMA decays from near 1 towards 0.
+        for _ in 0..300 {
+            analyse(&mut cells, &mut f, &pics[0], w, h);
+        }
+        let n = cells.cols * cells.rows;
+        assert!(cells.still[..n].iter().all(|&v| v > 0.5));
+        for k in 0..12_000 {
+            analyse(&mut cells, &mut f, &pics[k % 2], w, h);
+        }
+        for v in cells.chronic[..n].iter().chain(&cells.still[..n]) {
+            assert!(*v == 0.0 || v.is_normal(), "subnormal EMA state {v:e}");
+        }
+        assert!(
+            cells.still[..n].iter().all(|&v| v == 0.0),
+            "{:?}",
+            &cells.still[..n]
+        );
     }
 
     #[test]

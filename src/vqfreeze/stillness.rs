@@ -153,9 +153,9 @@ pub struct Stillness {
     /// Per block: 1 / (pixels x 2^(depth-8)), 0 for blocks outside the mask; turns sums into
     /// 8-bit-scale means with one multiplication.
     inv: Vec<f64>,
-    /// Per block: 1 when included, else 0 (multiplies sums, no branch).
+    /// Per block: all ones when included, else 0 (masks sums, no branch).
     w_incl: Vec<u32>,
-    /// Per block: 1 when included and 16x16, else 0 (integer maxima over these).
+    /// Per block: all ones when included and 16x16, else 0 (integer maxima over these).
     w_full: Vec<u32>,
     /// Included blocks that are not 16x16 (right and bottom edges), with their `inv`.
     edges: Vec<(usize, f64)>,
@@ -236,8 +236,8 @@ impl Stillness {
                     0.0
                 };
                 inv.push(v);
-                w_incl.push(u32::from(keep));
-                w_full.push(u32::from(keep && full));
+                w_incl.push(if keep { u32::MAX } else { 0 });
+                w_full.push(if keep && full { u32::MAX } else { 0 });
                 if keep {
                     self.included_pixels += u64::from(px);
                     self.included_blocks += 1;
@@ -383,18 +383,25 @@ impl Stillness {
             &self.origin_sum[..n],
         );
         let (wi, wf) = (&self.w_incl[..n], &self.w_full[..n]);
-        // Integer pass, branch-free: totals over included blocks, maxima over full-size ones.
-        let (mut t_sad, mut t_sum, mut t_black) = (0u64, 0u64, 0u64);
-        let (mut m_sad, mut m_mean, mut m_ref, mut m_origin) = (0u32, 0u32, 0u32, 0u32);
-        for i in 0..n {
-            t_sad += u64::from(sad[i] * wi[i]);
-            t_sum += u64::from(sum[i] * wi[i]);
-            t_black += u64::from(black[i] * wi[i]);
-            m_sad = m_sad.max(sad[i] * wf[i]);
-            m_mean = m_mean.max(sum[i].abs_diff(prev[i]) * wf[i]);
-            m_ref = m_ref.max(sum[i].abs_diff(refs[i]) * wf[i]);
-            m_origin = m_origin.max(sum[i].abs_diff(origin[i]) * wf[i]);
-        }
+        let blocks = BlockFigures {
+            sad,
+            sum,
+            black,
+            prev,
+            refs,
+            origin,
+            incl: wi,
+            full: wf,
+        };
+        let Reduced {
+            mut t_sad,
+            t_sum,
+            t_black,
+            m_sad,
+            m_mean,
+            m_ref,
+            m_origin,
+        } = blocks.reduce(self.avx2);
         let inv_full = 1.0 / ((BLOCK * BLOCK) as f64 * scale);
         let (mut max_mad, mut max_mean, mut max_ref, mut max_origin) = (
             f64::from(m_sad) * inv_full,
@@ -462,6 +469,120 @@ impl Stillness {
     /// Classifies the frame last measured, computing its noise floor only if needed.
     pub fn classify(&self, s: &mut FrameStats, p: &StillParams) -> Change {
         classify_with(s, p, || self.noise_floor())
+    }
+}
+
+/// The per-block figures of one frame and the masks of the blocks that count.
+struct BlockFigures<'a> {
+    sad: &'a [u32],
+    sum: &'a [u32],
+    black: &'a [u32],
+    prev: &'a [u32],
+    refs: &'a [u32],
+    origin: &'a [u32],
+    /// All ones for included blocks.
+    incl: &'a [u32],
+    /// All ones for included 16x16 blocks.
+    full: &'a [u32],
+}
+
+/// Totals over included blocks and maxima over included 16x16 blocks, in native sums.
+#[derive(Debug, Default, PartialEq)]
+struct Reduced {
+    t_sad: u64,
+    t_sum: u64,
+    t_black: u64,
+    m_sad: u32,
+    m_mean: u32,
+    m_ref: u32,
+    m_origin: u32,
+}
+
+impl BlockFigures<'_> {
+    fn reduce(&self, avx2: bool) -> Reduced {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `avx2` is only true when the CPU has AVX2 (detect_avx2).
+            return unsafe { self.reduce_avx2() };
+        }
+        let _ = avx2;
+        self.reduce_portable()
+    }
+
+    /// [`BlockFigures::reduce_portable`] compiled for AVX2 (unsigned 32-bit maxima in vectors).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn reduce_avx2(&self) -> Reduced {
+        self.reduce_portable()
+    }
+
+    /// Branch-free, in chunks of 8 blocks with per-lane accumulators so that the compiler keeps
+    /// them in vector registers.
+    #[inline(always)]
+    fn reduce_portable(&self) -> Reduced {
+        const L: usize = 8;
+        let n = self.sad.len();
+        let (mut t_sad, mut t_sum, mut t_black) = ([0u32; L], [0u32; L], [0u32; L]);
+        let (mut h_sad, mut h_sum, mut h_black) = (0u64, 0u64, 0u64);
+        let (mut m_sad, mut m_mean, mut m_ref, mut m_origin) =
+            ([0u32; L], [0u32; L], [0u32; L], [0u32; L]);
+        let mut i = 0;
+        // A block figure is below 2^24 (256 samples of at most 16 bits), so a lane adds up to
+        // 2^8 of them in 32 bits; it is flushed to the 64-bit totals after 8.
+        let flush = 8;
+        while i + L <= n {
+            let mut chunks = 0;
+            while chunks < flush && i + L <= n {
+                let r = i..i + L;
+                let (sad, sum, black) = (
+                    &self.sad[r.clone()],
+                    &self.sum[r.clone()],
+                    &self.black[r.clone()],
+                );
+                let (prev, refs, origin) = (
+                    &self.prev[r.clone()],
+                    &self.refs[r.clone()],
+                    &self.origin[r.clone()],
+                );
+                let (wi, wf) = (&self.incl[r.clone()], &self.full[r]);
+                for k in 0..L {
+                    t_sad[k] += sad[k] & wi[k];
+                    t_sum[k] += sum[k] & wi[k];
+                    t_black[k] += black[k] & wi[k];
+                    m_sad[k] = m_sad[k].max(sad[k] & wf[k]);
+                    m_mean[k] = m_mean[k].max(sum[k].abs_diff(prev[k]) & wf[k]);
+                    m_ref[k] = m_ref[k].max(sum[k].abs_diff(refs[k]) & wf[k]);
+                    m_origin[k] = m_origin[k].max(sum[k].abs_diff(origin[k]) & wf[k]);
+                }
+                i += L;
+                chunks += 1;
+            }
+            for k in 0..L {
+                h_sad += u64::from(std::mem::take(&mut t_sad[k]));
+                h_sum += u64::from(std::mem::take(&mut t_sum[k]));
+                h_black += u64::from(std::mem::take(&mut t_black[k]));
+            }
+        }
+        let mut out = Reduced {
+            t_sad: h_sad,
+            t_sum: h_sum,
+            t_black: h_black,
+            m_sad: m_sad.into_iter().max().unwrap_or(0),
+            m_mean: m_mean.into_iter().max().unwrap_or(0),
+            m_ref: m_ref.into_iter().max().unwrap_or(0),
+            m_origin: m_origin.into_iter().max().unwrap_or(0),
+        };
+        for k in i..n {
+            let (wi, wf) = (self.incl[k], self.full[k]);
+            out.t_sad += u64::from(self.sad[k] & wi);
+            out.t_sum += u64::from(self.sum[k] & wi);
+            out.t_black += u64::from(self.black[k] & wi);
+            out.m_sad = out.m_sad.max(self.sad[k] & wf);
+            out.m_mean = out.m_mean.max(self.sum[k].abs_diff(self.prev[k]) & wf);
+            out.m_ref = out.m_ref.max(self.sum[k].abs_diff(self.refs[k]) & wf);
+            out.m_origin = out.m_origin.max(self.sum[k].abs_diff(self.origin[k]) & wf);
+        }
+        out
     }
 }
 
@@ -720,6 +841,53 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f64) / (1u64 << 31) as f64
+    }
+
+    #[test]
+    fn reduction_matches_a_plain_loop() {
+        let mut seed = 7u64;
+        for n in [1usize, 7, 8, 9, 64, 65, 8160] {
+            let mut v =
+                |m: f64| -> Vec<u32> { (0..n).map(|_| (lcg(&mut seed) * m) as u32).collect() };
+            let (sad, sum, black) = (v(65280.0), v(16_700_000.0), v(256.0));
+            let (prev, refs, origin) = (v(16_700_000.0), v(16_700_000.0), v(16_700_000.0));
+            let incl: Vec<u32> = v(1.3)
+                .iter()
+                .map(|&b| if b == 0 { u32::MAX } else { 0 })
+                .collect();
+            let full: Vec<u32> = incl
+                .iter()
+                .zip(v(1.2))
+                .map(|(&i, b)| if b == 0 { i } else { 0 })
+                .collect();
+            let f = BlockFigures {
+                sad: &sad,
+                sum: &sum,
+                black: &black,
+                prev: &prev,
+                refs: &refs,
+                origin: &origin,
+                incl: &incl,
+                full: &full,
+            };
+            let mut want = Reduced::default();
+            for k in 0..n {
+                if incl[k] != 0 {
+                    want.t_sad += u64::from(sad[k]);
+                    want.t_sum += u64::from(sum[k]);
+                    want.t_black += u64::from(black[k]);
+                }
+                if full[k] != 0 {
+                    want.m_sad = want.m_sad.max(sad[k]);
+                    want.m_mean = want.m_mean.max(sum[k].abs_diff(prev[k]));
+                    want.m_ref = want.m_ref.max(sum[k].abs_diff(refs[k]));
+                    want.m_origin = want.m_origin.max(sum[k].abs_diff(origin[k]));
+                }
+            }
+            assert!(want.t_sad > 0 || n < 8, "the masks must keep some blocks");
+            assert_eq!(f.reduce(false), want, "portable, {n} blocks");
+            assert_eq!(f.reduce(detect_avx2()), want, "dispatched, {n} blocks");
+        }
     }
 
     #[test]
