@@ -91,38 +91,44 @@ fn bench(c: &mut Criterion) {
     // 10-bit: the element unpacks each row to 8 bits first (what this adds is the unpacking).
     let (w, h) = (1920, 1080);
     let fr = frames::frames_sized(4, w, h);
-    let fr16: Vec<Vec<u16>> = fr
-        .iter()
-        .map(|p| p.iter().map(|&v| u16::from(v) << 2).collect())
-        .collect();
-    let mut f = Features::new(w, h);
-    let mut cells = Cells::new(w / CELL, h / CELL);
-    // As the element does: each band unpacked into 17 scratch rows (the row above, 16 rows).
-    let mut band = vec![0u8; (CELL + 1) * w];
-    let mut k = 0;
-    g.bench_function("1080p-10bit", |b| {
-        b.iter(|| {
-            k = (k + 1) % fr16.len();
-            let pic = &fr16[k];
-            f.begin(w, h);
-            for b0 in (0..h).step_by(CELL) {
-                let n = (h - b0).min(CELL);
-                band.copy_within((CELL) * w..(CELL + 1) * w, 0);
-                for r in 0..n {
-                    let out = &mut band[(r + 1) * w..(r + 2) * w];
-                    for (o, &v) in out.iter_mut().zip(&pic[(b0 + r) * w..(b0 + r + 1) * w]) {
-                        *o = (v >> 2) as u8;
+    for (name, w, h) in [
+        ("720p", 1280, 720),
+        ("1080p", 1920, 1080),
+        ("2160p", 3840, 2160),
+    ] {
+        let fr16: Vec<Vec<u16>> = frames::frames_sized(4, w, h)
+            .iter()
+            .map(|p| p.iter().map(|&v| u16::from(v) << 2).collect())
+            .collect();
+        let mut f = Features::new(w, h);
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        // As the element does: each band unpacked into 17 scratch rows (the row above, 16 rows).
+        let mut band = vec![0u8; (CELL + 1) * w];
+        let mut k = 0;
+        g.bench_function(format!("{name}-10bit"), |b| {
+            b.iter(|| {
+                k = (k + 1) % fr16.len();
+                let pic = &fr16[k];
+                f.begin(w, h);
+                for b0 in (0..h).step_by(CELL) {
+                    let n = (h - b0).min(CELL);
+                    band.copy_within((CELL) * w..(CELL + 1) * w, 0);
+                    for r in 0..n {
+                        let out = &mut band[(r + 1) * w..(r + 2) * w];
+                        for (o, &v) in out.iter_mut().zip(&pic[(b0 + r) * w..(b0 + r + 1) * w]) {
+                            *o = (v >> 2) as u8;
+                        }
                     }
+                    let mut rows: [&[u8]; CELL] = [&[]; CELL];
+                    for (r, slot) in rows.iter_mut().enumerate().take(n) {
+                        *slot = &band[(r + 1) * w..(r + 2) * w];
+                    }
+                    f.band(&rows[..n], (b0 > 0).then(|| &band[..w]));
                 }
-                let mut rows: [&[u8]; CELL] = [&[]; CELL];
-                for (r, slot) in rows.iter_mut().enumerate().take(n) {
-                    *slot = &band[(r + 1) * w..(r + 2) * w];
-                }
-                f.band(&rows[..n], (b0 > 0).then(|| &band[..w]));
-            }
-            black_box(cells.analyse(&f, &CellParams::default(), 3).new_cells)
-        })
-    });
+                black_box(cells.analyse(&f, &CellParams::default(), 3).new_cells)
+            })
+        });
+    }
     // One second of accumulated profiles (25 moving frames), both axes, as the element estimates
     // them: of the clean frames, and with an 8-pixel coding grid added to every frame.
     let profiles = |grid_step: u32| -> (Vec<f32>, Vec<f32>) {
