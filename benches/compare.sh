@@ -5,8 +5,9 @@
 # side by side in one run: vqfreeze against freezedetect (and blackdetect), vqartifact against
 # blockdetect; then the cost of every vqmon video element inline after a real decoder, and the
 # latency each adds to a buffer there (benches/latency.py). Each pipeline runs with and without
-# the detector, interleaved ROUNDS times; a detector's cost is the CPU-time difference (user and
-# system separately) divided by the frames.
+# the detector, interleaved ROUNDS times; a detector's cost in one round is the CPU-time difference
+# (user and system separately) divided by the frames, and the figure quoted is the median over the
+# rounds (this machine is shared: a single round can be off by 20 %; the spread is printed too).
 #
 #   benches/compare.sh [FRAMES] [ROUNDS]
 set -euo pipefail
@@ -24,13 +25,15 @@ export GST_PLUGIN_PATH="$PWD/target/release"
 gst-inspect-1.0 vqfreeze >/dev/null
 gst-inspect-1.0 vqartifact >/dev/null
 
-# CPU seconds (user, system) of a command's children.
-cpu() {
-  /usr/bin/python3 - "$@" <<'PY'
+# Appends "KEY ROUND USER SYSTEM" (CPU seconds of the command) to $work/cpu.txt.
+runs="$work/cpu.txt"
+add() {
+  /usr/bin/python3 - "$@" >>"$runs" <<'PY'
 import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+key, rnd, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{r.ru_utime:.4f} {r.ru_stime:.4f}")
+print(f"{key} {rnd} {r.ru_utime:.4f} {r.ru_stime:.4f}")
 PY
 }
 
@@ -43,104 +46,118 @@ gst-launch-1.0 -q filesrc location="$work/frames.yuv" blocksize=$((W * H * 3 / 2
   x264enc bitrate=8000 speed-preset=faster ! mp4mux ! filesink location="$work/frames.mp4"
 dec=(gst-launch-1.0 -q filesrc location="$work/frames.mp4" ! qtdemux ! h264parse ! avdec_h264 max-threads=1)
 
-declare -A U S
-for k in ff_base ff_det ff_black ff_both ff_block gst_base gst_det gst_det4 gst_art dec_base dec_det dec_art dec_all dec_fleet; do U[$k]=0; S[$k]=0; done
-add() { read -r u s < <(cpu "${@:2}"); U[$1]=$(echo "${U[$1]} + $u" | bc -l); S[$1]=$(echo "${S[$1]} + $s" | bc -l); }
 for r in $(seq "$ROUNDS"); do
-  add ff_base "${ff[@]}" -f null -
-  add ff_det "${ff[@]}" -vf freezedetect -f null -
-  add ff_black "${ff[@]}" -vf blackdetect -f null -
-  add ff_both "${ff[@]}" -vf freezedetect,blackdetect -f null -
-  add ff_block "${ff[@]}" -vf blockdetect -f null -
-  add gst_base "${gst[@]}" ! fakesink
-  add gst_det "${gst[@]}" ! vqfreeze ! fakesink
-  add gst_det4 "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
-  add gst_art "${gst[@]}" ! vqartifact ! fakesink
-  add dec_base "${dec[@]}" ! fakesink
-  add dec_det "${dec[@]}" ! vqfreeze ! fakesink
-  add dec_art "${dec[@]}" ! vqartifact ! fakesink
+  add ff_base "$r" "${ff[@]}" -f null -
+  add ff_det "$r" "${ff[@]}" -vf freezedetect -f null -
+  add ff_black "$r" "${ff[@]}" -vf blackdetect -f null -
+  add ff_both "$r" "${ff[@]}" -vf freezedetect,blackdetect -f null -
+  add ff_block "$r" "${ff[@]}" -vf blockdetect -f null -
+  add gst_base "$r" "${gst[@]}" ! fakesink
+  add gst_det "$r" "${gst[@]}" ! vqfreeze ! fakesink
+  add gst_det4 "$r" "${gst[@]}" ! vqfreeze row-step=4 ! fakesink
+  add gst_art "$r" "${gst[@]}" ! vqartifact ! fakesink
+  add dec_base "$r" "${dec[@]}" ! fakesink
+  add dec_det "$r" "${dec[@]}" ! vqfreeze ! fakesink
+  add dec_art "$r" "${dec[@]}" ! vqartifact ! fakesink
   # Every vqmon video element inline: vqinject (idle), vqfreeze, vqartifact, avsyncmon's video branch.
-  add dec_all "${dec[@]}" ! vqinject ! vqfreeze ! vqartifact ! m.video_sink avsyncmon name=m m.video_src ! fakesink
+  add dec_all "$r" "${dec[@]}" ! vqinject ! vqfreeze ! vqartifact ! m.video_sink avsyncmon name=m m.video_src ! fakesink
   # The same in the reduced-cost modes for large fleets (accuracy measured in the tests).
-  add dec_fleet "${dec[@]}" ! vqinject ! vqfreeze row-step=4 ! vqartifact frame-step=4 ! m.video_sink avsyncmon name=m m.video_src ! fakesink
+  add dec_fleet "$r" "${dec[@]}" ! vqinject ! vqfreeze row-step=4 ! vqartifact frame-step=4 ! m.video_sink avsyncmon name=m m.video_src ! fakesink
 done
 
 # (c) Added latency per buffer after the decoder (wall time through the elements, probes' own
 # cost subtracted), interleaved the same way.
 all_elems="vqinject ! vqfreeze ! vqartifact ! m.video_sink avsyncmon name=m m.video_src"
 fleet_elems="vqinject ! vqfreeze row-step=4 ! vqartifact frame-step=4 ! m.video_sink avsyncmon name=m m.video_src"
-lat=$(benches/latency.py "$work/frames.mp4" "$ROUNDS" vqfreeze=vqfreeze vqartifact=vqartifact "all=$all_elems" "fleet=$fleet_elems")
+benches/latency.py "$work/frames.mp4" "$ROUNDS" vqfreeze=vqfreeze vqartifact=vqartifact \
+  "all=$all_elems" "fleet=$fleet_elems" >"$work/latency.json"
 
-per_frame() { echo "scale=4; 1000 * ($1) / ($ROUNDS * $FRAMES)" | bc -l; }
-ffu=$(per_frame "${U[ff_det]} - ${U[ff_base]}"); ffs=$(per_frame "${S[ff_det]} - ${S[ff_base]}")
-vqu=$(per_frame "${U[gst_det]} - ${U[gst_base]}"); vqs=$(per_frame "${S[gst_det]} - ${S[gst_base]}")
-v4u=$(per_frame "${U[gst_det4]} - ${U[gst_base]}"); v4s=$(per_frame "${S[gst_det4]} - ${S[gst_base]}")
-fbu=$(per_frame "${U[ff_black]} - ${U[ff_base]}"); fbs=$(per_frame "${S[ff_black]} - ${S[ff_base]}")
-f2u=$(per_frame "${U[ff_both]} - ${U[ff_base]}"); f2s=$(per_frame "${S[ff_both]} - ${S[ff_base]}")
-fft=$(echo "$ffu + $ffs" | bc -l); vqt=$(echo "$vqu + $vqs" | bc -l); v4t=$(echo "$v4u + $v4s" | bc -l)
-fku=$(per_frame "${U[ff_block]} - ${U[ff_base]}"); fks=$(per_frame "${S[ff_block]} - ${S[ff_base]}")
-vau=$(per_frame "${U[gst_art]} - ${U[gst_base]}"); vas=$(per_frame "${S[gst_art]} - ${S[gst_base]}")
-fkt=$(echo "$fku + $fks" | bc -l); vat=$(echo "$vau + $vas" | bc -l)
-echo "1080p I420, $FRAMES frames x $ROUNDS interleaved rounds, $(date -u +%F), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
-printf '%-22s %10s %10s %10s\n' "ms per frame" user system total
-printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freezedetect" "$ffu" "$ffs" "$fft"
-printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg blackdetect" "$fbu" "$fbs" "$(echo "$fbu + $fbs" | bc -l)"
-printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg freeze+black" "$f2u" "$f2s" "$(echo "$f2u + $f2s" | bc -l)"
-printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze" "$vqu" "$vqs" "$vqt"
-printf '%-22s %10.3f %10.3f %10.3f\n' "vqfreeze row-step=4" "$v4u" "$v4s" "$v4t"
-printf '%-22s %10.3f %10.3f %10.3f\n' "ffmpeg blockdetect" "$fku" "$fks" "$fkt"
-printf '%-22s %10.3f %10.3f %10.3f\n' "vqartifact" "$vau" "$vas" "$vat"
-printf 'ratio vqfreeze / freezedetect: user %.2f, total %.2f\n' "$(echo "$vqu / $ffu" | bc -l)" "$(echo "$vqt / $fft" | bc -l)"
-printf 'ratio vqfreeze row-step=4 / freezedetect: user %.2f, total %.2f\n' "$(echo "$v4u / $ffu" | bc -l)" "$(echo "$v4t / $fft" | bc -l)"
-printf 'ratio vqfreeze / (freezedetect + blackdetect), its full counterpart: user %.2f\n' "$(echo "$vqu / $f2u" | bc -l)"
-printf 'ratio vqartifact / blockdetect: user 1/%.0f, total 1/%.0f\n' "$(echo "$fku / $vau" | bc -l)" "$(echo "$fkt / $vat" | bc -l)"
-decu=$(per_frame "${U[dec_base]}"); dect=$(per_frame "${U[dec_base]} + ${S[dec_base]}")
-addu=$(per_frame "${U[dec_det]} - ${U[dec_base]}"); addt=$(per_frame "${U[dec_det]} + ${S[dec_det]} - ${U[dec_base]} - ${S[dec_base]}")
-printf 'decode (avdec_h264, 1 thread): %.3f ms/frame user, %.3f total; vqfreeze inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
-  "$decu" "$dect" "$addu" "$(echo "100 * $addu / $decu" | bc -l)" "$addt" "$(echo "100 * $addt / $dect" | bc -l)"
+# The table, and the same figures as JSON for the README's performance section and for tracking.
+/usr/bin/python3 - "$runs" "$work/latency.json" "${COMPARE_JSON:-target/compare.json}" "$FRAMES" "$ROUNDS" \
+  "$(date -u +%F)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
 
-artu=$(per_frame "${U[dec_art]} - ${U[dec_base]}"); artt=$(per_frame "${U[dec_art]} + ${S[dec_art]} - ${U[dec_base]} - ${S[dec_base]}")
-printf 'vqartifact inline adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
-  "$artu" "$(echo "100 * $artu / $decu" | bc -l)" "$artt" "$(echo "100 * $artt / $dect" | bc -l)"
-allu=$(per_frame "${U[dec_all]} - ${U[dec_base]}"); allt=$(per_frame "${U[dec_all]} + ${S[dec_all]} - ${U[dec_base]} - ${S[dec_base]}")
-printf 'every vqmon video element inline (vqinject idle, vqfreeze, vqartifact, avsyncmon) adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
-  "$allu" "$(echo "100 * $allu / $decu" | bc -l)" "$allt" "$(echo "100 * $allt / $dect" | bc -l)"
+runs, latency, out, frames, rounds, date, cpu, cores = sys.argv[1:]
+frames, rounds = int(frames), int(rounds)
+cpu_s = defaultdict(dict)
+for line in open(runs):
+    key, rnd, user, system = line.split()
+    cpu_s[key][int(rnd)] = (float(user), float(system))
 
-lat_row() {
-  /usr/bin/python3 -c 'import json, sys; d = json.loads(sys.argv[1])[sys.argv[2]]; print("%.3f %.3f %.3f" % (d["mean"], d["median"], d["p99"]))' "$lat" "$1"
+
+def cost(key, base):
+    """Median over rounds of ms per frame above the baseline: (user, system, total, spread)."""
+    per = [
+        tuple(1000 * (a - b) / frames for a, b in zip(cpu_s[key][r], cpu_s[base][r]))
+        for r in sorted(cpu_s[base])
+    ]
+    user = statistics.median(p[0] for p in per)
+    system = statistics.median(p[1] for p in per)
+    totals = [p[0] + p[1] for p in per]
+    return {
+        "user": round(user, 4),
+        "system": round(system, 4),
+        "total": round(statistics.median(totals), 4),
+        "user-min": round(min(p[0] for p in per), 4),
+        "user-max": round(max(p[0] for p in per), 4),
+    }
+
+
+rows = {
+    "ffmpeg-freezedetect": cost("ff_det", "ff_base"),
+    "ffmpeg-blackdetect": cost("ff_black", "ff_base"),
+    "ffmpeg-freezedetect-blackdetect": cost("ff_both", "ff_base"),
+    "vqfreeze": cost("gst_det", "gst_base"),
+    "vqfreeze-row-step-4": cost("gst_det4", "gst_base"),
+    "ffmpeg-blockdetect": cost("ff_block", "ff_base"),
+    "vqartifact": cost("gst_art", "gst_base"),
 }
-printf '%-60s %8s %8s %8s\n' "added latency per buffer after avdec_h264, ms" mean median p99
-for k in vqfreeze vqartifact all fleet; do
-  read -r m md p <<<"$(lat_row $k)"
-  label=$k
-  [ "$k" = all ] && label="every video element"
-  [ "$k" = fleet ] && label="every video element, reduced-cost modes"
-  printf '%-60s %8.3f %8.3f %8.3f\n' "$label" "$m" "$md" "$p"
-done
-fleetu=$(per_frame "${U[dec_fleet]} - ${U[dec_base]}"); fleett=$(per_frame "${U[dec_fleet]} + ${S[dec_fleet]} - ${U[dec_base]} - ${S[dec_base]}")
-printf 'the same in reduced-cost modes (vqfreeze row-step=4, vqartifact frame-step=4) adds %.3f ms user (%.1f %%), %.3f total (%.1f %%)\n' \
-  "$fleetu" "$(echo "100 * $fleetu / $decu" | bc -l)" "$fleett" "$(echo "100 * $fleett / $dect" | bc -l)"
+dec = [1000 * sum(cpu_s["dec_base"][r]) / frames for r in sorted(cpu_s["dec_base"])]
+dec_user = [1000 * cpu_s["dec_base"][r][0] / frames for r in sorted(cpu_s["dec_base"])]
+inline = {
+    "vqfreeze": cost("dec_det", "dec_base"),
+    "vqartifact": cost("dec_art", "dec_base"),
+    "every video element (vqinject idle, vqfreeze, vqartifact, avsyncmon)": cost("dec_all", "dec_base"),
+    "every video element, reduced-cost modes (row-step=4, frame-step=4)": cost("dec_fleet", "dec_base"),
+}
+lat = json.load(open(latency))
+decode_user, decode_total = statistics.median(dec_user), statistics.median(dec)
 
-# The same figures as JSON, for the README's performance section and for tracking.
-out=${COMPARE_JSON:-target/compare.json}
-/usr/bin/python3 - "$out" <<PY
-import json, sys
+print(f"1080p I420, {frames} frames x {rounds} interleaved rounds, {date}, {cpu}, {cores} cores")
+print("ms of CPU per frame, median over rounds (user range over rounds in brackets)")
+print(f"{'':34} {'user':>8} {'system':>8} {'total':>8}   user range")
+for name, c in rows.items():
+    print(f"{name:34} {c['user']:8.3f} {c['system']:8.3f} {c['total']:8.3f}   [{c['user-min']:.3f}, {c['user-max']:.3f}]")
+r = lambda a, b, k: rows[a][k] / rows[b][k]
+print(f"ratio vqfreeze / freezedetect: user {r('vqfreeze', 'ffmpeg-freezedetect', 'user'):.2f}, "
+      f"total {r('vqfreeze', 'ffmpeg-freezedetect', 'total'):.2f}")
+print(f"ratio vqfreeze row-step=4 / freezedetect: user {r('vqfreeze-row-step-4', 'ffmpeg-freezedetect', 'user'):.2f}, "
+      f"total {r('vqfreeze-row-step-4', 'ffmpeg-freezedetect', 'total'):.2f}")
+print(f"ratio vqfreeze / (freezedetect + blackdetect), its full counterpart: user "
+      f"{r('vqfreeze', 'ffmpeg-freezedetect-blackdetect', 'user'):.2f}")
+print(f"ratio vqartifact / blockdetect: user 1/{1 / r('vqartifact', 'ffmpeg-blockdetect', 'user'):.0f}, "
+      f"total 1/{1 / r('vqartifact', 'ffmpeg-blockdetect', 'total'):.0f}")
+print(f"\ndecode (avdec_h264, 1 thread): {decode_user:.3f} ms/frame user, {decode_total:.3f} total; inline after it:")
+print(f"{'':70} {'user':>8} {'of decode':>10} {'total':>8} {'of decode':>10}")
+for name, c in inline.items():
+    c["user-percent-of-decode"] = round(100 * c["user"] / decode_user, 2)
+    c["total-percent-of-decode"] = round(100 * c["total"] / decode_total, 2)
+    print(f"{name:70} {c['user']:8.3f} {c['user-percent-of-decode']:9.1f}% {c['total']:8.3f} {c['total-percent-of-decode']:9.1f}%")
+print(f"\nadded latency per buffer after avdec_h264 (ms; wall time, {lat['buffers']} buffers x {rounds} rounds)")
+print(f"{'':70} {'mean':>8} {'median':>8} {'p99':>8}")
+labels = {"vqfreeze": "vqfreeze", "vqartifact": "vqartifact", "all": "every video element",
+          "fleet": "every video element, reduced-cost modes"}
+for k, label in labels.items():
+    d = lat[k]
+    print(f"{label:70} {d['mean']:8.3f} {d['median']:8.3f} {d['p99']:8.3f}")
 json.dump({
-    "date": "$(date -u +%F)", "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)",
-    "frames": $FRAMES, "rounds": $ROUNDS, "unit": "ms of CPU per 1080p frame",
-    "ffmpeg-freezedetect": {"user": $ffu, "system": $ffs},
-    "ffmpeg-blackdetect": {"user": $fbu, "system": $fbs},
-    "ffmpeg-freezedetect-blackdetect": {"user": $f2u, "system": $f2s},
-    "vqfreeze": {"user": $vqu, "system": $vqs},
-    "vqfreeze-row-step-4": {"user": $v4u, "system": $v4s},
-    "ffmpeg-blockdetect": {"user": $fku, "system": $fks},
-    "vqartifact": {"user": $vau, "system": $vas},
-    "avdec-h264-1-thread": {"user": $decu, "total": $dect},
-    "vqfreeze-after-decode": {"user": $addu, "total": $addt},
-    "vqartifact-after-decode": {"user": $artu, "total": $artt},
-    "all-video-elements-after-decode": {"user": $allu, "total": $allt},
-    "all-video-elements-reduced-cost-after-decode": {"user": $fleetu, "total": $fleett},
-    "added-latency-ms-per-buffer-after-decode": json.loads('''$lat'''),
-}, open(sys.argv[1], "w"), indent=2)
+    "date": date, "cpu": cpu, "cores": int(cores), "frames": frames, "rounds": rounds,
+    "unit": "ms of CPU per 1080p frame, median over rounds",
+    **rows,
+    "avdec-h264-1-thread": {"user": round(decode_user, 4), "total": round(decode_total, 4)},
+    "after-decode": inline,
+    "added-latency-ms-per-buffer-after-decode": lat,
+}, open(out, "w"), indent=2)
+print(f"written to {out}")
 PY
-echo "written to $out"
