@@ -63,7 +63,7 @@ pub fn run(
             .structure(0)
             .is_some_and(|s| s.name().starts_with("video/"));
         let desc = if video {
-            "queue ! videoconvert ! vqfreeze ! fakesink"
+            "queue ! videoconvert ! vqfreeze ! vqartifact ! fakesink"
         } else {
             // Audio and anything else is consumed, so that the pipeline reaches EOS.
             "queue ! fakesink"

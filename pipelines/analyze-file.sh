@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MPL-2.0
 #
-# Decodes any media file or URI with every vqmon detector inline, writes the JSON report and prints
-# a short summary table (defects are printed as they happen).
+# Decodes any media file or URI with the vqmon video detectors inline (vqfreeze and vqartifact,
+# through monitor.py), writes the JSON report and prints a short summary table (defects are
+# printed as they happen).
 #
 #   pipelines/analyze-file.sh FILE|URI [REPORT.json]     (default report: vqmon-report.json)
 #

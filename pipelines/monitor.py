@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MPL-2.0
 #
-# Monitors a media file or URI with every vqmon detector inline: prints each defect the moment it
-# starts and ends, then reads vqreport's final report (from its bus message) and prints a summary
-# table. Needs Debian's python3-gst-1.0 (use /usr/bin/python3) and the vqmon plugin on
-# GST_PLUGIN_PATH.
+# Monitors a media file or URI with the vqmon video detectors (vqfreeze, vqartifact) inline:
+# prints each defect the moment it starts and ends, then reads vqreport's final report (from its
+# bus message) and prints a summary table. A/V sync (avsyncmon) is not included: it needs both
+# streams linked, and a file without audio would then never reach EOS. Needs Debian's
+# python3-gst-1.0 (use /usr/bin/python3) and the vqmon plugin on GST_PLUGIN_PATH.
 #
 #   monitor.py [--report REPORT.json] FILE|URI
 
@@ -18,7 +19,7 @@ import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
 
-DETECTORS = "queue ! videoconvert ! vqfreeze"
+DETECTORS = "queue ! videoconvert ! vqfreeze ! vqartifact"
 
 
 def seconds(ns):
@@ -89,10 +90,16 @@ def main():
             if s.get_name() == "vqmon-defect":
                 phase = s.get_string("phase")
                 _, rt = s.get_uint64("running-time")
-                line = f"[{s.get_string('element')}] {s.get_string('defect')} {phase} at {rt / 1e9:.3f} s"
+                # Both phases carry the times of the defect's first frame.
+                element, defect = s.get_string("element"), s.get_string("defect")
                 if phase == "end":
                     _, duration = s.get_uint64("duration")
-                    line += f", lasted {duration / 1e9:.3f} s ({s.get_string('end-reason')})"
+                    line = (
+                        f"[{element}] {defect} end, started at {rt / 1e9:.3f} s, lasted "
+                        f"{duration / 1e9:.3f} s ({s.get_string('end-reason')})"
+                    )
+                else:
+                    line = f"[{element}] {defect} {phase} at {rt / 1e9:.3f} s"
                 print(line, flush=True)
             elif s.get_name() == "vqreport" and s.get_string("kind") == "final":
                 state["report"] = json.loads(s.get_string("json"))

@@ -67,7 +67,7 @@ fn python_monitor_and_analyze_file() {
         .arg(&clip)
         .env("GST_PLUGIN_PATH", plugin_dir()));
     assert!(out.contains("freeze start at"), "{out}");
-    assert!(out.contains("freeze end at"), "{out}");
+    assert!(out.contains("freeze end, started at 1."), "{out}");
     assert!(
         out.contains("vqmon report: 1 defects, complete: True"),
         "{out}"
@@ -85,7 +85,21 @@ fn python_monitor_and_analyze_file() {
         "{out}"
     );
     let r = check_report(&report);
-    assert_eq!(r["detectors"][0]["frames"], 100);
+    // Both video detectors saw every frame; the clean encode raised nothing else.
+    let detectors = r["detectors"].as_array().unwrap();
+    let mut names: Vec<&str> = detectors
+        .iter()
+        .map(|d| d["factory"].as_str().unwrap_or_default())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["vqartifact", "vqfreeze"], "{r:#}");
+    assert!(
+        detectors
+            .iter()
+            .all(|d| d["frames"] == 100 && d["duration"] == 4 * SECOND),
+        "{r:#}"
+    );
+    assert_eq!(r["events"].as_array().unwrap().len(), 1, "{r:#}");
     let _ = std::fs::remove_file(report);
     let _ = std::fs::remove_file(clip);
 }

@@ -245,6 +245,7 @@ fn passthrough_decoder_flag_and_eos() {
     assert_eq!(ns(e[0].end.unwrap().pts), 13 * FRAME);
     let stats = h.element().unwrap().property::<gst::Structure>("stats");
     assert_eq!(stats.get::<u64>("frames").unwrap(), 20);
+    assert_eq!(stats.get::<u64>("duration").unwrap(), 20 * FRAME);
     assert_eq!(stats.get::<u64>("decoder-flagged-frames").unwrap(), 1);
 }
 

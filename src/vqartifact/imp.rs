@@ -333,6 +333,8 @@ impl Analysis {
 #[derive(Default)]
 struct Counters {
     frames: u64,
+    /// Timeline time covered by the frames seen (ns).
+    duration: u64,
     bad_buffers: u64,
     discont_buffers: u64,
     decoder_flagged: u64,
@@ -556,7 +558,7 @@ impl ObjectImpl for VqArtifact {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("Frames analysed, events, the last blockiness score and grid, and input problems seen so far")
+                    .blurb("Frames analysed and the time they cover, events, the last blockiness score and grid, and input problems seen so far")
                     .read_only()
                     .build(),
             ]
@@ -843,6 +845,7 @@ impl VqArtifact {
         let had_pts = buf.pts().is_some();
         let (expected, gap_start) = (state.clock.last_pts_end, state.clock.last_end);
         let (times, t, dur) = state.clock.place(buf, state.segment.as_ref(), nominal);
+        state.counters.duration += dur;
         // Frames lost before this one: a buffer later than the last one's end, in a stream of
         // fixed frame rate (decoders do not pass DISCONT on) or flagged DISCONT.
         let mut lost = 0;
@@ -1229,6 +1232,7 @@ impl VqArtifact {
         let c = &state.counters;
         let mut s = gst::Structure::builder("vqartifact-stats")
             .field("frames", c.frames)
+            .field("duration", c.duration)
             .field("corruption-events", state.corruption.events_total)
             .field("pixel-trigger-frames", c.pixel_trigger_frames)
             .field("decoder-flagged-frames", c.decoder_flagged)
