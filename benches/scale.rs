@@ -12,6 +12,12 @@
 //!   cargo bench --bench scale            N = 1, 8, 32, 128 (pin it: taskset -c 0 ...)
 //!   cargo bench --bench scale -- 1 4     chosen N
 //!
+//! The streams-per-core figure computed from CPU time is then checked in real time: N live
+//! streams, each fed at 25 fps by the wall clock (starts staggered over a frame period); a run
+//! keeps real time when every frame arrives and 99 % leave the monitor less than one frame period
+//! after they were due. The largest N that keeps it is searched for (bisection from 3/4 of the
+//! computed figure, to within 5 %).
+//!
 //! Each stream is `appsrc ! MONITOR ! fakesink` for MONITOR = vqfreeze, vqartifact, both (every
 //! vqmon video detector) and vqartifact's reduced-cost `frame-step` 2 and 4; the same run with `identity` in its place is the baseline, so
 //! the figures are the monitor's own. Frames are zero-copy buffers over 16 shared, textured 1080p
@@ -46,6 +52,90 @@ fn rss_bytes() -> u64 {
         .parse::<u64>()
         .unwrap()
         * 4096
+}
+
+/// Lateness of frames leaving the monitor against their due time, in ms.
+struct Live {
+    frames: usize,
+    /// CPU of the whole process per frame during the run (ms), and the share of the core used.
+    cpu_ms: f64,
+    load: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// N live streams for `seconds`: frame i of stream k is pushed at start + k * period / n + i *
+/// period and its lateness measured when it reaches the sink.
+fn run_live(n: usize, seconds: u64, element: &str, pool: &[gst::Buffer], caps: &gst::Caps) -> Live {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let period = Duration::from_nanos(common::t(1, FPS));
+    let frames = seconds * FPS;
+    let late = Arc::new(Mutex::new(Vec::with_capacity(n * frames as usize)));
+    let t0 = Instant::now() + Duration::from_millis(500);
+    let pipelines: Vec<(gst::Pipeline, gst_app::AppSrc)> = (0..n)
+        .map(|k| {
+            let p = gst::parse::launch(&format!(
+                "appsrc name=src format=time block=true max-buffers=2 caps=\"{caps}\" ! {element} ! fakesink name=sink sync=false signal-handoffs=true"
+            ))
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+            let start = t0 + period * k as u32 / n as u32;
+            let late = late.clone();
+            p.by_name("sink").unwrap().connect("handoff", false, move |v| {
+                let buf = v[1].get::<gst::Buffer>().unwrap();
+                let due = start + Duration::from_nanos(buf.pts().unwrap().nseconds());
+                let ms = Instant::now().saturating_duration_since(due).as_secs_f64() * 1e3;
+                late.lock().unwrap().push(ms);
+                None
+            });
+            let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+            p.set_state(gst::State::Playing).unwrap();
+            (p, src)
+        })
+        .collect();
+    let cpu0 = cpu_seconds();
+    std::thread::scope(|s| {
+        for (k, (_, src)) in pipelines.iter().enumerate() {
+            let start = t0 + period * k as u32 / n as u32;
+            s.spawn(move || {
+                for i in 0..frames {
+                    let due = start + period * i as u32;
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let mut b = pool[(k + i as usize) % pool.len()].clone();
+                    let bm = b.make_mut();
+                    bm.set_pts(gst::ClockTime::from_nseconds(common::t(i, FPS)));
+                    bm.set_duration(gst::ClockTime::from_nseconds(common::t(1, FPS)));
+                    if src.push_buffer(b).is_err() {
+                        break;
+                    }
+                }
+                let _ = src.end_of_stream();
+            });
+        }
+    });
+    for (p, _) in &pipelines {
+        let bus = p.bus().unwrap();
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos]);
+    }
+    let cpu = cpu_seconds() - cpu0;
+    let wall = t0.elapsed().as_secs_f64();
+    for (p, _) in &pipelines {
+        p.set_state(gst::State::Null).unwrap();
+    }
+    let mut v = std::mem::take(&mut *late.lock().unwrap());
+    v.sort_by(f64::total_cmp);
+    let q = |f: f64| v.get(((v.len() as f64 * f) as usize).min(v.len().saturating_sub(1)));
+    Live {
+        cpu_ms: cpu * 1e3 / v.len().max(1) as f64,
+        load: cpu / wall,
+        frames: v.len(),
+        p99_ms: q(0.99).copied().unwrap_or(f64::NAN),
+        max_ms: v.last().copied().unwrap_or(f64::NAN),
+    }
 }
 
 struct Run {
@@ -149,6 +239,8 @@ fn main() {
         "vqartifact frame-step=4",
     ];
     let mut rows = Vec::new();
+    // Streams per core computed from the largest N measured, per monitor.
+    let mut per_core = std::collections::BTreeMap::new();
     for &n in &ns {
         let base = run(n, frames, "identity", &pool, &caps);
         for monitor in monitors {
@@ -160,6 +252,7 @@ fn main() {
                 / 1048576.0;
             let total_per_frame = det.cpu / (n as f64 * frames as f64);
             let streams_per_core = 1.0 / (total_per_frame * FPS as f64);
+            per_core.insert(monitor, streams_per_core);
             // Frames are pushed as fast as the pipeline takes them: the added wall time per frame
             // of a single stream is the latency the monitor adds to each buffer.
             let latency_ms = (det.wall - base.wall) / frames as f64 * 1e3;
@@ -188,6 +281,87 @@ fn main() {
                 "added-latency-ms-per-buffer": latency_ms,
             }));
         }
+    }
+    // The computed streams per core, checked live (a short run when cargo test smoke-runs this).
+    let (live_secs, live_monitors): (u64, &[&str]) = if benching {
+        (8, &monitors)
+    } else {
+        (1, &monitors[..1])
+    };
+    println!(
+        "real-time check: live streams fed at 25 fps for {live_secs} s; lateness of frames leaving the monitor"
+    );
+    println!(
+        "{:>22} {:>6} {:>10} {:>12} {:>12} {:>14} {:>10} {:>10}",
+        "monitor",
+        "N",
+        "frames",
+        "p99 late ms",
+        "max late ms",
+        "CPU ms/frame",
+        "core load",
+        "real time"
+    );
+    for &monitor in live_monitors {
+        let computed = if benching {
+            (per_core[monitor].floor() as usize).max(1)
+        } else {
+            1
+        };
+        // Largest N known to keep real time, smallest known to miss it.
+        let (mut kept, mut missed) = (0usize, usize::MAX);
+        let mut n = (computed * 3 / 4).max(1);
+        loop {
+            let l = run_live(n, live_secs, monitor, &pool, &caps);
+            let ok = l.frames as u64 == n as u64 * live_secs * FPS && l.p99_ms < 40.0;
+            println!(
+                "{monitor:>22} {n:>6} {:>10} {:>12.1} {:>12.1} {:>14.3} {:>9.0}% {:>10}",
+                l.frames,
+                l.p99_ms,
+                l.max_ms,
+                l.cpu_ms,
+                l.load * 100.0,
+                if ok { "kept" } else { "missed" }
+            );
+            rows.push(serde_json::json!({
+                "kind": "real-time-check",
+                "monitor": monitor,
+                "streams": n,
+                "computed-streams-per-core": computed,
+                "seconds": live_secs,
+                "frames": l.frames,
+                "p99-lateness-ms": l.p99_ms,
+                "max-lateness-ms": l.max_ms,
+                "pipeline-cpu-ms-per-frame": l.cpu_ms,
+                "core-load": l.load,
+                "real-time": ok,
+            }));
+            if ok {
+                kept = n;
+            } else {
+                missed = n;
+            }
+            if !benching {
+                break;
+            }
+            n = if missed == usize::MAX {
+                (kept * 5).div_ceil(4)
+            } else {
+                (kept + missed) / 2
+            };
+            if missed.saturating_sub(kept) <= (kept / 20).max(1) || n == kept || n == 0 {
+                break;
+            }
+        }
+        println!(
+            "{monitor:>22}: largest N in real time on one core {kept} (computed from CPU: {computed})"
+        );
+        rows.push(serde_json::json!({
+            "kind": "real-time-largest",
+            "monitor": monitor,
+            "streams": kept,
+            "computed-streams-per-core": computed,
+        }));
     }
     if benching {
         let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/scale.json");

@@ -636,6 +636,50 @@ fn blockiness_orders_a_bitrate_ladder() {
     }
 }
 
+/// `frame-step-phase` picks the analysed frames; by default it differs between instances, so
+/// that streams started together do not all analyse the same frames.
+#[test]
+fn frame_step_phase() {
+    let info = i420_info(320, 240, FPS as i32);
+    let scene = h264::Natural::new(320, 240, 1);
+    let run = |props: &[(&str, glib::Value)]| -> gst::Structure {
+        let (mut h, _bus) = harness(props, &info);
+        for i in 0..9 {
+            h.push_and_pull(natural_buffer(&scene, &info, i)).unwrap();
+        }
+        let stats = h.element().unwrap().property::<gst::Structure>("stats");
+        assert_eq!(stats.get::<u64>("frames").unwrap(), 9);
+        stats
+    };
+    let analysed = |step: u32, phase: i32| {
+        let s = run(&[
+            ("frame-step", step.to_value()),
+            ("frame-step-phase", phase.to_value()),
+        ]);
+        assert_eq!(s.get::<u32>("frame-step-phase").unwrap() as i32, phase);
+        s.get::<u64>("analysed-frames").unwrap()
+    };
+    // Frames 0..9 with step 4: indices 0, 4, 8 at phase 0; 3, 7 at phase 1; 1, 5 at phase 3.
+    assert_eq!(analysed(4, 0), 3);
+    assert_eq!(analysed(4, 1), 2);
+    assert_eq!(analysed(4, 3), 2);
+    assert_eq!(analysed(1, 0), 9);
+    // Automatic: the phase follows the instance's order of creation, so instances created one
+    // after the other differ (other tests create instances in parallel, hence "at least 2").
+    let phases: std::collections::BTreeSet<u32> = (0..5)
+        .map(|_| {
+            let s = run(&[("frame-step", 25u32.to_value())]);
+            let p = s.get::<u32>("frame-step-phase").unwrap();
+            assert!(p < 25);
+            // Frame i is analysed when i + p is a multiple of 25.
+            let want = (0..9u32).filter(|i| (i + p) % 25 == 0).count() as u64;
+            assert_eq!(s.get::<u64>("analysed-frames").unwrap(), want, "phase {p}");
+            p
+        })
+        .collect();
+    assert!(phases.len() >= 2, "{phases:?}");
+}
+
 /// Reduced cost: with `frame-step=2` and `4` every visible burst at cuts and keyframes still opens
 /// an event at its onset, and neither raises an event where nothing is damaged.
 #[test]
@@ -643,7 +687,10 @@ fn frame_step_accuracy() {
     for step in [2u32, 4] {
         let mut total = h264::Score::default();
         for case in h264::corpus().into_iter().filter(|c| c.name == "cuts") {
-            let run = h264::run_case(&case, &format!("vqartifact frame-step={step}"));
+            let run = h264::run_case(
+                &case,
+                &format!("vqartifact frame-step={step} frame-step-phase=0"),
+            );
             assert!(starts(&run.clean_log, "corruption").is_empty());
             let det = h264::detections(&run.bad_log, run.clean[0].pts, FPS);
             let sc = h264::score(&run.truth, &det);

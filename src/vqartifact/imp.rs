@@ -60,6 +60,9 @@ struct Settings {
     update_interval: u64,
     estimate_grid: bool,
     frame_step: u32,
+    /// Which frames `frame_step` analyses: those whose index plus this is a multiple of it;
+    /// -1 picks one per element instance.
+    frame_step_phase: i32,
     draw: bool,
     post_messages: bool,
 }
@@ -85,6 +88,7 @@ impl Default for Settings {
             update_interval: 10 * SECOND,
             estimate_grid: true,
             frame_step: 1,
+            frame_step_phase: -1,
             draw: false,
             post_messages: true,
         }
@@ -335,6 +339,8 @@ struct Counters {
     frames: u64,
     /// Timeline time covered by the frames seen (ns).
     duration: u64,
+    /// Frames whose pixels were analysed (all readable ones, or every frame-step-th).
+    analysed_frames: u64,
     bad_buffers: u64,
     discont_buffers: u64,
     decoder_flagged: u64,
@@ -386,7 +392,12 @@ pub struct VqArtifact {
     state: Mutex<State>,
     ids: Arc<AtomicU64>,
     live: AtomicU8,
+    /// Order of creation in the process: spreads `frame-step` phases over instances.
+    instance: u64,
 }
+
+/// Instances created so far.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
 
 const LIVE_UNKNOWN: u8 = 0;
 const LIVE_YES: u8 = 1;
@@ -405,6 +416,7 @@ impl ObjectSubclass for VqArtifact {
             state: Mutex::new(State::new(ids.clone())),
             ids,
             live: AtomicU8::new(LIVE_UNKNOWN),
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
         }
     }
 }
@@ -544,6 +556,14 @@ impl ObjectImpl for VqArtifact {
                     .default_value(d.frame_step)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecInt::builder("frame-step-phase")
+                    .nick("Frame step phase")
+                    .blurb("With frame-step N: analyse the frames whose index (from 0) plus this is a multiple of N; -1 spreads the phase over the element instances of the process, so that streams started together do not all analyse the same frames (a burst of work every N frames)")
+                    .minimum(-1)
+                    .maximum(24)
+                    .default_value(d.frame_step_phase)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecBoolean::builder("draw")
                     .nick("Draw")
                     .blurb("Draw the cells found damaged onto the picture (the element then writes to frames and is no longer passthrough)")
@@ -607,6 +627,7 @@ impl ObjectImpl for VqArtifact {
             "update-interval" => set!(update_interval, u64),
             "estimate-grid" => set!(estimate_grid, bool),
             "frame-step" => set!(frame_step, u32),
+            "frame-step-phase" => set!(frame_step_phase, i32),
             "post-messages" => set!(post_messages, bool),
             "draw" => {
                 set!(draw, bool);
@@ -639,6 +660,7 @@ impl ObjectImpl for VqArtifact {
             "update-interval" => s.update_interval.to_value(),
             "estimate-grid" => s.estimate_grid.to_value(),
             "frame-step" => s.frame_step.to_value(),
+            "frame-step-phase" => s.frame_step_phase.to_value(),
             "draw" => s.draw.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "stats" => self.stats().to_value(),
@@ -882,7 +904,7 @@ impl VqArtifact {
 
         // Reduced-cost mode: the pixels of every frame_step-th frame only.
         let step = u64::from(settings.frame_step.max(1));
-        let skip = !(state.counters.frames - 1).is_multiple_of(step);
+        let skip = !(state.counters.frames - 1 + self.phase(&settings)).is_multiple_of(step);
         let analysis = state.analysis.as_mut().unwrap();
         let measured = if skip {
             None
@@ -907,6 +929,7 @@ impl VqArtifact {
         let result = match measured {
             None => None,
             Some(Ok(())) => {
+                state.counters.analysed_frames += 1;
                 let cf = analysis.cells.analyse(
                     &analysis.features,
                     &settings.cell_params(analysis.full_range),
@@ -1227,12 +1250,21 @@ impl VqArtifact {
         let _ = self.obj().post_message(m.to_message(&*self.obj()));
     }
 
+    /// The `frame-step` phase in use, 0 to frame-step - 1.
+    fn phase(&self, settings: &Settings) -> u64 {
+        let step = u64::from(settings.frame_step.max(1));
+        u64::try_from(settings.frame_step_phase).unwrap_or(self.instance) % step
+    }
+
     fn stats(&self) -> gst::Structure {
+        let phase = self.phase(&self.settings.lock().unwrap());
         let state = self.state.lock().unwrap();
         let c = &state.counters;
         let mut s = gst::Structure::builder("vqartifact-stats")
             .field("frames", c.frames)
             .field("duration", c.duration)
+            .field("analysed-frames", c.analysed_frames)
+            .field("frame-step-phase", phase as u32)
             .field("corruption-events", state.corruption.events_total)
             .field("pixel-trigger-frames", c.pixel_trigger_frames)
             .field("decoder-flagged-frames", c.decoder_flagged)
