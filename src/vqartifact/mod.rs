@@ -61,6 +61,12 @@
  * fill, smear and stale) so a person can see what the element saw; the element then writes to
  * every frame (8-bit planar luma only).
  *
+ * `frame-step` N analyses the pixels of every N-th frame only (timestamps, decoder flags and lost
+ * frames still on every frame); `frame-step-phase` chooses which, by default one per instance so
+ * that many streams started together spread the work over the N frames. `stats` reports
+ * `frames`, `analysed-frames`, `duration` (ns of stream time seen), the `frame-step-phase` in use,
+ * event and input-problem counters and the last blockiness score and grid.
+ *
  * Open defects are closed at EOS, flush, new segment, stream start, caps change and stop, with the
  * reason. Buffers without timestamps are placed after the previous frame (one warning); buffers
  * that cannot be mapped pass through unanalysed, are counted in `stats` and the first posts a
