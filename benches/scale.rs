@@ -54,6 +54,40 @@ fn rss_bytes() -> u64 {
         * 4096
 }
 
+/// `appsrc ! ELEMENT ! fakesink SINK_PROPS`, playing, and its source.
+fn stream(caps: &gst::Caps, element: &str, sink_props: &str) -> (gst::Pipeline, gst_app::AppSrc) {
+    let p = gst::parse::launch(&format!(
+        "appsrc name=src format=time block=true max-buffers=2 caps=\"{caps}\" ! {element} ! fakesink name=sink sync=false {sink_props}"
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = p
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    (p, src)
+}
+
+/// Frame `i` of stream `k`: a new buffer header over shared frame memory (no pixel is copied).
+fn frame(pool: &[gst::Buffer], k: usize, i: u64) -> gst::Buffer {
+    let mut b = pool[(k + i as usize) % pool.len()].clone();
+    let bm = b.make_mut();
+    bm.set_pts(gst::ClockTime::from_nseconds(common::t(i, FPS)));
+    bm.set_duration(gst::ClockTime::from_nseconds(common::t(1, FPS)));
+    b
+}
+
+/// Waits for every pipeline's EOS.
+fn wait_eos(pipelines: &[(gst::Pipeline, gst_app::AppSrc)]) {
+    for (p, _) in pipelines {
+        let bus = p.bus().unwrap();
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos]);
+    }
+}
+
 /// Lateness of frames leaving the monitor against their due time, in ms.
 struct Live {
     frames: usize,
@@ -64,52 +98,44 @@ struct Live {
     max_ms: f64,
 }
 
-/// N live streams for `seconds`: frame i of stream k is pushed at start + k * period / n + i *
-/// period and its lateness measured when it reaches the sink.
+/// N live streams for `seconds`: frame i of stream k is due at start + k * period / n + i *
+/// period, where start follows the set-up of every pipeline; its lateness is measured when it
+/// reaches the sink.
 fn run_live(n: usize, seconds: u64, element: &str, pool: &[gst::Buffer], caps: &gst::Caps) -> Live {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
     let period = Duration::from_nanos(common::t(1, FPS));
     let frames = seconds * FPS;
-    let late = Arc::new(Mutex::new(Vec::with_capacity(n * frames as usize)));
-    let t0 = Instant::now() + Duration::from_millis(500);
+    // Arrivals at each sink (stream, pts, when); lateness is computed once the schedule's start
+    // is known, after every pipeline is set up.
+    type Arrivals = Arc<Mutex<Vec<(usize, u64, Instant)>>>;
+    let arrivals: Arrivals = Arc::new(Mutex::new(Vec::with_capacity(n * frames as usize)));
     let pipelines: Vec<(gst::Pipeline, gst_app::AppSrc)> = (0..n)
         .map(|k| {
-            let p = gst::parse::launch(&format!(
-                "appsrc name=src format=time block=true max-buffers=2 caps=\"{caps}\" ! {element} ! fakesink name=sink sync=false signal-handoffs=true"
-            ))
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-            let start = t0 + period * k as u32 / n as u32;
-            let late = late.clone();
-            p.by_name("sink").unwrap().connect("handoff", false, move |v| {
-                let buf = v[1].get::<gst::Buffer>().unwrap();
-                let due = start + Duration::from_nanos(buf.pts().unwrap().nseconds());
-                let ms = Instant::now().saturating_duration_since(due).as_secs_f64() * 1e3;
-                late.lock().unwrap().push(ms);
-                None
-            });
-            let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-            p.set_state(gst::State::Playing).unwrap();
+            let (p, src) = stream(caps, element, "signal-handoffs=true");
+            let arrivals = arrivals.clone();
+            p.by_name("sink")
+                .unwrap()
+                .connect("handoff", false, move |v| {
+                    let pts = v[1].get::<gst::Buffer>().unwrap().pts().unwrap().nseconds();
+                    arrivals.lock().unwrap().push((k, pts, Instant::now()));
+                    None
+                });
             (p, src)
         })
         .collect();
+    let t0 = Instant::now() + Duration::from_millis(100);
+    let start = |k: usize| t0 + period * k as u32 / n as u32;
     let cpu0 = cpu_seconds();
     std::thread::scope(|s| {
         for (k, (_, src)) in pipelines.iter().enumerate() {
-            let start = t0 + period * k as u32 / n as u32;
             s.spawn(move || {
                 for i in 0..frames {
-                    let due = start + period * i as u32;
+                    let due = start(k) + period * i as u32;
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    let mut b = pool[(k + i as usize) % pool.len()].clone();
-                    let bm = b.make_mut();
-                    bm.set_pts(gst::ClockTime::from_nseconds(common::t(i, FPS)));
-                    bm.set_duration(gst::ClockTime::from_nseconds(common::t(1, FPS)));
-                    if src.push_buffer(b).is_err() {
+                    if src.push_buffer(frame(pool, k, i)).is_err() {
                         break;
                     }
                 }
@@ -117,16 +143,21 @@ fn run_live(n: usize, seconds: u64, element: &str, pool: &[gst::Buffer], caps: &
             });
         }
     });
-    for (p, _) in &pipelines {
-        let bus = p.bus().unwrap();
-        bus.timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos]);
-    }
+    wait_eos(&pipelines);
     let cpu = cpu_seconds() - cpu0;
     let wall = t0.elapsed().as_secs_f64();
     for (p, _) in &pipelines {
         p.set_state(gst::State::Null).unwrap();
     }
-    let mut v = std::mem::take(&mut *late.lock().unwrap());
+    let mut v: Vec<f64> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|&(k, pts, at)| {
+            let due = start(k) + Duration::from_nanos(pts);
+            at.saturating_duration_since(due).as_secs_f64() * 1e3
+        })
+        .collect();
     v.sort_by(f64::total_cmp);
     let q = |f: f64| v.get(((v.len() as f64 * f) as usize).min(v.len().saturating_sub(1)));
     Live {
@@ -146,19 +177,8 @@ struct Run {
 
 fn run(n: usize, frames: u64, element: &str, pool: &[gst::Buffer], caps: &gst::Caps) -> Run {
     let rss0 = rss_bytes();
-    let pipelines: Vec<(gst::Pipeline, gst_app::AppSrc)> = (0..n)
-        .map(|_| {
-            let p = gst::parse::launch(&format!(
-                "appsrc name=src format=time block=true max-buffers=2 caps=\"{caps}\" ! {element} ! fakesink sync=false"
-            ))
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-            let src = p.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-            p.set_state(gst::State::Playing).unwrap();
-            (p, src)
-        })
-        .collect();
+    let pipelines: Vec<(gst::Pipeline, gst_app::AppSrc)> =
+        (0..n).map(|_| stream(caps, element, "")).collect();
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let rss_mid = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -167,12 +187,7 @@ fn run(n: usize, frames: u64, element: &str, pool: &[gst::Buffer], caps: &gst::C
             let rss_mid = rss_mid.clone();
             s.spawn(move || {
                 for i in 0..frames {
-                    // A new buffer header over the shared frame memory: no pixel is copied.
-                    let mut b = pool[(k + i as usize) % pool.len()].clone();
-                    let bm = b.make_mut();
-                    bm.set_pts(gst::ClockTime::from_nseconds(common::t(i, FPS)));
-                    bm.set_duration(gst::ClockTime::from_nseconds(common::t(1, FPS)));
-                    if src.push_buffer(b).is_err() {
+                    if src.push_buffer(frame(pool, k, i)).is_err() {
                         break;
                     }
                     if i == frames / 2 && k == 0 {
@@ -183,10 +198,7 @@ fn run(n: usize, frames: u64, element: &str, pool: &[gst::Buffer], caps: &gst::C
             });
         }
     });
-    for (p, _) in &pipelines {
-        let bus = p.bus().unwrap();
-        bus.timed_pop_filtered(gst::ClockTime::from_seconds(600), &[gst::MessageType::Eos]);
-    }
+    wait_eos(&pipelines);
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let rss_peak = rss_mid

@@ -265,6 +265,23 @@ pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     .collect()
 }
 
+/// Maps `buf` as a readable frame of `info`, or says why it cannot be (for the element's
+/// bad-buffer warning).
+pub fn readable_frame<'a>(
+    buf: &'a gst::BufferRef,
+    info: &gst_video::VideoInfo,
+) -> Result<gst_video::VideoFrameRef<&'a gst::BufferRef>, String> {
+    gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+        format!(
+            "buffer of {} bytes does not hold a {}x{} {} frame",
+            buf.size(),
+            info.width(),
+            info.height(),
+            info.format().to_str()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -910,16 +910,8 @@ impl VqArtifact {
             None
         } else {
             Some(
-                match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &analysis.info) {
-                    Ok(frame) => analysis.measure(&frame, crop),
-                    Err(_) => Err(format!(
-                        "buffer of {} bytes does not hold a {}x{} {} frame",
-                        buf.size(),
-                        analysis.info.width(),
-                        analysis.info.height(),
-                        analysis.info.format().to_str()
-                    )),
-                },
+                luma::readable_frame(buf, &analysis.info)
+                    .and_then(|frame| analysis.measure(&frame, crop)),
             )
         };
         let mut events = Events::default();

@@ -792,17 +792,8 @@ impl VqFreeze {
         let analysis = state.analysis.as_mut().unwrap();
         let black_threshold = analysis.black_threshold(settings.black_pixel_threshold);
         analysis.stillness.set_black_threshold(black_threshold);
-        let measured = match gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &analysis.info)
-        {
-            Ok(frame) => analysis.measure(&frame),
-            Err(_) => Err(format!(
-                "buffer of {} bytes does not hold a {}x{} {} frame",
-                buf.size(),
-                analysis.info.width(),
-                analysis.info.height(),
-                analysis.info.format().to_str()
-            )),
-        };
+        let measured =
+            luma::readable_frame(buf, &analysis.info).and_then(|frame| analysis.measure(&frame));
         let mut warn_no_pts = false;
         if !had_pts && !state.warned_no_pts {
             state.warned_no_pts = true;

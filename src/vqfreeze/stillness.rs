@@ -516,73 +516,94 @@ impl BlockFigures<'_> {
         self.reduce_portable()
     }
 
-    /// Branch-free, in chunks of 8 blocks with per-lane accumulators so that the compiler keeps
-    /// them in vector registers.
+    /// Branch-free, 8 blocks at a time in lane accumulators the compiler keeps in vector
+    /// registers; the last `n % 8` blocks through one lane.
     #[inline(always)]
     fn reduce_portable(&self) -> Reduced {
-        const L: usize = 8;
         let n = self.sad.len();
-        let (mut t_sad, mut t_sum, mut t_black) = ([0u32; L], [0u32; L], [0u32; L]);
-        let (mut h_sad, mut h_sum, mut h_black) = (0u64, 0u64, 0u64);
-        let (mut m_sad, mut m_mean, mut m_ref, mut m_origin) =
-            ([0u32; L], [0u32; L], [0u32; L], [0u32; L]);
+        let mut out = Reduced::default();
+        let mut wide = Lanes::<8>::default();
         let mut i = 0;
-        // A block figure is below 2^24 (256 samples of at most 16 bits), so a lane adds up to
-        // 2^8 of them in 32 bits; it is flushed to the 64-bit totals after 8.
-        let flush = 8;
-        while i + L <= n {
-            let mut chunks = 0;
-            while chunks < flush && i + L <= n {
-                let r = i..i + L;
-                let (sad, sum, black) = (
-                    &self.sad[r.clone()],
-                    &self.sum[r.clone()],
-                    &self.black[r.clone()],
-                );
-                let (prev, refs, origin) = (
-                    &self.prev[r.clone()],
-                    &self.refs[r.clone()],
-                    &self.origin[r.clone()],
-                );
-                let (wi, wf) = (&self.incl[r.clone()], &self.full[r]);
-                for k in 0..L {
-                    t_sad[k] += sad[k] & wi[k];
-                    t_sum[k] += sum[k] & wi[k];
-                    t_black[k] += black[k] & wi[k];
-                    m_sad[k] = m_sad[k].max(sad[k] & wf[k]);
-                    m_mean[k] = m_mean[k].max(sum[k].abs_diff(prev[k]) & wf[k]);
-                    m_ref[k] = m_ref[k].max(sum[k].abs_diff(refs[k]) & wf[k]);
-                    m_origin[k] = m_origin[k].max(sum[k].abs_diff(origin[k]) & wf[k]);
-                }
-                i += L;
-                chunks += 1;
-            }
-            for k in 0..L {
-                h_sad += u64::from(std::mem::take(&mut t_sad[k]));
-                h_sum += u64::from(std::mem::take(&mut t_sum[k]));
-                h_black += u64::from(std::mem::take(&mut t_black[k]));
+        while i + 8 <= n {
+            wide.add(self, i);
+            i += 8;
+            // A block figure is below 2^24 (256 samples of at most 16 bits): 32-bit lane totals
+            // hold 2^8 of them; they are moved to the 64-bit totals every 8 steps.
+            if (i / 8).is_multiple_of(8) {
+                wide.drain_totals(&mut out);
             }
         }
-        let mut out = Reduced {
-            t_sad: h_sad,
-            t_sum: h_sum,
-            t_black: h_black,
-            m_sad: m_sad.into_iter().max().unwrap_or(0),
-            m_mean: m_mean.into_iter().max().unwrap_or(0),
-            m_ref: m_ref.into_iter().max().unwrap_or(0),
-            m_origin: m_origin.into_iter().max().unwrap_or(0),
-        };
+        let mut narrow = Lanes::<1>::default();
         for k in i..n {
-            let (wi, wf) = (self.incl[k], self.full[k]);
-            out.t_sad += u64::from(self.sad[k] & wi);
-            out.t_sum += u64::from(self.sum[k] & wi);
-            out.t_black += u64::from(self.black[k] & wi);
-            out.m_sad = out.m_sad.max(self.sad[k] & wf);
-            out.m_mean = out.m_mean.max(self.sum[k].abs_diff(self.prev[k]) & wf);
-            out.m_ref = out.m_ref.max(self.sum[k].abs_diff(self.refs[k]) & wf);
-            out.m_origin = out.m_origin.max(self.sum[k].abs_diff(self.origin[k]) & wf);
+            narrow.add(self, k);
         }
+        wide.drain(&mut out);
+        narrow.drain(&mut out);
         out
+    }
+}
+
+/// Per-lane totals and maxima of [`BlockFigures::reduce_portable`].
+struct Lanes<const L: usize> {
+    sad: [u32; L],
+    sum: [u32; L],
+    black: [u32; L],
+    m_sad: [u32; L],
+    m_mean: [u32; L],
+    m_ref: [u32; L],
+    m_origin: [u32; L],
+}
+
+impl<const L: usize> Default for Lanes<L> {
+    fn default() -> Self {
+        Lanes {
+            sad: [0; L],
+            sum: [0; L],
+            black: [0; L],
+            m_sad: [0; L],
+            m_mean: [0; L],
+            m_ref: [0; L],
+            m_origin: [0; L],
+        }
+    }
+}
+
+impl<const L: usize> Lanes<L> {
+    /// Adds blocks `at .. at + L`.
+    #[inline(always)]
+    fn add(&mut self, f: &BlockFigures, at: usize) {
+        let r = at..at + L;
+        let (sad, sum, black) = (&f.sad[r.clone()], &f.sum[r.clone()], &f.black[r.clone()]);
+        let (prev, refs, origin) = (&f.prev[r.clone()], &f.refs[r.clone()], &f.origin[r.clone()]);
+        let (wi, wf) = (&f.incl[r.clone()], &f.full[r]);
+        for k in 0..L {
+            self.sad[k] += sad[k] & wi[k];
+            self.sum[k] += sum[k] & wi[k];
+            self.black[k] += black[k] & wi[k];
+            self.m_sad[k] = self.m_sad[k].max(sad[k] & wf[k]);
+            self.m_mean[k] = self.m_mean[k].max(sum[k].abs_diff(prev[k]) & wf[k]);
+            self.m_ref[k] = self.m_ref[k].max(sum[k].abs_diff(refs[k]) & wf[k]);
+            self.m_origin[k] = self.m_origin[k].max(sum[k].abs_diff(origin[k]) & wf[k]);
+        }
+    }
+
+    /// Moves the lane totals into `out`.
+    fn drain_totals(&mut self, out: &mut Reduced) {
+        for k in 0..L {
+            out.t_sad += u64::from(std::mem::take(&mut self.sad[k]));
+            out.t_sum += u64::from(std::mem::take(&mut self.sum[k]));
+            out.t_black += u64::from(std::mem::take(&mut self.black[k]));
+        }
+    }
+
+    /// Moves the lane totals and maxima into `out`.
+    fn drain(&mut self, out: &mut Reduced) {
+        self.drain_totals(out);
+        let max = |m: &[u32; L]| m.iter().copied().max().unwrap_or(0);
+        out.m_sad = out.m_sad.max(max(&self.m_sad));
+        out.m_mean = out.m_mean.max(max(&self.m_mean));
+        out.m_ref = out.m_ref.max(max(&self.m_ref));
+        out.m_origin = out.m_origin.max(max(&self.m_origin));
     }
 }
 
