@@ -21,7 +21,7 @@ use gst::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 
 const SCHEDULE: &str = "freeze@4s+3s; black@10s+3s; freeze@16s+3s:noise=4; drop@22s+3s; \
-    stutter@28s+3s:every=6; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=28; \
+    stutter@28s+3s; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=28; \
     offset@40s+12s:200ms; gap@55s+300ms; silence@57s+2s; drift@60s+24s:2000ppm";
 
 /// Defects a detector may rightly report for an injected kind (vqmon-injection `defect`).

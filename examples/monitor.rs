@@ -108,6 +108,18 @@ pub fn run(
                             at(d.duration),
                             d.end_reason.map_or("?", |r| r.as_str())
                         )?,
+                        Phase::Update => writeln!(
+                            out,
+                            "[{}] {} update, started at {:.3} s, {:.3} s so far{}",
+                            d.element,
+                            d.defect,
+                            at(d.start.running_time),
+                            at(d.duration),
+                            d.evidence
+                                .as_ref()
+                                .and_then(|e| e.get::<&str>("severity").ok())
+                                .map_or(String::new(), |s| format!(", {s}"))
+                        )?,
                         phase => writeln!(
                             out,
                             "[{}] {} {} at {:.3} s",

@@ -98,6 +98,14 @@ def main():
                         f"[{element}] {defect} end, started at {rt / 1e9:.3f} s, lasted "
                         f"{duration / 1e9:.3f} s ({s.get_string('end-reason')})"
                     )
+                elif phase == "update":
+                    _, duration = s.get_uint64("duration")
+                    evidence = s.get_value("evidence") if s.has_field("evidence") else None
+                    severity = evidence.get_string("severity") if evidence and evidence.has_field("severity") else None
+                    line = (
+                        f"[{element}] {defect} update, started at {rt / 1e9:.3f} s, "
+                        f"{duration / 1e9:.3f} s so far" + (f", {severity}" if severity else "")
+                    )
                 else:
                     line = f"[{element}] {defect} {phase} at {rt / 1e9:.3f} s"
                 print(line, flush=True)

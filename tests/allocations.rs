@@ -52,8 +52,9 @@ fn steady_state_frames_allocate_nothing() {
         let scene = Scene::new(width as usize, height as usize);
         let mut bufs: Vec<gst::Buffer> = (0..200u64)
             .map(|i| {
-                // Short holds (below min-duration, above stutter-max-duration) every 40 frames.
-                let content = if i % 40 < 20 { i } else { i - i % 40 + 19 };
+                // A 0.5 s freeze every 40 frames: runs, confirmations, ends and the cadence are
+                // all decided (posting is off: building a message allocates, and it is rare).
+                let content = if i % 40 < 25 { i } else { i - i % 40 + 24 };
                 let mut b = scene.buffer(
                     &Shot {
                         content,
@@ -66,6 +67,7 @@ fn steady_state_frames_allocate_nothing() {
             })
             .collect();
         let mut h = gst_check::Harness::new("vqfreeze");
+        h.element().unwrap().set_property("post-messages", false);
         h.set_src_caps(info.to_caps().unwrap());
         // Warm up: state is built on the first frames.
         for b in bufs.drain(..20) {
@@ -88,6 +90,7 @@ fn steady_state_frames_allocate_nothing() {
         );
         let stats = h.element().unwrap().property::<gst::Structure>("stats");
         assert_eq!(stats.get::<u64>("frames").unwrap(), 200);
+        assert_eq!(stats.get::<u64>("freezes").unwrap(), 5, "{stats}");
     }
 }
 

@@ -66,6 +66,10 @@ fn python_monitor_and_analyze_file() {
         .arg(&report)
         .arg(&clip)
         .env("GST_PLUGIN_PATH", plugin_dir()));
+    assert!(
+        out.contains("freeze update, started at 1.000 s, 2.000 s so far, major"),
+        "{out}"
+    );
     assert!(out.contains("freeze start at"), "{out}");
     assert!(out.contains("freeze end, started at 1."), "{out}");
     assert!(
@@ -113,7 +117,12 @@ fn rust_monitor_example() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("freeze start at"), "{out}");
     assert!(out.contains("freeze end, started at"), "{out}");
-    assert_eq!(outcome.defects.len(), 2, "start and end: {out}");
+    // The 3 s freeze becomes major at 2 s (alarm-duration): one update says so.
+    assert!(
+        out.contains("freeze update, started at 1.000 s, 2.000 s so far, major"),
+        "{out}"
+    );
+    assert_eq!(outcome.defects.len(), 3, "start, update and end: {out}");
     assert_eq!(
         outcome.report,
         check_report(&report),

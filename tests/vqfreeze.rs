@@ -34,22 +34,6 @@ fn schedule(total: u64, freezes: &[(u64, u64)]) -> Vec<Shot> {
         .collect()
 }
 
-/// Moving frames `0..total`, except that the picture does not advance on frames where `hold`.
-fn with_holds(total: u64, hold: impl Fn(u64) -> bool) -> Vec<Shot> {
-    let mut content = 0;
-    (0..total)
-        .map(|i| {
-            if !hold(i) {
-                content += 1;
-            }
-            Shot {
-                content,
-                ..Shot::moving(i)
-            }
-        })
-        .collect()
-}
-
 fn buffers(scene: &Scene, info: &gst_video::VideoInfo, shots: &[Shot]) -> Vec<gst::Buffer> {
     shots
         .iter()
@@ -159,13 +143,63 @@ fn freezes_of_every_length_are_timed_exactly() {
     // Nothing else on moving content.
     assert!(msgs.iter().all(|m| m.defect == "freeze"), "{msgs:#?}");
 
-    // With the default min-duration (2 s) only the 2, 5 and 10 s freezes are freezes.
-    let (msgs, _) = run_harness(&[], &info, bufs);
+    // At the defaults every one is a freeze: minor below alarm-duration (2 s), major from
+    // there on, with an update when it becomes major.
+    let (msgs, _) = run_harness(&[], &info, bufs.clone());
+    assert_freezes_exact(&msgs, &freezes);
+    for ((s, e), (_, n)) in intervals(&msgs, "freeze").iter().zip(&freezes) {
+        assert_eq!(evidence_str(s, "severity"), "minor");
+        let major = *n >= 2 * FPS;
+        assert_eq!(
+            evidence_str(e, "severity"),
+            if major { "major" } else { "minor" }
+        );
+        let ups: Vec<_> = msgs
+            .iter()
+            .filter(|m| m.phase == Phase::Update && m.id == s.id)
+            .collect();
+        if major {
+            assert_eq!(evidence_str(ups[0], "severity"), "major");
+            assert_eq!(ns(ups[0].duration), 2 * SECOND, "major at alarm-duration");
+        } else {
+            assert!(ups.is_empty(), "{ups:#?}");
+        }
+    }
+    // Heartbeats: every 10 s of an open freeze (only the 10 s one lasts that long).
+    let beats: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.phase == Phase::Update && ns(m.duration) == 10 * SECOND)
+        .collect();
+    assert_eq!(beats.len(), 1, "{beats:#?}");
+
+    // With min-duration 2 s (FFmpeg freezedetect's default) only the 2, 5 and 10 s ones.
+    let (msgs, _) = run_harness(&[("min-duration", v(2 * SECOND))], &info, bufs);
     assert_freezes_exact(&msgs, &freezes[2..]);
-    // Heartbeats: every 10 s of an open freeze (only the 10 s one lasts that long: one update).
-    let updates: Vec<_> = msgs.iter().filter(|m| m.phase == Phase::Update).collect();
-    assert_eq!(updates.len(), 1, "{updates:#?}");
-    assert_eq!(ns(updates[0].duration), 10 * SECOND);
+}
+
+/// Freezes a viewer sees, 0.4 to 1 s, are found at the defaults, to the frame, as minor.
+#[test]
+fn short_freezes_are_found_at_the_defaults() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = [(2 * FPS, 12), (4 * FPS, 18), (6 * FPS, 30)];
+    let bufs = buffers(&scene, &info, &schedule(9 * FPS, &freezes));
+    let (msgs, _) = run_harness(&[], &info, bufs);
+    assert_freezes_exact(&msgs, &freezes);
+    for (s, e) in intervals(&msgs, "freeze") {
+        assert_eq!(evidence_str(s, "severity"), "minor");
+        assert_eq!(evidence_str(e, "severity"), "minor");
+        // Confirmed once shown for min-duration (0.3 s = 9 frames).
+        assert_eq!(
+            ns(s.detected_running_time),
+            ns(s.start.running_time) + t(8, FPS)
+        );
+    }
+    assert_eq!(msgs.len(), 6, "{}", summary(&msgs));
+    // A hold of 8 frames (0.27 s) is below min-duration: no freeze (and a stutter hitch).
+    let bufs = buffers(&scene, &info, &schedule(4 * FPS, &[(2 * FPS, 8)]));
+    let (msgs, _) = run_harness(&[], &info, bufs);
+    assert!(intervals(&msgs, "freeze").is_empty(), "{}", summary(&msgs));
 }
 
 #[test]
@@ -179,21 +213,48 @@ fn freezes_under_fresh_grain_are_found() {
         .map(|s| Shot { grain: 3.0, ..s })
         .collect();
     let bufs = buffers(&scene, &info, &shots);
-    let (msgs, _) = run_harness(&[("min-duration", v(SECOND * 4 / 10))], &info, bufs.clone());
+    // At the defaults: every freeze to the frame, the 10 s one in one piece.
+    let (msgs, _) = run_harness(&[], &info, bufs.clone());
     assert_freezes_exact(&msgs, &freezes);
     for (s, _) in intervals(&msgs, "freeze") {
         assert_eq!(evidence_str(s, "kind"), "noisy");
     }
     // Without grain tolerance the changing grain keeps the picture "alive".
-    let (msgs, _) = run_harness(
-        &[
-            ("min-duration", v(SECOND * 4 / 10)),
-            ("grain-tolerant", v(false)),
-        ],
-        &info,
-        bufs,
-    );
+    let (msgs, _) = run_harness(&[("grain-tolerant", v(false))], &info, bufs);
     assert!(intervals(&msgs, "freeze").is_empty(), "{msgs:#?}");
+}
+
+/// Fresh grain (sigma 3) on every frame, then x264 as a monitor would receive it: the encoder
+/// refreshes the grainy frozen picture at every I-frame and keeps re-coding grain in between.
+/// Each freeze ends on its true last frame and the 10 s one is not split.
+#[test]
+fn freezes_under_grain_through_an_encoder_end_on_their_last_frame() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let shots: Vec<Shot> = schedule(total, &freezes)
+        .into_iter()
+        .map(|s| Shot { grain: 3.0, ..s })
+        .collect();
+    let (msgs, errors) = run_appsrc_pipeline(
+        "x264enc threads=1 bitrate=1500 key-int-max=50 speed-preset=veryfast ! h264parse ! \
+         avdec_h264 ! vqfreeze ! fakesink",
+        &info,
+        buffers(&scene, &info, &shots),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let found = intervals(&msgs, "freeze");
+    assert_eq!(found.len(), freezes.len(), "{}", summary(&msgs));
+    assert_within_a_frame(&found, &freezes);
+    for ((_, e), (first, n)) in found.iter().zip(&freezes) {
+        assert_eq!(
+            ns(e.end.unwrap().running_time),
+            t(first + n, FPS),
+            "the freeze at frame {first} ends on its last frame: {}",
+            summary(&msgs)
+        );
+    }
 }
 
 /// The standard freezes through `encoder ! h264parse ! avdec_h264 ! vqfreeze`: every freeze is
@@ -250,26 +311,32 @@ fn freezes_survive_an_encoder_that_refines_still_pictures() {
 fn black_is_its_own_defect() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
-    // Motion, 3 s black, motion, 1 s black (too short), motion.
+    // Motion, 3 s black, motion, a 0.5 s black hold (a fade through black), motion, 0.2 s
+    // black (too short), motion.
+    let holds = [(FPS, 3 * FPS), (6 * FPS, FPS / 2), (8 * FPS, FPS / 5)];
     let shots: Vec<Shot> = (0..10 * FPS)
         .map(|i| Shot {
-            black: (FPS..4 * FPS).contains(&i) || (6 * FPS..7 * FPS).contains(&i),
+            black: holds.iter().any(|(s, n)| (*s..s + n).contains(&i)),
             ..Shot::moving(i)
         })
         .collect();
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
     let blacks = intervals(&msgs, "black");
-    assert_eq!(blacks.len(), 1, "{msgs:#?}");
-    let (s, e) = blacks[0];
-    assert_eq!(ns(s.start.pts), t(FPS, FPS));
-    assert_eq!(ns(e.end.unwrap().pts), t(4 * FPS, FPS));
-    assert_eq!(ns(e.duration), 3 * SECOND);
-    assert_eq!(evidence_u64(e, "frames"), 3 * FPS);
-    // Confirmed when 2 s of black had been shown.
-    assert_eq!(
-        ns(s.detected_running_time),
-        t(FPS, FPS) + t(2 * FPS - 1, FPS)
-    );
+    assert_eq!(blacks.len(), 2, "{msgs:#?}");
+    for ((s, e), (first, n)) in blacks.iter().zip(holds) {
+        assert_eq!(ns(s.start.pts), t(first, FPS));
+        assert_eq!(ns(e.end.unwrap().pts), t(first + n, FPS));
+        assert_eq!(ns(e.duration), t(n, FPS));
+        assert_eq!(evidence_u64(e, "frames"), n);
+        // Confirmed when 0.3 s (black-min-duration) of black had been shown.
+        assert_eq!(ns(s.detected_running_time), t(first, FPS) + t(8, FPS));
+        assert_eq!(evidence_str(s, "severity"), "minor");
+        let major = n >= 2 * FPS;
+        assert_eq!(
+            evidence_str(e, "severity"),
+            if major { "major" } else { "minor" }
+        );
+    }
     assert!(
         intervals(&msgs, "freeze").is_empty(),
         "black is not a freeze: {msgs:#?}"
@@ -407,39 +474,169 @@ fn live_watchdog_reports_a_stall_while_it_happens() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// Pictures shown for `hold(k)` frames each (`k` counts pictures), for `total` frames.
+fn cadence(total: u64, hold: impl Fn(u64) -> u64) -> Vec<Shot> {
+    let mut shots = Vec::new();
+    let mut k = 0;
+    while (shots.len() as u64) < total {
+        for _ in 0..hold(k) {
+            let i = shots.len() as u64;
+            shots.push(Shot {
+                content: k,
+                ..Shot::moving(i)
+            });
+        }
+        k += 1;
+    }
+    shots.truncate(total as usize);
+    shots
+}
+
+/// Hitches: pictures held 6 frames (0.2 s at 30 fps) at irregular places in 10 s of motion.
+fn hitches() -> (Vec<Shot>, Vec<u64>) {
+    let at = [70u64, 95, 131, 160, 230];
+    let shots = cadence(10 * FPS, |k| if at.contains(&k) { 6 } else { 1 });
+    // Frame of the first repeat of each hitch.
+    let firsts = at
+        .iter()
+        .enumerate()
+        .map(|(j, &k)| k + 5 * j as u64 + 1)
+        .collect();
+    (shots, firsts)
+}
+
 #[test]
-fn stutter_is_counted_but_cadence_is_not() {
+fn stutter_is_a_hitch_and_single_duplicates_are_not() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
-    // Motion with single repeated frames at irregular places.
-    let hitches = [70u64, 95, 131, 140, 200];
-    let shots = with_holds(10 * FPS, |i| hitches.contains(&i));
+    let (shots, firsts) = hitches();
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
     let st = intervals(&msgs, "stutter");
-    assert_eq!(st.len(), 1, "one episode: {msgs:#?}");
+    // The hitches are less than 2 s apart, except the last: two episodes.
+    assert_eq!(st.len(), 2, "{}", summary(&msgs));
     let (s, e) = st[0];
     assert_eq!(
         ns(s.start.pts),
-        t(70, FPS),
-        "starts at the first repeated frame"
+        t(firsts[0], FPS),
+        "starts at the first repeat"
     );
     assert_eq!(
         ns(e.end.unwrap().pts),
-        t(201, FPS),
-        "ends after the last repeated frame"
+        t(firsts[3] + 5, FPS),
+        "ends after the last repeat of its last hitch"
     );
-    assert_eq!(evidence_u64(e, "runs"), 5);
-    assert_eq!(evidence_u64(e, "repeated-frames"), 5);
-    assert_eq!(evidence_u64(e, "longest-run-frames"), 1);
+    assert_eq!(evidence_u64(e, "runs"), 4);
+    assert_eq!(evidence_u64(e, "longest-run-frames"), 6);
+    assert_eq!(evidence_u64(e, "cadence-frames"), 1);
+    assert_eq!(evidence_u64(e, "repeated-frames"), 4 * 5);
+    assert_eq!(evidence_u64(st[1].1, "runs"), 1);
     assert!(intervals(&msgs, "freeze").is_empty());
 
-    // 24 fps film in 30 fps by repeating every 4th picture (a 5-frame cadence): no stutter.
-    let shots = with_holds(10 * FPS, |i| i % 5 == 4);
+    // Natural single duplicates (and one triple) at irregular places: counted, no episode.
+    let dups = [70u64, 95, 131, 140, 200];
+    let shots = cadence(10 * FPS, |k| match k {
+        250 => 3,
+        k if dups.contains(&k) => 2,
+        _ => 1,
+    });
+    let (mut h, bus) = harness_on_bus("vqfreeze", &[], &info);
+    for b in buffers(&scene, &info, &shots) {
+        h.push(b).unwrap();
+    }
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert!(h.push_event(gst::event::Eos::new()));
+    let msgs = drain_defects(&bus);
+    assert!(msgs.is_empty(), "{}", summary(&msgs));
+    assert_eq!(stats.get::<u64>("stutter-runs").unwrap(), 0);
+    assert!(stats.get::<u64>("duplicate-holds").unwrap() >= 1, "{stats}");
+}
+
+/// Frame-rate conversion by repetition is a cadence, periodic or not; a hitch inside it is
+/// stutter.
+#[test]
+fn cadences_are_not_stutter_but_a_hitch_inside_them_is() {
+    type Hold = fn(u64) -> u64;
+    // (name, fps, frames a picture is shown)
+    let cases: [(&str, u64, Hold); 5] = [
+        ("2:3 pulldown, 24 to 30 fps", 30, |k| {
+            1 + u64::from(k % 4 == 3)
+        }),
+        ("2:3, 10 to 25 fps", 25, |k| 2 + k % 2),
+        ("2:2:3", 25, |k| 2 + u64::from(k % 3 == 2)),
+        ("24 to 25 fps", 25, |k| 1 + u64::from(k % 24 == 23)),
+        ("8 to 25 fps", 25, |k| 3 + u64::from(k % 8 == 7)),
+    ];
+    for (name, fps, hold) in cases {
+        let info = i420_info(W, H, fps as i32);
+        let scene = Scene::new(W as usize, H as usize);
+        let stamped = |shots: &[Shot]| -> Vec<gst::Buffer> {
+            shots
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut b = scene.buffer(s, &info);
+                    stamp(&mut b, i as u64, fps);
+                    b
+                })
+                .collect()
+        };
+        let total = 12 * fps;
+        let (msgs, _) = run_harness(&[], &info, stamped(&cadence(total, hold)));
+        assert!(msgs.is_empty(), "{name}: {}", summary(&msgs));
+
+        // One picture held 0.12 s longer than the cadence ever holds one, after 6 s.
+        let longest = (0..total).map(hold).max().unwrap();
+        let extra = (fps * 12).div_ceil(100);
+        let k0 = (0..)
+            .find(|&k| (0..k).map(hold).sum::<u64>() >= 6 * fps)
+            .unwrap();
+        let shots = cadence(total, |k| if k == k0 { longest + extra } else { hold(k) });
+        let (msgs, _) = run_harness(&[], &info, stamped(&shots));
+        let st = intervals(&msgs, "stutter");
+        assert_eq!(st.len(), 1, "{name}: {}", summary(&msgs));
+        let first: u64 = (0..k0).map(hold).sum();
+        assert_eq!(ns(st[0].0.start.pts), t(first + 1, fps), "{name}");
+        assert_eq!(
+            ns(st[0].1.end.unwrap().pts),
+            t(first + longest + extra, fps),
+            "{name}"
+        );
+        assert_eq!(evidence_u64(st[0].1, "runs"), 1, "{name}");
+        assert!(intervals(&msgs, "freeze").is_empty(), "{name}");
+    }
+}
+
+/// A frozen picture that is mostly black but shows something (a logo, credits) is black and a
+/// freeze; a moving logo on black is black only.
+#[test]
+fn a_frozen_logo_on_black_is_a_freeze() {
+    let info = i420_info(W, H, FPS as i32);
+    let scene = Scene::new(W as usize, H as usize);
+    // 2 s motion, 1 s a wandering logo on black, 1.5 s that logo frozen, 1 s wandering, motion.
+    let frozen = (3 * FPS, 3 * FPS / 2);
+    let shots: Vec<Shot> = (0..8 * FPS)
+        .map(|i| {
+            let on_black = (2 * FPS..11 * FPS / 2).contains(&i);
+            Shot {
+                black: on_black,
+                logo: on_black,
+                content: if (frozen.0..frozen.0 + frozen.1).contains(&i) {
+                    frozen.0
+                } else {
+                    i
+                },
+                ..Shot::moving(i)
+            }
+        })
+        .collect();
     let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
-    assert!(
-        msgs.is_empty(),
-        "telecine cadence is not a defect: {msgs:#?}"
-    );
+    let blacks = intervals(&msgs, "black");
+    assert_eq!(blacks.len(), 1, "{}", summary(&msgs));
+    assert_eq!(ns(blacks[0].0.start.pts), t(2 * FPS, FPS));
+    assert_eq!(ns(blacks[0].1.end.unwrap().pts), t(11 * FPS / 2, FPS));
+    assert_freezes_exact(&msgs, &[frozen]);
+    let (_, e) = intervals(&msgs, "freeze")[0];
+    assert_eq!(evidence_u64(e, "black-frames"), frozen.1);
 }
 
 #[test]
@@ -468,11 +665,14 @@ fn no_defects_on_motion_pans_fades_and_quiet_views() {
             }),
         ),
         (
-            "fade out to grey and back over 12 s",
+            // A still picture fading to grey: every frame differs from the last by less than
+            // any threshold, the change adds up. (Where a fade turns back, the picture really
+            // is still for a moment.)
+            "slow fade of a still picture to grey over 12 s",
             Box::new(move |i| Shot {
                 content: 0,
                 objects: 0,
-                fade: (1.0 - 2.0 * (i as f64 / n as f64 - 0.5).abs()).max(0.02),
+                fade: 1.0 - 0.9 * i as f64 / n as f64,
                 ..Shot::moving(0)
             }),
         ),
@@ -874,16 +1074,16 @@ fn properties_have_documented_defaults() {
     init();
     let e = gst::ElementFactory::make("vqfreeze").build().unwrap();
     let expected: &[(&str, glib::Value)] = &[
-        ("min-duration", v(2 * SECOND)),
+        ("min-duration", v(3 * SECOND / 10)),
+        ("alarm-duration", v(2 * SECOND)),
         ("noise", v(0.001f64)),
         ("block-threshold", v(2.0f64)),
         ("refresh-threshold", v(8.0f64)),
         ("grain-tolerant", v(true)),
         ("black-pixel-threshold", v(0.10f64)),
         ("black-picture-threshold", v(0.98f64)),
-        ("black-min-duration", v(2 * SECOND)),
+        ("black-min-duration", v(3 * SECOND / 10)),
         ("stall-timeout", v(2 * SECOND)),
-        ("stutter-max-duration", v(SECOND / 2)),
         ("update-interval", v(10 * SECOND)),
         ("regions", v("")),
         ("post-messages", v(true)),
@@ -933,12 +1133,7 @@ fn row_step_accuracy() {
         .map(|s| Shot { grain: 3.0, ..s })
         .collect();
     let grainy = buffers(&scene, &info, &grainy);
-    let hitches = [70u64, 95, 131, 140, 200];
-    let stutter = buffers(
-        &scene,
-        &info,
-        &with_holds(10 * FPS, |i| hitches.contains(&i)),
-    );
+    let stutter = buffers(&scene, &info, &hitches().0);
     let n = 12 * FPS;
     let negatives: Vec<Vec<gst::Buffer>> = [
         (0..n).map(Shot::moving).collect::<Vec<_>>(),
@@ -1001,9 +1196,10 @@ fn row_step_accuracy() {
         };
         let (clean_ok, grain_ok) = (exact(&clean), exact(&grainy));
         let (msgs, _) = run_harness(&[("row-step", v(step))], &info, stutter.clone());
-        let runs = intervals(&msgs, "stutter")
-            .first()
-            .map_or(0, |(_, e)| evidence_u64(e, "runs"));
+        let runs: u64 = intervals(&msgs, "stutter")
+            .iter()
+            .map(|(_, e)| evidence_u64(e, "runs"))
+            .sum();
         let false_alarms: usize = negatives
             .iter()
             .map(|bufs| {
@@ -1019,9 +1215,11 @@ fn row_step_accuracy() {
         );
         // Up to row-step 2 every pair of rows has an analysed one; beyond, a thin dash can hide.
         assert_eq!(dash_seen, step <= 2, "row-step {step}\n{table}");
+        // At row-step 4 the quiet view's object (8 rows tall) is 2 analysed rows: under sensor
+        // noise its motion is not seen, and one short false freeze (start and end) follows.
         assert_eq!(
             (clean_ok, grain_ok, runs, false_alarms),
-            (5, 5, 5, 0),
+            (5, 5, 5, if step <= 2 { 0 } else { 2 }),
             "row-step {step}\n{table}"
         );
     }

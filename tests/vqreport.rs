@@ -155,7 +155,8 @@ fn one_report_collects_every_branch_bin_and_late_element() {
     assert_eq!(a["frames"], 12 * FPS);
     assert_eq!(a["duration"], 12 * SECOND);
     assert!(a["caps"].as_str().unwrap().contains("I420"));
-    assert_eq!(a["settings"]["min-duration"], 2 * SECOND);
+    assert_eq!(a["settings"]["min-duration"], 3 * SECOND / 10);
+    assert_eq!(a["settings"]["alarm-duration"], 2 * SECOND);
 
     let f = events(&report, "a", "freeze");
     assert_eq!(f.len(), 1);
@@ -165,6 +166,10 @@ fn one_report_collects_every_branch_bin_and_late_element() {
     assert_eq!(f[0]["end-reason"], "recovered");
     assert_eq!(f[0]["open"], false);
     assert_eq!(f[0]["evidence"]["kind"], "exact");
+    assert_eq!(
+        f[0]["evidence"]["severity"], "major",
+        "3 s: past alarm-duration"
+    );
     let b = events(&report, "a", "black");
     assert_eq!(b.len(), 1);
     assert_eq!(b[0]["start"]["pts"], 8 * SECOND);

@@ -22,8 +22,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::stillness::{self, BLOCK, StillParams, Stillness};
 use super::tracker::{
-    Defect, Event, Events, Evidence, Frame, StallEvidence, StallSource, Times, Tracker,
-    TrackerParams,
+    Defect, Event, Events, Evidence, FrameInput, Params, Reference, StallEvidence, StallSource,
+    Times, Tracker,
 };
 use crate::event::{self, FrameClock};
 use crate::luma::{self, LumaLayout};
@@ -39,16 +39,16 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 });
 
 const SECOND: u64 = 1_000_000_000;
-const DEFAULT_MIN_DURATION: u64 = 2 * SECOND;
+const DEFAULT_MIN_DURATION: u64 = 3 * SECOND / 10;
+const DEFAULT_ALARM_DURATION: u64 = 2 * SECOND;
 const DEFAULT_NOISE: f64 = 0.001;
 const DEFAULT_BLOCK_THRESHOLD: f64 = 2.0;
 const DEFAULT_REFRESH_THRESHOLD: f64 = 8.0;
 const DEFAULT_GRAIN_TOLERANT: bool = true;
 const DEFAULT_BLACK_PIXEL_THRESHOLD: f64 = 0.10;
 const DEFAULT_BLACK_PICTURE_THRESHOLD: f64 = 0.98;
-const DEFAULT_BLACK_MIN_DURATION: u64 = 2 * SECOND;
+const DEFAULT_BLACK_MIN_DURATION: u64 = 3 * SECOND / 10;
 const DEFAULT_STALL_TIMEOUT: u64 = 2 * SECOND;
-const DEFAULT_STUTTER_MAX_DURATION: u64 = SECOND / 2;
 const DEFAULT_UPDATE_INTERVAL: u64 = 10 * SECOND;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ROW_STEP: u32 = 1;
@@ -56,6 +56,7 @@ const DEFAULT_ROW_STEP: u32 = 1;
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     min_duration: u64,
+    alarm_duration: u64,
     noise: f64,
     block_threshold: f64,
     refresh_threshold: f64,
@@ -64,7 +65,6 @@ struct Settings {
     black_picture_threshold: f64,
     black_min_duration: u64,
     stall_timeout: u64,
-    stutter_max_duration: u64,
     update_interval: u64,
     post_messages: bool,
     row_step: u32,
@@ -74,6 +74,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             min_duration: DEFAULT_MIN_DURATION,
+            alarm_duration: DEFAULT_ALARM_DURATION,
             noise: DEFAULT_NOISE,
             block_threshold: DEFAULT_BLOCK_THRESHOLD,
             refresh_threshold: DEFAULT_REFRESH_THRESHOLD,
@@ -82,7 +83,6 @@ impl Default for Settings {
             black_picture_threshold: DEFAULT_BLACK_PICTURE_THRESHOLD,
             black_min_duration: DEFAULT_BLACK_MIN_DURATION,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
-            stutter_max_duration: DEFAULT_STUTTER_MAX_DURATION,
             update_interval: DEFAULT_UPDATE_INTERVAL,
             post_messages: DEFAULT_POST_MESSAGES,
             row_step: DEFAULT_ROW_STEP,
@@ -100,12 +100,14 @@ impl Settings {
         }
     }
 
-    fn tracker_params(&self) -> TrackerParams {
-        TrackerParams {
+    fn params(&self) -> Params {
+        Params {
+            still: self.still_params(),
+            black_picture_threshold: self.black_picture_threshold,
             min_duration: self.min_duration,
+            alarm_duration: self.alarm_duration,
             black_min_duration: self.black_min_duration,
             stall_timeout: self.stall_timeout,
-            stutter_max_duration: self.stutter_max_duration,
             update_interval: self.update_interval,
         }
     }
@@ -353,9 +355,16 @@ impl ObjectImpl for VqFreeze {
             vec![
                 glib::ParamSpecUInt64::builder("min-duration")
                     .nick("Minimum freeze duration")
-                    .blurb("Shortest time (ns) a picture must stay unchanged to be a freeze")
+                    .blurb("Shortest time (ns) a picture must stay unchanged to be a freeze (it must also be held longer than the stream's cadence holds pictures); shorter off-cadence holds are stutter")
                     .minimum(1)
                     .default_value(DEFAULT_MIN_DURATION)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt64::builder("alarm-duration")
+                    .nick("Alarm duration")
+                    .blurb("Freezes and black lasting at least this long (ns) are 'major' (an update is posted when one becomes major); shorter ones are 'minor'")
+                    .minimum(1)
+                    .default_value(DEFAULT_ALARM_DURATION)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("noise")
@@ -425,12 +434,6 @@ impl ObjectImpl for VqFreeze {
                     .default_value(DEFAULT_STALL_TIMEOUT)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecUInt64::builder("stutter-max-duration")
-                    .nick("Maximum stutter duration")
-                    .blurb("Longest held picture (ns) counted as a stutter run; longer holds are neither stutter nor, below min-duration, freeze")
-                    .default_value(DEFAULT_STUTTER_MAX_DURATION)
-                    .mutable_playing()
-                    .build(),
                 glib::ParamSpecUInt64::builder("update-interval")
                     .nick("Update interval")
                     .blurb("Interval (ns) of 'update' heartbeats of open defects (0 = none)")
@@ -491,6 +494,7 @@ impl ObjectImpl for VqFreeze {
         }
         match pspec.name() {
             "min-duration" => set!(min_duration, u64),
+            "alarm-duration" => set!(alarm_duration, u64),
             "noise" => set!(noise, f64),
             "noise-db" => {
                 let db: f64 = value.get().expect("type checked upstream");
@@ -505,7 +509,6 @@ impl ObjectImpl for VqFreeze {
             "black-picture-threshold" => set!(black_picture_threshold, f64),
             "black-min-duration" => set!(black_min_duration, u64),
             "stall-timeout" => set!(stall_timeout, u64),
-            "stutter-max-duration" => set!(stutter_max_duration, u64),
             "update-interval" => set!(update_interval, u64),
             "post-messages" => set!(post_messages, bool),
             "row-step" => {
@@ -540,6 +543,7 @@ impl ObjectImpl for VqFreeze {
         let s = *self.settings.lock().unwrap();
         match pspec.name() {
             "min-duration" => s.min_duration.to_value(),
+            "alarm-duration" => s.alarm_duration.to_value(),
             "noise" => s.noise.to_value(),
             "noise-db" => (20.0 * s.noise.max(1e-10).log10()).to_value(),
             "block-threshold" => s.block_threshold.to_value(),
@@ -549,7 +553,6 @@ impl ObjectImpl for VqFreeze {
             "black-picture-threshold" => s.black_picture_threshold.to_value(),
             "black-min-duration" => s.black_min_duration.to_value(),
             "stall-timeout" => s.stall_timeout.to_value(),
-            "stutter-max-duration" => s.stutter_max_duration.to_value(),
             "update-interval" => s.update_interval.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "row-step" => s.row_step.to_value(),
@@ -802,31 +805,27 @@ impl VqFreeze {
         // Decide everything under the lock; post after releasing it.
         let mut bad_buffer = None;
         let events = match measured {
-            Ok(mut stats) => {
-                let change = analysis
-                    .stillness
-                    .classify(&mut stats, &settings.still_params());
-                let black = stats.black_ratio >= settings.black_picture_threshold;
-                let frame = Frame {
+            Ok(stats) => {
+                let input = FrameInput {
                     times,
                     t,
                     duration: dur,
-                    change,
                     stats,
-                    black,
                     gap_flag: buf.flags().contains(gst::BufferFlags::GAP),
                 };
-                gst::trace!(CAT, imp = self, "t {t} {change:?} black {black} {stats:?}");
-                let events =
-                    state
-                        .tracker
-                        .push(frame, &settings.tracker_params(), watchdog_end.is_some());
-                if !state.tracker.in_still_run() {
-                    analysis.stillness.set_reference_to_current();
-                } else if state.tracker.take_reanchor() {
-                    analysis.stillness.reanchor_reference();
+                let step = state.tracker.push(
+                    input,
+                    &analysis.stillness,
+                    &settings.params(),
+                    watchdog_end.is_some(),
+                );
+                gst::trace!(CAT, imp = self, "t {t} {stats:?} -> {step:?}");
+                match step.reference {
+                    Reference::Keep => (),
+                    Reference::Restart => analysis.stillness.set_reference_to_current(),
+                    Reference::Reanchor => analysis.stillness.reanchor_reference(),
                 }
-                events
+                step.events
             }
             Err(why) => {
                 state.counters.bad_buffers += 1;
@@ -880,7 +879,7 @@ impl VqFreeze {
         let mut state = self.state.lock().unwrap();
         let expected = state.tracker.expected_next();
         let detected = expected.map(|(times, t)| times.running_time.unwrap_or(t));
-        let events = state.tracker.close(reason, detected);
+        let events = state.tracker.close(reason, detected, &settings.params());
         let live = self.is_live();
         if reason != EndReason::Caps {
             state.clock.reset();
@@ -1133,9 +1132,11 @@ impl VqFreeze {
             .field("frames", t.frames)
             .field("duration", t.duration)
             .field("freezes", t.freezes)
+            .field("major-freezes", t.major_freezes)
             .field("blacks", t.blacks)
             .field("stalls", t.stalls)
             .field("stutter-runs", t.stutter_runs)
+            .field("duplicate-holds", t.duplicate_holds)
             .field("frozen-seconds", ns_to_s(t.frozen_time))
             .field("bad-buffers", c.bad_buffers)
             .field("frames-without-pts", state.clock.frames_without_pts)
@@ -1154,11 +1155,15 @@ fn evidence_structure(e: &Evidence) -> gst::Structure {
     match e {
         Evidence::Freeze(f) => gst::Structure::builder("freeze")
             .field("kind", f.kind.as_str())
+            .field("severity", f.severity.as_str())
             .field("frames", f.frames)
             .field("exact-frames", f.exact_frames)
             .field("flagged-frames", f.flagged_frames)
             .field("noisy-frames", f.noisy_frames)
             .field("refreshes", f.refreshes)
+            .field("black-frames", f.black_frames)
+            .field("max-drift", f.max_drift)
+            .field("jitter", f.jitter)
             .field("max-mafd", f.max_mafd)
             .field("max-block-mad", f.max_block_mad)
             .field("max-ref-delta", f.max_ref_delta)
@@ -1166,6 +1171,7 @@ fn evidence_structure(e: &Evidence) -> gst::Structure {
             .field("mean-luma", f.mean_luma)
             .build(),
         Evidence::Black(b) => gst::Structure::builder("black")
+            .field("severity", b.severity.as_str())
             .field("frames", b.frames)
             .field("min-black-ratio", b.min_black_ratio)
             .field("max-mean-luma", b.max_mean_luma)
@@ -1180,6 +1186,7 @@ fn evidence_structure(e: &Evidence) -> gst::Structure {
             .field("longest-run-frames", s.longest_run_frames)
             .field("longest-run-duration", s.longest_run_duration)
             .field("rate-per-minute", s.rate_per_minute)
+            .field("cadence-frames", s.cadence_frames)
             .build(),
     }
 }

@@ -470,6 +470,35 @@ impl Stillness {
     pub fn classify(&self, s: &mut FrameStats, p: &StillParams) -> Change {
         classify_with(s, p, || self.noise_floor())
     }
+
+    /// Included blocks of the frame last measured with at least `share` of their pixels above
+    /// the black threshold: what is visible on a black picture.
+    pub fn content_blocks(&self, share: f64) -> u32 {
+        let mut n = 0;
+        for by in 0..self.rows {
+            for bx in 0..self.cols {
+                let i = by * self.cols + bx;
+                if !self.mask[i] {
+                    continue;
+                }
+                let px = f64::from(self.block_pixels(bx, by));
+                if px - f64::from(self.black[i]) >= share * px {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+impl super::tracker::Features for Stillness {
+    fn noise_floor(&self) -> f64 {
+        Stillness::noise_floor(self)
+    }
+
+    fn content_blocks(&self) -> u32 {
+        Stillness::content_blocks(self, super::tracker::CONTENT_SHARE)
+    }
 }
 
 /// The per-block figures of one frame and the masks of the blocks that count.

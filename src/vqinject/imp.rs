@@ -61,6 +61,10 @@ struct Active {
     held: Vec<u8>,
     pos: usize,
     next_repeat: u64,
+    /// Stutter: frames of the current hitch still to show the held picture.
+    repeats_left: u64,
+    /// Stutter: hitches made.
+    holds: u64,
     buffers: u64,
     changed: u64,
     warned: bool,
@@ -119,6 +123,8 @@ struct Injected {
     region: Option<Rect>,
     buffers: u64,
     changed: u64,
+    /// Stutter: hitches made.
+    holds: u64,
     seed: u64,
 }
 
@@ -132,6 +138,7 @@ impl Active {
             region: self.region,
             buffers: self.buffers,
             changed: self.changed,
+            holds: self.holds,
             seed,
         }
     }
@@ -240,7 +247,7 @@ impl VqInject {
                 _ => Vec::new(),
             };
             let every = match entry.kind {
-                Kind::Stutter { every } => every as u64,
+                Kind::Stutter { every, .. } => every as u64,
                 _ => 0,
             };
             let a = Active {
@@ -258,6 +265,8 @@ impl VqInject {
                 region,
                 held,
                 pos: 0,
+                repeats_left: 0,
+                holds: 0,
                 buffers: 0,
                 changed: 0,
                 warned: false,
@@ -304,17 +313,31 @@ impl VqInject {
                         });
                     }
                 }
-                Kind::Stutter { every } => {
+                Kind::Stutter { every, hold_ns } => {
+                    let buf_duration = buf.duration().map(gst::ClockTime::nseconds);
                     let Ok(mut map) = buf.map_writable() else {
                         continue;
                     };
                     let n = a.buffers - 1;
                     if n == a.next_repeat && a.held.len() == map.len() {
-                        // Show the previous picture once more.
+                        // A hitch: the previous picture stays for `hold` (at least two more
+                        // frames), then the next one comes after an irregular interval.
+                        let fd = match buf_duration {
+                            Some(d) if d > 0 => d,
+                            _ => match crate::event::nominal_duration(&info) {
+                                0 => 40_000_000,
+                                d => d,
+                            },
+                        };
+                        a.repeats_left = hold_ns.div_ceil(fd).saturating_sub(1).max(2);
+                        a.holds += 1;
+                        let e = every as u64;
+                        a.next_repeat = n + a.repeats_left + e / 2 + a.rng.below(e);
+                    }
+                    if a.repeats_left > 0 && a.held.len() == map.len() {
                         map.copy_from_slice(&a.held);
                         a.changed += 1;
-                        let e = every as u64;
-                        a.next_repeat = n + e - 1 + a.rng.below(3);
+                        a.repeats_left -= 1;
                     } else {
                         a.held.clear();
                         a.held.extend_from_slice(&map);
@@ -484,7 +507,11 @@ impl VqInject {
                 .build();
             match a.entry.kind {
                 Kind::Freeze { noise } => ev.set("noise", noise as u32),
-                Kind::Stutter { every } => ev.set("every", every),
+                Kind::Stutter { every, hold_ns } => {
+                    ev.set("every", every);
+                    ev.set("hold", hold_ns);
+                    ev.set("holds", a.holds);
+                }
                 Kind::Corrupt { area } => ev.set("area", area),
                 Kind::Blocky { q } => ev.set("q", q),
                 Kind::Offset { ns } => ev.set("offset", ns),

@@ -25,7 +25,7 @@
  * | `freeze[:noise=N]` | video | repeats the first picture of the window (N > 0: +/- N luma noise, a re-encoded look) | `freeze` |
  * | `black` | video | black luma (16, or 0 full range), neutral chroma; RGB all zero | `black` |
  * | `drop` | video | drops every frame: a gap in timestamps | `stall` |
- * | `stutter[:every=N]` | video | repeats single frames, about one in N (jittered) | `stutter` |
+ * | `stutter[:every=N,hold=D]` | video | hitches: holds a picture for D (default 200 ms, at least three frames), then shows about N (default 20) frames irregularly before the next | `stutter` |
  * | `corrupt[:area=F]` | video | concealment-failure damage in a macroblock-aligned region covering F of the picture: misplaced macroblocks, grey and green fills, smeared rows | `corruption` |
  * | `blocky[:q=N]` | video | re-quantises every 8x8 luma block (step N) | `blockiness` |
  * | `offset:D` | audio | delays the audio content by D (timestamps stay honest) | `av-offset` |

@@ -24,9 +24,11 @@ pub enum Kind {
     Black,
     /// Drop frames (video) or buffers (audio, see `Gap`).
     Drop,
-    /// Repeat single frames, about one in `every`.
+    /// Hitches: a picture held for `hold_ns` (repeated over the frames of that time), about
+    /// once every `every` frames, irregularly.
     Stutter {
         every: u32,
+        hold_ns: u64,
     },
     /// Block damage over `area` (fraction of the picture).
     Corrupt {
@@ -202,7 +204,17 @@ fn parse_entry(text: &str) -> Result<Entry, ParseError> {
         "black" => Kind::Black,
         "drop" => Kind::Drop,
         "stutter" => Kind::Stutter {
-            every: num("every", 6.0, 3.0, 1000.0)? as u32,
+            every: num("every", 20.0, 3.0, 1000.0)? as u32,
+            hold_ns: match param(&params, "hold") {
+                None => 200_000_000,
+                Some(v) => {
+                    let ns = parse_time(v)?;
+                    if ns == 0 || ns > 10_000_000_000 {
+                        return Err(bad("hold must be within 0..10 s"));
+                    }
+                    ns
+                }
+            },
         },
         "corrupt" => Kind::Corrupt {
             area: num("area", 0.1, 0.001, 1.0)?,
@@ -281,6 +293,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 11);
+        assert_eq!(
+            parse_one("stutter+5s:every=30,hold=120ms").unwrap().kind,
+            Kind::Stutter {
+                every: 30,
+                hold_ns: 120_000_000
+            }
+        );
+        assert!(parse_one("stutter+5s:hold=0ms").is_err());
         assert_eq!(s[0].kind, Kind::Drift { ppm: 1000.0 });
         assert_eq!(s[1].kind, Kind::Offset { ns: 200_000_000 });
         assert_eq!(s[2].start, Some(10_000_000_000));
@@ -288,10 +308,12 @@ mod tests {
         let c = s.iter().find(|e| e.kind.name() == "corrupt").unwrap();
         assert_eq!(c.kind, Kind::Corrupt { area: 0.2 });
         assert_eq!(c.duration, 500_000_000);
-        assert!(
-            s.iter()
-                .any(|e| e.kind == Kind::Stutter { every: 7 } && e.start == Some(60_000_000_000))
-        );
+        assert!(s.iter().any(|e| e.kind
+            == Kind::Stutter {
+                every: 7,
+                hold_ns: 200_000_000
+            }
+            && e.start == Some(60_000_000_000)));
         assert_eq!(s.last().unwrap().kind, Kind::Freeze { noise: 3 });
         assert!(parse("").unwrap().is_empty());
         assert!(parse("  ;\n# nothing\n").unwrap().is_empty());

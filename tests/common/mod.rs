@@ -72,6 +72,8 @@ pub struct Shot {
     pub fade: f64,
     /// A black picture (limited-range black).
     pub black: bool,
+    /// On a black picture: a small textured logo (1 % of the picture), placed by `content`.
+    pub logo: bool,
     /// Small distant motion only: a static background and one small object moving.
     pub quiet: bool,
     /// A ticker (moving stripes) in the top-right 25% x 10% of the picture.
@@ -90,6 +92,7 @@ impl Shot {
             grain_seed: i,
             fade: 1.0,
             black: false,
+            logo: false,
             quiet: false,
             ticker: false,
             thin_dash: false,
@@ -141,6 +144,18 @@ impl Scene {
         if shot.black {
             for y in 0..h {
                 out[y * stride..y * stride + w].fill(16);
+            }
+            if shot.logo {
+                // A 10 % x 10 % corner of the scene's texture, brightened, wandering with content.
+                let (lw, lh) = ((w / 10).max(2), (h / 10).max(2));
+                let x0 = (shot.content as usize * 3) % (w - lw);
+                let y0 = (shot.content as usize * 2) % (h - lh);
+                for y in 0..lh {
+                    for x in 0..lw {
+                        let v = self.canvas[y * self.canvas_w + x].saturating_add(40);
+                        out[(y0 + y) * stride + x0 + x] = v;
+                    }
+                }
             }
             return;
         }
