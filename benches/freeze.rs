@@ -6,11 +6,15 @@
 //
 // SPDX-License-Identifier: MPL-2.0
 
-//! Cost of vqfreeze's per-frame analysis (measure + classify) on textured, moving 1080p frames.
+//! Cost of vqfreeze's per-frame analysis (measure, then every decision of the tracker) on
+//! textured, moving 1080p frames.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gstvqmon::vqfreeze::stillness::{self, StillParams, Stillness};
+use gstvqmon::vqfreeze::stillness::{self, FrameStats, StillParams, Stillness};
+use gstvqmon::vqfreeze::tracker::{FrameInput, Params, Reference, Times, Tracker};
 use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 #[path = "frames.rs"]
 mod frames;
@@ -24,12 +28,56 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
     frames_sized(n, W, H)
 }
 
-fn params() -> StillParams {
-    StillParams {
-        noise: 0.001,
-        block: 2.0,
-        refresh: 8.0,
-        grain: true,
+fn params() -> Params {
+    Params {
+        still: StillParams {
+            noise: 0.001,
+            block: 2.0,
+            refresh: 8.0,
+            grain: true,
+        },
+        black_picture_threshold: 0.98,
+        min_duration: 300_000_000,
+        alarm_duration: 2_000_000_000,
+        black_min_duration: 300_000_000,
+        stall_timeout: 2_000_000_000,
+        update_interval: 10_000_000_000,
+    }
+}
+
+/// What the element does with a measured frame: the tracker decides, the reference follows.
+struct Decider {
+    tracker: Tracker,
+    params: Params,
+    t: u64,
+}
+
+impl Decider {
+    fn new() -> Self {
+        Decider {
+            tracker: Tracker::new(Arc::new(AtomicU64::new(1))),
+            params: params(),
+            t: 0,
+        }
+    }
+
+    fn decide(&mut self, s: &mut Stillness, stats: FrameStats) -> bool {
+        const FRAME: u64 = 40_000_000;
+        self.t += FRAME;
+        let input = FrameInput {
+            times: Times::default(),
+            t: self.t,
+            duration: FRAME,
+            stats,
+            gap_flag: false,
+        };
+        let step = self.tracker.push(input, &*s, &self.params, false);
+        match step.reference {
+            Reference::Keep => (),
+            Reference::Restart => s.set_reference_to_current(),
+            Reference::Reanchor => s.reanchor_reference(),
+        }
+        step.events.is_empty()
     }
 }
 
@@ -39,35 +87,38 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
 
     let mut s = Stillness::new(W, H, 8);
+    let mut d = Decider::new();
     s.set_black_threshold(37);
     let mut k = 0;
     g.bench_function("i420-8bit-moving", |b| {
         b.iter(|| {
             k = (k + 1) % fr.len();
-            let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W);
-            black_box(s.classify(&mut st, &params()))
+            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W);
+            black_box(d.decide(&mut s, st))
         })
     });
 
     // Reduced-cost mode: every n-th row, as the element feeds it (stride x n, height / n).
     for step in [2usize, 4] {
         let mut s = Stillness::new(W, H.div_ceil(step), 8);
+        let mut d = Decider::new();
         s.set_black_threshold(37);
         let mut k = 0;
         g.bench_function(format!("i420-8bit-moving-row-step-{step}"), |b| {
             b.iter(|| {
                 k = (k + 1) % fr.len();
-                let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W * step);
-                black_box(s.classify(&mut st, &params()))
+                let st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), W * step);
+                black_box(d.decide(&mut s, st))
             })
         });
     }
 
     let mut s = Stillness::new(W, H, 8);
+    let mut d = Decider::new();
     g.bench_function("i420-8bit-frozen", |b| {
         b.iter(|| {
-            let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[0]), W);
-            black_box(s.classify(&mut st, &params()))
+            let st = stillness::measure_plane_u8(&mut s, black_box(&fr[0]), W);
+            black_box(d.decide(&mut s, st))
         })
     });
 
@@ -77,12 +128,13 @@ fn bench(c: &mut Criterion) {
         .map(|f| f.iter().map(|&v| (v as u16) << 2).collect())
         .collect();
     let mut s = Stillness::new(W, H, 10);
+    let mut d = Decider::new();
     let mut k = 0;
     g.bench_function("10bit-moving", |b| {
         b.iter(|| {
             k = (k + 1) % fr16.len();
-            let mut st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), W);
-            black_box(s.classify(&mut st, &params()))
+            let st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), W);
+            black_box(d.decide(&mut s, st))
         })
     });
 
@@ -113,12 +165,13 @@ fn resolutions(c: &mut Criterion) {
     ] {
         let fr = frames_sized(4, w, h);
         let mut s = Stillness::new(w, h, 8);
+        let mut d = Decider::new();
         let mut k = 0;
         g.bench_function(format!("{name}-8bit"), |b| {
             b.iter(|| {
                 k = (k + 1) % fr.len();
-                let mut st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), w);
-                black_box(s.classify(&mut st, &params()))
+                let st = stillness::measure_plane_u8(&mut s, black_box(&fr[k]), w);
+                black_box(d.decide(&mut s, st))
             })
         });
         let fr16: Vec<Vec<u16>> = fr
@@ -126,11 +179,12 @@ fn resolutions(c: &mut Criterion) {
             .map(|f| f.iter().map(|&v| (v as u16) << 2).collect())
             .collect();
         let mut s = Stillness::new(w, h, 10);
+        let mut d = Decider::new();
         g.bench_function(format!("{name}-10bit"), |b| {
             b.iter(|| {
                 k = (k + 1) % fr16.len();
-                let mut st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), w);
-                black_box(s.classify(&mut st, &params()))
+                let st = stillness::measure_plane_u16(&mut s, black_box(&fr16[k]), w);
+                black_box(d.decide(&mut s, st))
             })
         });
     }

@@ -20,26 +20,42 @@
  * settable in dB with `noise-db`) and no block differs by more than `block-threshold`, so a small
  * moving object keeps the picture alive. With `grain-tolerant` (the default), changing grain or
  * noise over a still picture is discounted: noise raises every block alike and averages out of
- * block means, motion does not. Re-encoding refreshes of a frozen picture (a weak, picture-wide
- * change followed by at least two still frames, below `refresh-threshold`) do not split a freeze.
- * A freeze is confirmed once the picture has been shown for `min-duration`; its start is the first
- * frame showing the frozen picture, its end (exclusive) the first frame showing a new one.
+ * block means, motion does not. Encoders refine and refresh a frozen picture: a weak change
+ * (below `refresh-threshold`) followed by two still frames is a refresh, and does not split a
+ * freeze; the refinement of the first repeat does not move its start; weak frames that keep the
+ * frozen picture's block means (an I-frame, grain the encoder stops coding) do not move its end.
+ * Still frames whose block means drift from the frozen picture by more than twice their
+ * frame-to-frame jitter (and at least half `block-threshold`) are slow motion, not a freeze.
+ * A freeze is confirmed once the picture has been shown for `min-duration` (default 0.3 s) and
+ * longer than the stream's cadence shows a picture; its start is the first frame showing the
+ * frozen picture, its end (exclusive) the first frame showing a new one. Its `severity` is
+ * `minor`, and `major` from `alarm-duration` (default 2 s) on, with an `update` message when it
+ * becomes major. FFmpeg `freezedetect` measures `d` from the first to the last frame shown, so
+ * `freezedetect=d=D` reports what `min-duration` = D + one frame does; `severity=major` is what
+ * its default reports.
  *
- * Black: FFmpeg `blackdetect` semantics and defaults. A pixel is black when its luma is at or below
+ * Black: FFmpeg `blackdetect` semantics. A pixel is black when its luma is at or below
  * `black-pixel-threshold` of the luma range (16..235 for limited range, 0..255 for full range and
  * RGB); a picture is black when at least `black-picture-threshold` of its pixels are; a black
- * defect lasts at least `black-min-duration`. Black pictures are never reported as freezes.
+ * defect lasts at least `black-min-duration` (default 0.3 s, blackdetect's `d`, whose default is
+ * 2 s: the holds of fades through black are reported), with the same `severity`. A black picture
+ * is never a freeze unless something visible on it is frozen (a block with at least 1/8 of its
+ * pixels not black: credits, a logo); then it is black and a freeze.
  *
  * Stall: a gap of at least `stall-timeout` between the end of one frame and the start of the next,
  * in running time, is reported when the next frame arrives. In live pipelines a wall-clock watchdog
  * also reports the stall as soon as no frame has arrived for `stall-timeout`, and ends it when one
  * does.
  *
- * Stutter: runs of strictly repeated frames (bit-identical, below `noise`, or flagged GAP upstream)
- * that end before `stutter-max-duration` and do not fit the cadence of the last 48 frames
- * (pulldown, frame-rate conversion and animation on twos repeat periodically and are ignored). The
- * first such run opens a stutter defect; it stays open while runs keep coming and ends 2 s after
- * the last one, with the count, the longest run and the rate per minute.
+ * Stutter: hitches, pictures held off the cadence for less than `min-duration`. The cadence is the
+ * mean number of frames a picture was shown over the last 64 frames, rounded up (frame-rate
+ * conversion by repetition shows every picture for the whole numbers of frames around the rate
+ * ratio, periodically or not: 2:3 pulldown, 24 to 25 fps, 10 or 8 to 25 fps). A hitch shows its
+ * picture at least 2 frames and 100 ms longer than that, in moving content (a strong change into
+ * the held picture and out of it); shorter extra holds are natural duplicates, counted in
+ * `stats` (`duplicate-holds`), never a defect. The first hitch opens a stutter defect; it stays
+ * open while hitches keep coming and ends 2 s after the last one, with the count, the longest
+ * hold and the rate per minute.
  *
  * Reduced cost: `row-step=N` analyses every N-th luma row only (blocks become 16 pixels wide and
  * 16 analysed rows tall). Thresholds keep their meaning and timing stays exact to the frame; the
@@ -61,17 +77,18 @@
  *
  * - freeze: `kind` (string: `exact` bit-identical repeats, `flagged` duplicates flagged GAP
  *   upstream, `content` still pixels with changing bytes, `noisy` still picture under changing
- *   grain), `frames`, `exact-frames`, `flagged-frames`, `noisy-frames`, `refreshes` (guint64),
- *   `max-mafd`, `max-block-mad`, `max-ref-delta`, `noise-floor`, `mean-luma` (gdouble, 8-bit code
- *   values).
- * - black: `frames` (guint64), `min-black-ratio` (gdouble, 0..1), `max-mean-luma` (gdouble).
+ *   grain), `severity` (string: `minor`, `major`), `frames`, `exact-frames`, `flagged-frames`,
+ *   `noisy-frames`, `refreshes`, `black-frames` (guint64), `max-drift`, `jitter`, `max-mafd`,
+ *   `max-block-mad`, `max-ref-delta`, `noise-floor`, `mean-luma` (gdouble, 8-bit code values).
+ * - black: `severity` (string), `frames` (guint64), `min-black-ratio` (gdouble, 0..1),
+ *   `max-mean-luma` (gdouble).
  * - stall: `source` (string: `timestamp-gap` or `watchdog`), `missing-frames` (guint64).
  * - stutter: `runs`, `repeated-frames`, `longest-run-frames` (guint64), `longest-run-duration`
- *   (guint64, ns), `rate-per-minute` (gdouble).
+ *   (guint64, ns), `rate-per-minute` (gdouble), `cadence-frames` (guint64).
  *
  * ## Example launch line
  * |[
- * gst-launch-1.0 -m uridecodebin uri=file:///path/to/file.mp4 ! vqfreeze min-duration=1000000000 ! fakesink
+ * gst-launch-1.0 -m uridecodebin uri=file:///path/to/file.mp4 ! videoconvert ! vqfreeze ! fakesink
  * ]|
  *
  * Since: 0.1.0

@@ -300,6 +300,10 @@ struct FreezeRun {
     id: u64,
     start: Times,
     start_t: u64,
+    /// The picture changed strongly into the held one (the content was moving).
+    entered_moving: bool,
+    /// Repeats that were still (not weak) frames.
+    stills: u64,
     /// Times of the first repeated frame (where a stutter starts).
     first_repeat: Times,
     first_repeat_t: u64,
@@ -651,11 +655,18 @@ impl Tracker {
             id: self.new_id(),
             start: prev.times,
             start_t: prev.t,
+            entered_moving: prev.change == Change::Strong,
+            stills: 0,
             first_repeat: f.times,
             first_repeat_t: f.t,
             confirmed: false,
             pending: None,
-            jitter: f.stats.max_mean_delta,
+            // A still first repeat shows the jitter; a weak one (a refinement) counts once
+            // accepted.
+            jitter: match f.change {
+                Change::Still { .. } => f.stats.max_mean_delta,
+                _ => 0.0,
+            },
             last_update_t: f.t,
             ev: FreezeEvidence {
                 kind: FreezeKind::Exact,
@@ -718,6 +729,7 @@ impl Tracker {
                 }
                 if let Some(run) = self.freeze.as_mut() {
                     repeat = true;
+                    run.stills += 1;
                     run.ev.frames += 1;
                     run.ev.exact_frames += u64::from(exact);
                     run.ev.flagged_frames += u64::from(f.gap_flag);
@@ -773,9 +785,11 @@ impl Tracker {
                             pd.max_mean = pd.max_mean.max(f.stats.max_mean_delta);
                             pd.kept &= kept;
                         }
-                        // Longer than a refresh, but still the frozen picture: the encoder keeps
-                        // re-coding it (grain it stops or starts coding).
-                        Some(pd) if pd.kept && kept => *pd = Self::pending_weak(f, limit),
+                        // Longer than a refresh, but still the frozen picture of a freeze: the
+                        // encoder keeps re-coding it (grain it stops or starts coding).
+                        Some(pd) if run.confirmed && pd.kept && kept => {
+                            *pd = Self::pending_weak(f, limit)
+                        }
                         Some(pd) => {
                             // Changing for longer than a refresh: the picture moves again, from
                             // the first weak frame on.
@@ -921,10 +935,9 @@ impl Tracker {
         if frames <= normal {
             return;
         }
-        // A player or decoder that repeats a picture repeats it exactly (an encoder after it
-        // codes the repeats as skips); content that barely moves changes a little every frame.
-        let repeats = run.ev.frames.saturating_sub(1);
-        if (run.ev.exact_frames + run.ev.flagged_frames) * 2 < repeats {
+        // A hitch interrupts motion: the picture moved into the held one and jumps out of it.
+        // Content that slows down to (nearly) still and picks up again is no hitch.
+        if !run.entered_moving || f.change != Change::Strong || run.stills * 2 < frames {
             return;
         }
         if frames < normal + HITCH_MIN_EXTRA_FRAMES || held < normal * fd + HITCH_MIN_EXTRA {
