@@ -14,8 +14,9 @@
 //! zero). A cell is *boxed* with at least `sides_min` blocky sides; *fill* when its inside is
 //! constant at a concealment colour (green: luma below the black level of limited-range video, as
 //! all-zero YUV renders; grey: mid-level) while a neighbour is textured; *smear* when its rows (or
-//! columns) repeat exactly while it has structure the other way (rows copied down, streaks) and
-//! a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
+//! columns) repeat exactly while it has structure the other way (rows copied down, streaks), it
+//! had texture in the copy direction in the last frame (outside a hard cut) and a neighbour along
+//! the copy direction is smeared too; *stale* when, at a hard cut, a textured
 //! cell that usually changes keeps its content (concealment copied the previous picture). A flag
 //! counts only when it is new:
 //! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
@@ -146,6 +147,9 @@ pub struct Cells {
     /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
     still: Vec<f32>,
     mean: Vec<f32>,
+    /// Per cell, last frame: mean interior step across columns (h) and across rows (v).
+    prev_h: Vec<f32>,
+    prev_v: Vec<f32>,
     new: Vec<u8>,
     new_sig: Vec<u8>,
     /// Summed-area table of `new`, (cols + 1) x (rows + 1).
@@ -167,6 +171,8 @@ impl Cells {
             top_flag: vec![0; n],
             still: vec![0.0; n],
             mean: vec![0.0; n],
+            prev_h: vec![0.0; n],
+            prev_v: vec![0.0; n],
             new: vec![0; n],
             new_sig: vec![0; n],
             sat: vec![0; (max_cols + 1) * (max_rows + 1)],
@@ -254,6 +260,13 @@ impl Cells {
                 let cols_copied = !flat && h_mean <= p.flat_max && v_mean >= p.smear_min;
                 let smear = rows_copied || cols_copied;
                 self.smear_dir[i] = rows_copied as u8 | ((cols_copied as u8) << 1);
+                // Damage copies a line over structure the cell had: within a shot, a new smear
+                // must have lost detail in the copy direction since the last frame (a codec's
+                // quantisation or directional prediction only keeps flat what was already flat).
+                // At a hard cut the last frame says nothing about this one.
+                let lost_detail = cut
+                    || (rows_copied && self.prev_v[i] >= p.smear_min)
+                    || (cols_copied && self.prev_h[i] >= p.smear_min);
                 let mean = f.lsum[i] as f32 / area;
                 let unchanged = (mean - self.mean[i]).abs() < 1.0;
                 self.mean[i] = mean;
@@ -282,7 +295,7 @@ impl Cells {
                             sig = Some(Signature::FillGrey);
                         }
                     }
-                    if sig.is_none() && smear && !was(SMEAR, 1) {
+                    if sig.is_none() && smear && lost_detail && !was(SMEAR, 1) {
                         sig = Some(Signature::Smear);
                     }
                     if sig.is_none() && stale {
@@ -305,8 +318,26 @@ impl Cells {
             }
         }
         // A smear runs on: rows copied down fill the cells below too, columns copied across the
-        // cells beside. A lone cell without change one way is a coarsely quantised block.
+        // cells beside. A lone cell without change one way is a coarsely quantised block. And it
+        // differs from its surroundings: in one of the four directions, the first cell that was
+        // not copied the same way (flat or not) kept its structure along the copy direction
+        // (`smear_min`, and within a shot half of what it had). Beside a partial loss that is the
+        // intact neighbour; above a picture-wide one, the last intact row it was copied from.
+        // When the whole picture lost that structure at once (a coarser quantiser, a cleaner
+        // source), nothing kept it, and a cell without it is content, not damage.
         if out.signatures[Signature::Smear as usize] > 0 {
+            let along_step = |j: usize, d: u8| {
+                let (step, before) = if d & 1 != 0 {
+                    (f.vint[j], self.prev_v[j])
+                } else {
+                    (f.hint[j], self.prev_h[j])
+                };
+                (step as f32 * inv_interior, before)
+            };
+            let kept = |j: usize, d: u8| {
+                let (now, before) = along_step(j, d);
+                now >= p.smear_min && (cut || now >= 0.5 * before)
+            };
             for i in 0..n {
                 if self.new[i] == 0 || self.new_sig[i] != Signature::Smear as u8 {
                     continue;
@@ -319,12 +350,33 @@ impl Cells {
                 } else {
                     (cx > 0 && along(i - 1)) || (cx + 1 < cols && along(i + 1))
                 };
-                if !runs {
+                let row = cy * cols;
+                let first_kept = |cells: &mut dyn Iterator<Item = usize>| {
+                    for j in cells {
+                        if along_step(j, d).0 > p.flat_max {
+                            return kept(j, d);
+                        }
+                    }
+                    false
+                };
+                let contrast = runs
+                    && (first_kept(&mut (0..cx).rev().map(|x| row + x))
+                        || first_kept(&mut (cx + 1..cols).map(|x| row + x))
+                        || first_kept(&mut (0..cy).rev().map(|y| y * cols + cx))
+                        || first_kept(&mut (cy + 1..rows).map(|y| y * cols + cx)));
+                if !contrast {
                     self.new[i] = 0;
                     out.new_cells -= 1;
                     out.signatures[Signature::Smear as usize] -= 1;
                 }
             }
+        }
+        for ((ph, pv), (&h, &v)) in self.prev_h[..n]
+            .iter_mut()
+            .zip(&mut self.prev_v[..n])
+            .zip(f.hint[..n].iter().zip(&f.vint[..n]))
+        {
+            (*ph, *pv) = (h as f32 * inv_interior, v as f32 * inv_interior);
         }
         out.cell_mafd = if first { 0.0 } else { mafd };
         self.frames += 1;
@@ -507,5 +559,58 @@ mod tests {
         // The same damage again is not new.
         let r = analyse(&mut cells, &mut f, &bad, w, h);
         assert_eq!(r.new_cells, 0, "{r:?}");
+    }
+
+    /// Vertical stripes on a dark ground, with grain (`noise`) or without.
+    fn stripes(w: usize, h: usize, seed: u32, noise: bool) -> Vec<u8> {
+        let mut s = seed;
+        (0..w * h)
+            .map(|i| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let base: u8 = if (i % w) % 64 < 12 { 90 } else { 30 };
+                base + if noise { (s >> 27) as u8 } else { 0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn smear_is_lost_structure_that_the_surroundings_kept() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        let mut cells = Cells::new(w / 16, h / 16);
+        let clean = texture(w, h, 1);
+        analyse(&mut cells, &mut f, &clean, w, h);
+        analyse(&mut cells, &mut f, &clean, w, h);
+        // Concealment copies row 48 down over a textured region, columns 64..192.
+        let mut bad = clean.clone();
+        for y in 49..h {
+            for x in 64..192 {
+                bad[y * w + x] = clean[48 * w + x];
+            }
+        }
+        let r = analyse(&mut cells, &mut f, &bad, w, h);
+        assert!(r.signatures[Signature::Smear as usize] >= 8, "{r:?}");
+
+        // The same stripes losing their grain everywhere at once (a coarser quantiser): every
+        // stripe cell now has identical rows, but so has the ground around it.
+        let mut cells = Cells::new(w / 16, h / 16);
+        for k in 0..3 {
+            let r = analyse(&mut cells, &mut f, &stripes(w, h, k, true), w, h);
+            assert_eq!(r.new_cells, 0, "{r:?}");
+        }
+        for k in 0..3 {
+            let r = analyse(&mut cells, &mut f, &stripes(w, h, k, false), w, h);
+            assert_eq!(
+                r.signatures[Signature::Smear as usize],
+                0,
+                "frame {k}: {r:?}"
+            );
+        }
+        // A clean stripe graphic from the start never had structure to lose.
+        let mut cells = Cells::new(w / 16, h / 16);
+        for k in 0..3 {
+            let r = analyse(&mut cells, &mut f, &stripes(w, h, k, false), w, h);
+            assert_eq!(r.new_cells, 0, "{r:?}");
+        }
     }
 }
