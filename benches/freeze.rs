@@ -10,8 +10,8 @@
 //! textured, moving 1080p frames.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gstvqmon::vqfreeze::stillness::{self, FrameStats, StillParams, Stillness};
-use gstvqmon::vqfreeze::tracker::{FrameInput, Params, Reference, Times, Tracker};
+use gstvqmon::vqfreeze::stillness::{self, FrameStats, Stillness};
+use gstvqmon::vqfreeze::tracker::{DEFAULT_PARAMS, FrameInput, Params, Reference, Times, Tracker};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -28,23 +28,6 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
     frames_sized(n, W, H)
 }
 
-fn params() -> Params {
-    Params {
-        still: StillParams {
-            noise: 0.001,
-            block: 2.0,
-            refresh: 8.0,
-            grain: true,
-        },
-        black_picture_threshold: 0.98,
-        min_duration: 300_000_000,
-        alarm_duration: 2_000_000_000,
-        black_min_duration: 300_000_000,
-        stall_timeout: 2_000_000_000,
-        update_interval: 10_000_000_000,
-    }
-}
-
 /// What the element does with a measured frame: the tracker decides, the reference follows.
 struct Decider {
     tracker: Tracker,
@@ -56,7 +39,7 @@ impl Decider {
     fn new() -> Self {
         Decider {
             tracker: Tracker::new(Arc::new(AtomicU64::new(1))),
-            params: params(),
+            params: DEFAULT_PARAMS,
             t: 0,
         }
     }

@@ -84,6 +84,7 @@ fn every_one_liner_runs_and_reports_what_it_says() {
         let bus = pipeline.bus().unwrap();
         let mut seen = BTreeSet::new();
         let mut msgs = Vec::new();
+        let mut injected = Vec::new();
         let mut eos = false;
         for msg in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
             match msg.view() {
@@ -97,6 +98,8 @@ fn every_one_liner_runs_and_reports_what_it_says() {
                         let d = d.unwrap();
                         seen.insert(d.defect.clone());
                         msgs.push(d);
+                    } else if let Some(d) = DefectMessage::from_injection_message(&msg) {
+                        injected.push(d.unwrap());
                     }
                 }
             }
@@ -115,6 +118,30 @@ fn every_one_liner_runs_and_reports_what_it_says() {
         pipeline.set_state(gst::State::Null).unwrap();
         assert!(eos, "{}: no EOS", one.name);
         assert_eq!(&seen, expect, "{}: {}", one.name, summary(&msgs));
+        // What it reports is what was injected, when it was injected: every injection of a
+        // defect the one-liner expects is found by a detection starting inside it.
+        for inj in injected
+            .iter()
+            .filter(|i| i.phase == Phase::End && expect.contains(&i.defect))
+        {
+            let (a, b) = (
+                ns(inj.start.running_time),
+                ns(inj.end.unwrap().running_time),
+            );
+            assert!(
+                msgs.iter()
+                    .any(|m| matches!(m.phase, Phase::Start | Phase::Point)
+                        && m.defect == inj.defect
+                        && (a..=b).contains(&ns(m.start.running_time))),
+                "{}: injected {} [{a}, {b}] not found: {:?} {}",
+                one.name,
+                inj.defect,
+                msgs.iter()
+                    .map(|m| ns(m.start.running_time))
+                    .collect::<Vec<_>>(),
+                summary(&msgs)
+            );
+        }
         // Every defect opened was closed.
         for m in msgs.iter().filter(|m| m.phase == Phase::Start) {
             assert!(

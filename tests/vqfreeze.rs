@@ -202,16 +202,22 @@ fn short_freezes_are_found_at_the_defaults() {
     assert!(intervals(&msgs, "freeze").is_empty(), "{}", summary(&msgs));
 }
 
+/// The standard freezes in 2 s of motion after the last, with fresh grain (sigma 3) on every frame.
+fn grainy_standard_freezes() -> (Vec<(u64, u64)>, Vec<Shot>) {
+    let freezes = standard_freezes();
+    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
+    let shots = schedule(total, &freezes)
+        .into_iter()
+        .map(|s| Shot { grain: 3.0, ..s })
+        .collect();
+    (freezes, shots)
+}
+
 #[test]
 fn freezes_under_fresh_grain_are_found() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
-    let freezes = standard_freezes();
-    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
-    let shots: Vec<Shot> = schedule(total, &freezes)
-        .into_iter()
-        .map(|s| Shot { grain: 3.0, ..s })
-        .collect();
+    let (freezes, shots) = grainy_standard_freezes();
     let bufs = buffers(&scene, &info, &shots);
     // At the defaults: every freeze to the frame, the 10 s one in one piece.
     let (msgs, _) = run_harness(&[], &info, bufs.clone());
@@ -231,12 +237,7 @@ fn freezes_under_fresh_grain_are_found() {
 fn freezes_under_grain_through_an_encoder_end_on_their_last_frame() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
-    let freezes = standard_freezes();
-    let total = freezes.last().map(|(s, n)| s + n).unwrap() + 2 * FPS;
-    let shots: Vec<Shot> = schedule(total, &freezes)
-        .into_iter()
-        .map(|s| Shot { grain: 3.0, ..s })
-        .collect();
+    let (freezes, shots) = grainy_standard_freezes();
     let (msgs, errors) = run_appsrc_pipeline(
         "x264enc threads=1 bitrate=1500 key-int-max=50 speed-preset=veryfast ! h264parse ! \
          avdec_h264 ! vqfreeze ! fakesink",

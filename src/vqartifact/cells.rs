@@ -319,12 +319,12 @@ impl Cells {
         }
         // A smear runs on: rows copied down fill the cells below too, columns copied across the
         // cells beside. A lone cell without change one way is a coarsely quantised block. And it
-        // differs from its surroundings: in one of the four directions, the first cell that was
-        // not copied the same way (flat or not) kept its structure along the copy direction
-        // (`smear_min`, and within a shot half of what it had). Beside a partial loss that is the
-        // intact neighbour; above a picture-wide one, the last intact row it was copied from.
-        // When the whole picture lost that structure at once (a coarser quantiser, a cleaner
-        // source), nothing kept it, and a cell without it is content, not damage.
+        // differs from its surroundings: in one of the four directions, the first cell with
+        // structure along the copy direction kept it (`smear_min`, and within a shot half of what
+        // it had). Beside a partial loss that is the intact neighbour; above a picture-wide one,
+        // the last intact row it was copied from; on flat ground with no other structure, the
+        // loss is local too. When the whole picture lost that structure at once (a coarser
+        // quantiser, a cleaner source), nothing kept it, and a cell without it is content.
         if out.signatures[Signature::Smear as usize] > 0 {
             let along_step = |j: usize, d: u8| {
                 let (step, before) = if d & 1 != 0 {
@@ -351,19 +351,31 @@ impl Cells {
                     (cx > 0 && along(i - 1)) || (cx + 1 < cols && along(i + 1))
                 };
                 let row = cy * cols;
-                let first_kept = |cells: &mut dyn Iterator<Item = usize>| {
+                // Walks away from the cell to the first one with structure along the copy
+                // direction: did it keep it? Cells without it on the way either never had any
+                // (flat ground, no evidence) or lost it in this frame too (`lost`).
+                let mut lost = false;
+                let mut first_kept = |cells: &mut dyn Iterator<Item = usize>| {
                     for j in cells {
-                        if along_step(j, d).0 > p.flat_max {
-                            return kept(j, d);
+                        let (now, before) = along_step(j, d);
+                        if now > p.flat_max {
+                            return Some(kept(j, d));
                         }
+                        lost |= !cut && before >= p.smear_min;
                     }
-                    false
+                    None
                 };
+                let found = [
+                    first_kept(&mut (0..cx).rev().map(|x| row + x)),
+                    first_kept(&mut (cx + 1..cols).map(|x| row + x)),
+                    first_kept(&mut (0..cy).rev().map(|y| y * cols + cx)),
+                    first_kept(&mut (cy + 1..rows).map(|y| y * cols + cx)),
+                ];
+                // Something around kept its structure, or the cell was the only structure around
+                // and nothing else lost any.
                 let contrast = runs
-                    && (first_kept(&mut (0..cx).rev().map(|x| row + x))
-                        || first_kept(&mut (cx + 1..cols).map(|x| row + x))
-                        || first_kept(&mut (0..cy).rev().map(|y| y * cols + cx))
-                        || first_kept(&mut (cy + 1..rows).map(|y| y * cols + cx)));
+                    && (found.contains(&Some(true))
+                        || (!lost && found.iter().all(Option::is_none)));
                 if !contrast {
                     self.new[i] = 0;
                     out.new_cells -= 1;

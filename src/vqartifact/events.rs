@@ -241,9 +241,14 @@ impl CorruptionTracker {
         let fills = c.signatures[Signature::FillGreen as usize]
             + c.signatures[Signature::FillGrey as usize]
             + c.signatures[Signature::Stale as usize];
+        // Coarser coding puts block edges all over the picture at once; damage puts them in one
+        // place. While the picture's grid ratio jumps, only concealment fills count, unless the
+        // new cells are concentrated: three quarters of them inside the densest cluster window
+        // (a keyframe of a starved encode renews blocks all over the textured part, about half
+        // of them in the densest window).
         let count = match compressed {
-            Compressed::Sustained => fills,
-            Compressed::No => c.new_cells,
+            Compressed::Sustained if 4 * c.cluster < 3 * c.new_cells => fills,
+            _ => c.new_cells,
         };
         // At a cut the whole picture is new: twice as many cells are needed.
         let need = if c.cell_mafd > p.scenecut {
@@ -625,5 +630,48 @@ mod tests {
             EventEvidence::Blockiness(b) => assert!(b.alarm && b.frames == 100),
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn coarser_coding_needs_spread_cells_damage_needs_a_cluster() {
+        let p = CorruptionParams {
+            cluster_min: 3,
+            hangover: 1_000_000_000,
+            scenecut: 20.0,
+            use_decoder_flags: true,
+            use_lost_frames: true,
+            update_interval: 0,
+        };
+        let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
+        let mut out = Events::default();
+        // A quiet second and a half: the baseline learns 0 new cells.
+        for i in 0..38u64 {
+            let t = i * 40_000_000;
+            let f = FrameEvidence {
+                t,
+                duration: 40_000_000,
+                analysed: true,
+                ..Default::default()
+            };
+            tr.push(&f, &p, &mut out);
+        }
+        let t = 38 * 40_000_000;
+        let cells = |new_cells, cluster| CellFrame {
+            new_cells,
+            cluster,
+            cells: 300,
+            ..Default::default()
+        };
+        // Without a jump of the grid ratio, a cluster triggers.
+        assert!(tr.triggers(&cells(20, 15), &p, Compressed::No, t));
+        // While the grid ratio jumps: new cells in one place are damage...
+        assert!(tr.triggers(&cells(20, 15), &p, Compressed::Sustained, t));
+        // ...new cells spread over the picture are coarser coding (a keyframe at 100 kbit/s)...
+        assert!(!tr.triggers(&cells(40, 8), &p, Compressed::Sustained, t));
+        assert!(!tr.triggers(&cells(15, 8), &p, Compressed::Sustained, t));
+        // ...unless they are concealment fills.
+        let mut fills = cells(40, 8);
+        fills.signatures[Signature::FillGrey as usize] = 6;
+        assert!(tr.triggers(&fills, &p, Compressed::Sustained, t));
     }
 }

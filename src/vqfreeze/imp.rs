@@ -22,8 +22,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::stillness::{self, BLOCK, StillParams, Stillness};
 use super::tracker::{
-    Defect, Event, Events, Evidence, FrameInput, Params, Reference, StallEvidence, StallSource,
-    Times, Tracker,
+    DEFAULT_PARAMS, Defect, Event, Events, Evidence, FrameInput, Params, Reference, StallEvidence,
+    StallSource, Times, Tracker,
 };
 use crate::event::{self, FrameClock};
 use crate::luma::{self, LumaLayout};
@@ -38,18 +38,17 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const SECOND: u64 = 1_000_000_000;
-const DEFAULT_MIN_DURATION: u64 = 3 * SECOND / 10;
-const DEFAULT_ALARM_DURATION: u64 = 2 * SECOND;
-const DEFAULT_NOISE: f64 = 0.001;
-const DEFAULT_BLOCK_THRESHOLD: f64 = 2.0;
-const DEFAULT_REFRESH_THRESHOLD: f64 = 8.0;
-const DEFAULT_GRAIN_TOLERANT: bool = true;
+const DEFAULT_MIN_DURATION: u64 = DEFAULT_PARAMS.min_duration;
+const DEFAULT_ALARM_DURATION: u64 = DEFAULT_PARAMS.alarm_duration;
+const DEFAULT_NOISE: f64 = DEFAULT_PARAMS.still.noise;
+const DEFAULT_BLOCK_THRESHOLD: f64 = DEFAULT_PARAMS.still.block;
+const DEFAULT_REFRESH_THRESHOLD: f64 = DEFAULT_PARAMS.still.refresh;
+const DEFAULT_GRAIN_TOLERANT: bool = DEFAULT_PARAMS.still.grain;
 const DEFAULT_BLACK_PIXEL_THRESHOLD: f64 = 0.10;
-const DEFAULT_BLACK_PICTURE_THRESHOLD: f64 = 0.98;
-const DEFAULT_BLACK_MIN_DURATION: u64 = 3 * SECOND / 10;
-const DEFAULT_STALL_TIMEOUT: u64 = 2 * SECOND;
-const DEFAULT_UPDATE_INTERVAL: u64 = 10 * SECOND;
+const DEFAULT_BLACK_PICTURE_THRESHOLD: f64 = DEFAULT_PARAMS.black_picture_threshold;
+const DEFAULT_BLACK_MIN_DURATION: u64 = DEFAULT_PARAMS.black_min_duration;
+const DEFAULT_STALL_TIMEOUT: u64 = DEFAULT_PARAMS.stall_timeout;
+const DEFAULT_UPDATE_INTERVAL: u64 = DEFAULT_PARAMS.update_interval;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_ROW_STEP: u32 = 1;
 

@@ -273,6 +273,22 @@ pub struct Params {
     pub update_interval: u64,
 }
 
+/// The element's defaults (its property defaults are these).
+pub const DEFAULT_PARAMS: Params = Params {
+    still: StillParams {
+        noise: 0.001,
+        block: 2.0,
+        refresh: 8.0,
+        grain: true,
+    },
+    black_picture_threshold: 0.98,
+    min_duration: 300_000_000,
+    alarm_duration: 2_000_000_000,
+    black_min_duration: 300_000_000,
+    stall_timeout: 2_000_000_000,
+    update_interval: 10_000_000_000,
+};
+
 /// Events of one step; eight slots cover the worst: every defect type ending and starting at once.
 pub type Events = EventBuf<Event, 8>;
 
@@ -544,8 +560,7 @@ impl Tracker {
         self.track_black(&f, p, &mut ev);
         self.track_freeze(&f, p, &mut ev);
         self.track_stutter_hangover(&f, &mut ev);
-        self.severities(&f, p, &mut ev);
-        self.heartbeats(&f, p, &mut ev);
+        self.updates(&f, p, &mut ev);
         self.prev = Some(f);
         let rebase = std::mem::take(&mut self.rebase);
         let reference = if self.freeze.is_none() || rebase {
@@ -1007,97 +1022,54 @@ impl Tracker {
     }
 
     /// An update when an open freeze or black defect lasts `alarm-duration` and becomes major.
-    fn severities(&mut self, f: &Frame, p: &Params, ev: &mut Events) {
+    /// Updates of the open intervals: when one becomes major (`alarm_duration`) and on whole
+    /// multiples of `update_interval` of its duration so far (heartbeats). At most one update
+    /// per interval and frame.
+    fn updates(&mut self, f: &Frame, p: &Params, ev: &mut Events) {
         let detected = f.times.running_time.or(Some(f.t));
-        let due = |start_t: u64, severity: Severity| {
-            severity == Severity::Minor && f.end_t().saturating_sub(start_t) >= p.alarm_duration
-        };
-        if let Some(run) = self.freeze.as_mut()
-            && run.confirmed
-            && due(run.start_t, run.ev.severity)
-        {
-            run.ev.severity = Severity::Major;
-            self.totals.major_freezes += 1;
-            ev.push(update_event(
-                Defect::Freeze,
-                run.id,
-                run.start,
-                run.start_t,
-                f,
-                detected,
-                Evidence::Freeze(run.ev),
-            ));
-        }
-        if let Some(run) = self.black.as_mut()
-            && run.confirmed
-            && due(run.start_t, run.ev.severity)
-        {
-            run.ev.severity = Severity::Major;
-            ev.push(update_event(
-                Defect::Black,
-                run.id,
-                run.start,
-                run.start_t,
-                f,
-                detected,
-                Evidence::Black(run.ev),
-            ));
-        }
-    }
-
-    fn heartbeats(&mut self, f: &Frame, p: &Params, ev: &mut Events) {
-        if p.update_interval == 0 {
-            return;
-        }
-        let detected = f.times.running_time.or(Some(f.t));
-        // Heartbeats fall on whole multiples of the interval of the defect's duration so far.
-        let due = |last: &mut u64| {
-            if f.end_t().saturating_sub(*last) >= p.update_interval {
-                *last += p.update_interval;
-                true
-            } else {
-                false
+        let end_t = f.end_t();
+        let major = |start_t: u64, severity: &mut Severity| {
+            let due =
+                *severity == Severity::Minor && end_t.saturating_sub(start_t) >= p.alarm_duration;
+            if due {
+                *severity = Severity::Major;
             }
+            due
+        };
+        let beat = |last: &mut u64| {
+            let due = p.update_interval > 0 && end_t.saturating_sub(*last) >= p.update_interval;
+            if due {
+                *last += p.update_interval;
+            }
+            due
         };
         if let Some(run) = self.freeze.as_mut()
             && run.confirmed
-            && due(&mut run.last_update_t)
         {
-            run.ev.kind = freeze_kind(&run.ev);
-            ev.push(update_event(
-                Defect::Freeze,
-                run.id,
-                run.start,
-                run.start_t,
-                f,
-                detected,
-                Evidence::Freeze(run.ev),
-            ));
+            let became_major = major(run.start_t, &mut run.ev.severity);
+            self.totals.major_freezes += u64::from(became_major);
+            // Both checks run: a heartbeat due now must not shift to the next frame.
+            if became_major | beat(&mut run.last_update_t) {
+                run.ev.kind = freeze_kind(&run.ev);
+                let e = Evidence::Freeze(run.ev);
+                ev.push(update_event(Defect::Freeze, &*run, f, detected, e));
+            }
         }
         if let Some(run) = self.black.as_mut()
             && run.confirmed
-            && due(&mut run.last_update_t)
+            && major(run.start_t, &mut run.ev.severity) | beat(&mut run.last_update_t)
         {
-            ev.push(update_event(
-                Defect::Black,
-                run.id,
-                run.start,
-                run.start_t,
-                f,
-                detected,
-                Evidence::Black(run.ev),
-            ));
+            let e = Evidence::Black(run.ev);
+            ev.push(update_event(Defect::Black, &*run, f, detected, e));
         }
         if let Some(ep) = self.stutter.as_mut()
-            && due(&mut ep.last_update_t)
+            && beat(&mut ep.last_update_t)
         {
             let mut e = ep.ev;
-            e.rate_per_minute = rate(e.runs, f.end_t().saturating_sub(ep.start_t));
+            e.rate_per_minute = rate(e.runs, end_t.saturating_sub(ep.start_t));
             ev.push(update_event(
                 Defect::Stutter,
-                ep.id,
-                ep.start,
-                ep.start_t,
+                &*ep,
                 f,
                 detected,
                 Evidence::Stutter(e),
@@ -1232,15 +1204,30 @@ fn end_event(
     }
 }
 
+/// An open interval (freeze, black, stutter): its id and where it started.
+trait Open {
+    fn head(&self) -> (u64, Times, u64);
+}
+
+macro_rules! open_interval {
+    ($($t:ty),*) => {$(
+        impl Open for $t {
+            fn head(&self) -> (u64, Times, u64) {
+                (self.id, self.start, self.start_t)
+            }
+        }
+    )*};
+}
+open_interval!(FreezeRun, BlackRun, StutterEpisode);
+
 fn update_event(
     defect: Defect,
-    id: u64,
-    start: Times,
-    start_t: u64,
+    run: &impl Open,
     f: &Frame,
     detected: Option<u64>,
     evidence: Evidence,
 ) -> Event {
+    let (id, start, start_t) = run.head();
     Event {
         defect,
         phase: Phase::Update,
@@ -1352,20 +1339,7 @@ mod tests {
     }
 
     fn params() -> Params {
-        Params {
-            still: StillParams {
-                noise: 0.001,
-                block: 2.0,
-                refresh: 8.0,
-                grain: true,
-            },
-            black_picture_threshold: 0.98,
-            min_duration: 300 * MS,
-            alarm_duration: 2 * SECOND,
-            black_min_duration: 300 * MS,
-            stall_timeout: 2 * SECOND,
-            update_interval: 10 * SECOND,
-        }
+        DEFAULT_PARAMS
     }
 
     /// Frame `i` at `fps` (`num / den`), in ns.
