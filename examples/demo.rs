@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "vqmon demo: {} s of generated {}x{} 25 fps textured, moving video with a flash every 3 s and\n\
          a matching 1 kHz beep; vqinject injects, on the raw streams:\n  {SCHEDULE}\n\
-         video: x264enc -> avdec_h264 -> vqfreeze -> vqartifact -> avsyncmon; audio: -> avsyncmon;\n         vqreport -> {}\n         (vqartifact's blockiness-min-duration is 2 s here, for a 2 s injection; the default is 5 s)\n",
+         video: x264enc -> avdec_h264 -> vqfreeze -> vqartifact -> avsyncmon; audio: -> avsyncmon;\n         vqreport -> {}\n",
         sig.frames / 25,
         sig.width,
         sig.height,
@@ -106,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
            x264enc threads=1 bitrate=2000 key-int-max=50 speed-preset=ultrafast tune=zerolatency ! \
            h264parse ! tee name=vt \
            vt. ! {q} ! avdec_h264 ! vqfreeze name=vqfreeze ! \
-             vqartifact name=vqartifact blockiness-min-duration=2000000000 ! sync.video_sink sync.video_src ! fakesink sync=false \
+             vqartifact name=vqartifact ! sync.video_sink sync.video_src ! fakesink sync=false \
            vt. ! {q} ! mux. \
          appsrc name=asrc format=time ! vqinject name=inject-audio seed=1 schedule=\"{SCHEDULE}\" ! tee name=at \
            at. ! {q} ! sync.audio_sink sync.audio_src ! fakesink sync=false \

@@ -462,9 +462,13 @@ impl BlockinessTracker {
         } else {
             (f.duration as f64 / p.smoothing as f64).min(1.0)
         };
+        // A frame counts at most as far above the alarm level as the alarm is above the warning:
+        // the smoothing then falls back below the warning within about a second of the blocking
+        // ending, however heavy it was (uncapped, a ratio of 7 held it up for 3 s).
+        let x = f.score.min(2.0 * p.alarm - p.warn);
         let s = match self.smoothed {
-            Some(s) => s + alpha * (f.score - s),
-            None => f.score,
+            Some(s) => s + alpha * (x - s),
+            None => x,
         };
         self.smoothed = Some(s);
         let end_t = f.t + f.duration;
@@ -673,5 +677,30 @@ mod tests {
         let mut fills = cells(40, 8);
         fills.signatures[Signature::FillGrey as usize] = 6;
         assert!(tr.triggers(&fills, &p, Compressed::Sustained, t));
+    }
+
+    #[test]
+    fn heavy_blocking_ends_within_a_second_of_its_end() {
+        let p = BlockinessParams {
+            warn: 1.3,
+            alarm: 1.5,
+            min_duration: 2_000_000_000,
+            smoothing: 1_000_000_000,
+            update_interval: 0,
+        };
+        let mut tr = BlockinessTracker::new(Arc::new(AtomicU64::new(1)));
+        let mut all = Vec::new();
+        // 3 s of a grid ratio of 7 (heavy blocking) between 2 s and 5 s.
+        for i in 0..200 {
+            let score = if (50..125).contains(&i) { 7.0 } else { 1.0 };
+            let mut ev = Events::default();
+            tr.push(&frame(i, score), &p, &mut ev);
+            all.extend(ev.iter().map(|e| (i, e.phase)));
+        }
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert_eq!(all[0].1, Phase::Start);
+        assert_eq!(all[1].1, Phase::Update, "became an alarm");
+        assert_eq!(all[2].1, Phase::End);
+        assert!((125..150).contains(&all[2].0), "{all:?}");
     }
 }

@@ -325,6 +325,10 @@ fn estimate_portable(prof: &[f32], scratch: &mut Vec<f32>) -> Option<(Axis, f32)
         p = p.round();
         (c, f) = comb(prof3, mean3, p);
     }
+    let spread = uneven(&scratch[..n], mean3, p, f);
+    if spread > MAX_UNEVEN {
+        return None;
+    }
     Some((
         Axis {
             period: p,
@@ -332,6 +336,41 @@ fn estimate_portable(prof: &[f32], scratch: &mut Vec<f32>) -> Option<(Axis, f32)
         },
         c,
     ))
+}
+
+/// How unevenly a grid's lines may share its steps: the largest ratio between the mean line of
+/// one residue class (every second or every third line) and that of another. A coding grid
+/// raises all its lines alike (macroblock lines somewhat more than transform lines); the edges
+/// of bars fit a period only through every second or third line, the lines between them sitting
+/// in the flat inside of a bar: their true period is a multiple, beyond any coding grid.
+pub const MAX_UNEVEN: f32 = 3.0;
+
+/// [`MAX_UNEVEN`]'s measure for the comb (`p`, phase `f`) through `prof3` (mean `mean3`).
+fn uneven(prof3: &[f32], mean3: f32, p: f32, f: f32) -> f32 {
+    let (lo, hi) = (2usize, prof3.len() - 2);
+    let eps = 0.05 * mean3;
+    let mut worst = 1.0f32;
+    for m in [2usize, 3] {
+        let mut sums = [0.0f32; 3];
+        let mut counts = [0u32; 3];
+        let (mut c, mut j) = (f, 0usize);
+        while c < hi as f32 {
+            let i = (c + 0.5) as usize;
+            if (lo..hi).contains(&i) {
+                sums[j % m] += prof3[i];
+                counts[j % m] += 1;
+            }
+            c += p;
+            j += 1;
+        }
+        if counts[..m].contains(&0) {
+            continue;
+        }
+        let means = (0..m).map(|r| sums[r] / counts[r] as f32 + eps);
+        let (lo_m, hi_m) = means.fold((f32::MAX, 0.0f32), |(a, b), v| (a.min(v), b.max(v)));
+        worst = worst.max(hi_m / lo_m);
+    }
+    worst
 }
 
 /// Tracks the grid of one direction across updates; a new grid is adopted after two updates in a
@@ -475,6 +514,29 @@ mod tests {
         assert!(ratio(&u, a, 1) > 1.8, "{}", ratio(&u, a, 1));
         let none: Vec<f32> = (0..1920).map(|x| 100.0 + ((x * 37) % 23) as f32).collect();
         assert!(estimate(&none, &mut Vec::new()).is_none());
+    }
+
+    #[test]
+    fn bar_edges_are_not_a_grid() {
+        // Seven colour bars at 640 px: six strong edges 91.4 px apart, flat in between, with a
+        // little coding noise. Half their spacing fits the comb through every second line.
+        let mut p: Vec<f32> = (0..640).map(|x| ((x * 37) % 5) as f32).collect();
+        for k in 1..7 {
+            let x = (k as f32 * 640.0 / 7.0).round() as usize;
+            p[x] += 5000.0;
+        }
+        assert!(estimate(&p, &mut Vec::new()).is_none());
+        // A real grid whose macroblock lines (every second line) are twice as strong as its
+        // transform lines is still a grid.
+        let mut g: Vec<f32> = profile(640, 8.0, 0.0, false)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect();
+        for x in (16..640).step_by(16) {
+            g[x] += 200.0;
+        }
+        let (a, _) = estimate(&g, &mut Vec::new()).expect("grid");
+        assert_eq!(a.period, 8.0, "{a:?}");
     }
 
     #[test]

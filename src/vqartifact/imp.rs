@@ -83,7 +83,7 @@ impl Default for Settings {
             use_lost_frames: true,
             blockiness_warning: 1.3,
             blockiness_alarm: 1.5,
-            blockiness_min_duration: 5 * SECOND,
+            blockiness_min_duration: 2 * SECOND,
             measurement_interval: 0,
             update_interval: 10 * SECOND,
             estimate_grid: true,
