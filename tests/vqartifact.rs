@@ -787,3 +787,57 @@ fn three_seconds_of_heavy_blocking_raise_blockiness() {
         summary(&defects)
     );
 }
+
+/// Clean content that changes all at once is not damage: hard cuts between shots every 1.6 s,
+/// a slideshow of stills changing every 2 s, and a 320x180 encode upscaled to 960x540 after
+/// decoding (its blocks become 24-pixel ones). x264 at its usual settings; no corruption event.
+#[test]
+fn cuts_slideshows_and_upscales_are_not_corruption() {
+    let shots: Vec<h264::Natural> = (0..4)
+        .map(|s| h264::Natural::new(640, 360, 40 + s))
+        .collect();
+    let cuts = |i: u64, out: &mut [u8], stride: usize| {
+        shots[(i / 40) as usize % shots.len()].render(i, out, stride)
+    };
+    let slides = |i: u64, out: &mut [u8], stride: usize| {
+        let k = i / 50;
+        shots[k as usize % shots.len()].render(7 * k, out, stride)
+    };
+    for (what, render) in [("cuts", &cuts as h264::Render), ("slideshow", &slides)] {
+        let enc = h264::encode(
+            640,
+            360,
+            FPS,
+            250,
+            "bitrate=1500 key-int-max=50 speed-preset=ultrafast",
+            render,
+        );
+        let (_, log) = h264::decode(&enc, &enc.units, "vqartifact");
+        assert!(
+            starts(&log, "corruption").is_empty(),
+            "{what}: {}",
+            summary(&log.defects)
+        );
+    }
+    let small = h264::Natural::new(320, 180, 47);
+    let r = |i, out: &mut [u8], stride| small.render(i, out, stride);
+    let enc = h264::encode(
+        320,
+        180,
+        FPS,
+        250,
+        "bitrate=300 key-int-max=50 speed-preset=ultrafast",
+        &r,
+    );
+    let (_, log) = h264::decode(
+        &enc,
+        &enc.units,
+        "videoscale ! video/x-raw,width=960,height=540 ! vqartifact ! videoscale ! \
+         video/x-raw,width=320,height=180",
+    );
+    assert!(
+        starts(&log, "corruption").is_empty(),
+        "upscaled: {}",
+        summary(&log.defects)
+    );
+}

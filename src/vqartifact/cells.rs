@@ -150,6 +150,9 @@ pub struct Cells {
     /// Per cell, last frame: mean interior step across columns (h) and across rows (v).
     prev_h: Vec<f32>,
     prev_v: Vec<f32>,
+    /// The same for this frame (swapped into `prev_*` at its end).
+    cur_h: Vec<f32>,
+    cur_v: Vec<f32>,
     new: Vec<u8>,
     new_sig: Vec<u8>,
     /// Summed-area table of `new`, (cols + 1) x (rows + 1).
@@ -173,6 +176,8 @@ impl Cells {
             mean: vec![0.0; n],
             prev_h: vec![0.0; n],
             prev_v: vec![0.0; n],
+            cur_h: vec![0.0; n],
+            cur_v: vec![0.0; n],
             new: vec![0; n],
             new_sig: vec![0; n],
             sat: vec![0; (max_cols + 1) * (max_rows + 1)],
@@ -260,6 +265,7 @@ impl Cells {
                 let cols_copied = !flat && h_mean <= p.flat_max && v_mean >= p.smear_min;
                 let smear = rows_copied || cols_copied;
                 self.smear_dir[i] = rows_copied as u8 | ((cols_copied as u8) << 1);
+                (self.cur_h[i], self.cur_v[i]) = (h_mean, v_mean);
                 // Damage copies a line over structure the cell had: within a shot, a new smear
                 // must have lost detail in the copy direction since the last frame (a codec's
                 // quantisation or directional prediction only keeps flat what was already flat).
@@ -327,12 +333,11 @@ impl Cells {
         // quantiser, a cleaner source), nothing kept it, and a cell without it is content.
         if out.signatures[Signature::Smear as usize] > 0 {
             let along_step = |j: usize, d: u8| {
-                let (step, before) = if d & 1 != 0 {
-                    (f.vint[j], self.prev_v[j])
+                if d & 1 != 0 {
+                    (self.cur_v[j], self.prev_v[j])
                 } else {
-                    (f.hint[j], self.prev_h[j])
-                };
-                (step as f32 * inv_interior, before)
+                    (self.cur_h[j], self.prev_h[j])
+                }
             };
             let kept = |j: usize, d: u8| {
                 let (now, before) = along_step(j, d);
@@ -383,13 +388,8 @@ impl Cells {
                 }
             }
         }
-        for ((ph, pv), (&h, &v)) in self.prev_h[..n]
-            .iter_mut()
-            .zip(&mut self.prev_v[..n])
-            .zip(f.hint[..n].iter().zip(&f.vint[..n]))
-        {
-            (*ph, *pv) = (h as f32 * inv_interior, v as f32 * inv_interior);
-        }
+        std::mem::swap(&mut self.prev_h, &mut self.cur_h);
+        std::mem::swap(&mut self.prev_v, &mut self.cur_v);
         out.cell_mafd = if first { 0.0 } else { mafd };
         self.frames += 1;
         if out.new_cells > 0 {
