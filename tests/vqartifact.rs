@@ -841,3 +841,47 @@ fn cuts_slideshows_and_upscales_are_not_corruption() {
         summary(&log.defects)
     );
 }
+
+/// A letterboxed 1080p picture (a 2.39:1 film in 16:9, black bars of 140 rows above and below)
+/// coded by x264: the estimated grid stays the coded 8-pixel one (or none), and the black bars'
+/// two edges are not a grid.
+#[test]
+fn letterboxed_1080p_keeps_its_coding_grid() {
+    let scene = h264::Natural::new(1920, 1080, 53);
+    let render = |i: u64, out: &mut [u8], stride: usize| {
+        scene.render(i, out, stride);
+        for y in (0..140).chain(940..1080) {
+            out[y * stride..y * stride + 1920].fill(16);
+        }
+    };
+    for x264 in [
+        "bitrate=6000 key-int-max=50 speed-preset=ultrafast",
+        "pass=quant quantizer=40 key-int-max=50 speed-preset=ultrafast option-string=no-deblock=1",
+    ] {
+        let enc = h264::encode(1920, 1080, FPS, 100, x264, &render);
+        let (_, log) = h264::decode(
+            &enc,
+            &enc.units,
+            "vqartifact measurement-interval=1000000000",
+        );
+        for m in log
+            .measurements
+            .iter()
+            .filter(|m| m.measurement == "blockiness")
+        {
+            for axis in ["grid-period-x", "grid-period-y"] {
+                let p = m.values.get::<f64>(axis).unwrap();
+                assert!(
+                    [8.0, 16.0].contains(&p),
+                    "{x264}: {axis} {p}: {:?}",
+                    m.values
+                );
+            }
+        }
+        assert!(
+            starts(&log, "corruption").is_empty(),
+            "{x264}: {}",
+            summary(&log.defects)
+        );
+    }
+}
