@@ -20,13 +20,14 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::cells::{CellFrame, CellParams, Cells, Signature};
+use super::decide::{self, Series};
 use super::events::{
-    BlockinessFrame, BlockinessParams, BlockinessTracker, Compressed, CorruptionParams,
-    CorruptionTracker, Event, EventEvidence, Events, FrameEvidence,
+    BlockinessFrame, BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker,
+    Event, EventEvidence, Events, FrameEvidence,
 };
 use super::features::{CELL, Features};
 use super::grid::{self, AxisTracker};
-use crate::event::{self, FrameClock, Times};
+use crate::event::{self, FrameClock};
 use crate::luma::{self, LumaLayout};
 use crate::message::{self, DefectMessage, EndReason, Measurement};
 
@@ -139,17 +140,6 @@ struct GridState {
     x: AxisTracker,
     y: AxisTracker,
     scratch: Vec<f32>,
-}
-
-/// Time-series accumulation for `measurement-interval`.
-#[derive(Default, Clone, Copy)]
-struct Series {
-    since: Option<(Times, u64)>,
-    frames: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-    corrupted_frames: u64,
 }
 
 /// Per-caps analysis state.
@@ -870,22 +860,16 @@ impl VqArtifact {
         state.counters.duration += dur;
         // Frames lost before this one: a buffer later than the last one's end, in a stream of
         // fixed frame rate (decoders do not pass DISCONT on) or flagged DISCONT.
-        let mut lost = 0;
-        let mut lost_start = None;
-        if let (Some(p), Some(exp)) = (buf.pts(), expected)
-            && p > exp
-            && dur > 0
-        {
-            let gap = (p - exp).nseconds();
-            let n = (gap + dur / 2) / dur;
-            if n >= 1 {
-                state.counters.lost_frames += n;
-                if discont || nominal > 0 {
-                    lost = n;
-                    lost_start = gap_start;
-                }
-            }
-        }
+        let gap = decide::lost_frames(
+            buf.pts().map(gst::ClockTime::nseconds),
+            expected.map(gst::ClockTime::nseconds),
+            gap_start,
+            dur,
+            discont,
+            nominal > 0,
+        );
+        state.counters.lost_frames += gap.counted;
+        let (lost, lost_start) = (gap.evidence, gap.start);
         if lost > 0
             && let Some(a) = state.analysis.as_mut()
         {
@@ -945,16 +929,8 @@ impl VqArtifact {
                 let f = &analysis.features;
                 let (w, h) = (f.width(), f.height());
                 let (r8, r16) = grid::blockiness(&f.colprof[..w], &f.rowprof[..h], gx, gy, w, h);
-                // Damage is local and moves the picture's grid ratio only a little; coarser
-                // coding moves it all at once (by more than 1 against its last second).
-                let smoothed = state.blockiness.smoothed;
-                let compressed = if smoothed.is_some_and(|s| s >= settings.blockiness_alarm)
-                    || smoothed.is_some_and(|s| r8 >= s + 1.0)
-                {
-                    Compressed::Sustained
-                } else {
-                    Compressed::No
-                };
+                let compressed =
+                    decide::compressed(state.blockiness.smoothed, r8, settings.blockiness_alarm);
                 let triggered =
                     state
                         .corruption
@@ -962,15 +938,7 @@ impl VqArtifact {
                 let (ox, oy, _, _) = analysis.area;
                 let pixels = if triggered {
                     state.counters.pixel_trigger_frames += 1;
-                    cf.bbox.map(|(x0, y0, x1, y1)| {
-                        let c = CELL as u32;
-                        (
-                            ox as u32 + u32::from(x0) * c,
-                            oy as u32 + u32::from(y0) * c,
-                            ox as u32 + (u32::from(x1) + 1) * c,
-                            oy as u32 + (u32::from(y1) + 1) * c,
-                        )
-                    })
+                    cf.bbox.map(|b| decide::pixel_box(b, (ox, oy), CELL as u32))
                 } else {
                     None
                 };
@@ -1048,20 +1016,13 @@ impl VqArtifact {
                 &mut events,
             );
             if settings.measurement_interval > 0 {
-                let s = &mut state.series;
-                let (_, since_t) = *s.since.get_or_insert((times, t));
-                if s.frames == 0 {
-                    s.min = score;
-                    s.max = score;
-                }
-                s.frames += 1;
-                s.sum += score;
-                s.min = s.min.min(score);
-                s.max = s.max.max(score);
-                s.corrupted_frames += pixels.is_some() as u64;
-                if t + dur >= since_t + settings.measurement_interval {
-                    measurement = Some((*s, score, score16, state.blockiness.smoothed, gx, gy));
-                    *s = Series::default();
+                let interval = settings.measurement_interval;
+                if let Some(done) =
+                    state
+                        .series
+                        .push(times, t, dur, score, pixels.is_some(), interval)
+                {
+                    measurement = Some((done, score, score16, state.blockiness.smoothed, gx, gy));
                 }
             }
         }
@@ -1210,14 +1171,7 @@ impl VqArtifact {
             .field("score", score)
             .field("score-16", score16)
             .field("smoothed", smoothed.unwrap_or(score))
-            .field(
-                "mean",
-                if s.frames > 0 {
-                    s.sum / s.frames as f64
-                } else {
-                    score
-                },
-            )
+            .field("mean", s.mean(score))
             .field("min", s.min)
             .field("max", s.max)
             .field("frames", s.frames)

@@ -103,6 +103,7 @@ use gst::glib;
 use gst::prelude::*;
 
 pub mod cells;
+pub mod decide;
 pub mod events;
 pub mod features;
 pub mod grid;
