@@ -182,7 +182,8 @@ fn freezes_of_every_length_are_timed_exactly() {
 fn short_freezes_are_found_at_the_defaults() {
     let info = i420_info(W, H, FPS as i32);
     let scene = Scene::new(W as usize, H as usize);
-    let freezes = [(2 * FPS, 12), (4 * FPS, 18), (6 * FPS, 30)];
+    // 0.4, 0.6 and 1 s.
+    let freezes = [(2 * FPS, 10), (4 * FPS, 15), (6 * FPS, 25)];
     let bufs = buffers(&scene, &info, &schedule(9 * FPS, &freezes));
     let (msgs, _) = run_harness(&[], &info, bufs);
     assert_freezes_exact(&msgs, &freezes);
