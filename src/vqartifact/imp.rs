@@ -19,11 +19,11 @@ use gst_video::subclass::prelude::*;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
-use super::cells::{CellFrame, CellParams, Cells, Signature};
-use super::decide::{self, Series};
+use super::cells::{CellParams, Cells, Signature};
+use super::decide::{self, Detector};
 use super::events::{
-    BlockinessFrame, BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker,
-    Event, EventEvidence, Events, FrameEvidence,
+    BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker, Event, EventEvidence,
+    Events,
 };
 use super::features::{CELL, Features};
 use super::grid::{self, AxisTracker};
@@ -117,6 +117,15 @@ impl Settings {
             use_decoder_flags: self.use_decoder_flags,
             use_lost_frames: self.use_lost_frames,
             update_interval: self.update_interval,
+        }
+    }
+
+    fn params(&self) -> decide::Params {
+        decide::Params {
+            corruption: self.corruption_params(),
+            blockiness: self.blockiness_params(),
+            cell: CELL as u32,
+            measurement_interval: self.measurement_interval,
         }
     }
 
@@ -342,15 +351,12 @@ struct Counters {
 struct State {
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     analysis: Option<Analysis>,
-    corruption: CorruptionTracker,
-    blockiness: BlockinessTracker,
-    series: Series,
+    detector: Detector,
     counters: Counters,
     /// Places buffers on the analysis timeline.
     clock: FrameClock,
     /// No frame without the decoder's CORRUPTED flag has been seen since the stream started.
     startup: bool,
-    last_score: (f64, f64),
     warned_no_pts: bool,
     warned_bad_buffer: bool,
     warned_draw: bool,
@@ -362,13 +368,13 @@ impl State {
         State {
             segment: None,
             analysis: None,
-            corruption: CorruptionTracker::new(ids.clone(), 750),
-            blockiness: BlockinessTracker::new(ids),
-            series: Series::default(),
+            detector: Detector::new(
+                CorruptionTracker::new(ids.clone(), 750),
+                BlockinessTracker::new(ids),
+            ),
             counters: Counters::default(),
             clock: FrameClock::default(),
             startup: true,
-            last_score: (1.0, 1.0),
             warned_no_pts: false,
             warned_bad_buffer: false,
             warned_draw: false,
@@ -724,7 +730,7 @@ impl BaseTransformImpl for VqArtifact {
                 if let Some(a) = state.analysis.as_mut() {
                     a.cells.reset();
                 }
-                state.blockiness.reset_smoothing();
+                state.detector.blockiness.reset_smoothing();
             }
             EventView::Segment(e) => {
                 let seg = e.segment();
@@ -812,8 +818,10 @@ impl VideoFilterImpl for VqArtifact {
             baseline
         );
         let mut state = self.state.lock().unwrap();
-        state.corruption = CorruptionTracker::new(self.ids.clone(), baseline);
-        state.blockiness = BlockinessTracker::new(self.ids.clone());
+        state.detector = Detector::new(
+            CorruptionTracker::new(self.ids.clone(), baseline),
+            BlockinessTracker::new(self.ids.clone()),
+        );
         state.analysis = Some(analysis);
         state.caps = Some(incaps.clone());
         Ok(())
@@ -869,8 +877,7 @@ impl VqArtifact {
             nominal > 0,
         );
         state.counters.lost_frames += gap.counted;
-        let (lost, lost_start) = (gap.evidence, gap.start);
-        if lost > 0
+        if gap.evidence > 0
             && let Some(a) = state.analysis.as_mut()
         {
             // The frame before the gap is not this frame's predecessor: nothing is new yet.
@@ -898,11 +905,9 @@ impl VqArtifact {
                     .and_then(|frame| analysis.measure(&frame, crop)),
             )
         };
-        let mut events = Events::default();
         let mut bad_buffer = None;
-        let mut measurement = None;
         let now = times.running_time;
-        let result = match measured {
+        let pixels = match measured {
             None => None,
             Some(Ok(())) => {
                 state.counters.analysed_frames += 1;
@@ -929,36 +934,24 @@ impl VqArtifact {
                 let f = &analysis.features;
                 let (w, h) = (f.width(), f.height());
                 let (r8, r16) = grid::blockiness(&f.colprof[..w], &f.rowprof[..h], gx, gy, w, h);
-                let compressed =
-                    decide::compressed(state.blockiness.smoothed, r8, settings.blockiness_alarm);
-                let triggered =
-                    state
-                        .corruption
-                        .triggers(&cf, &settings.corruption_params(), compressed, t);
                 let (ox, oy, _, _) = analysis.area;
-                let pixels = if triggered {
-                    state.counters.pixel_trigger_frames += 1;
-                    cf.bbox.map(|b| decide::pixel_box(b, (ox, oy), CELL as u32))
-                } else {
-                    None
-                };
                 gst::trace!(
                     CAT,
                     imp = self,
                     "t {t} new {} cluster {} p95 {} mafd {:.1} r8 {r8:.3} r16 {r16:.3}",
                     cf.new_cells,
                     cf.cluster,
-                    state.corruption.baseline.p95(),
+                    state.detector.corruption.baseline.p95(),
                     cf.cell_mafd
                 );
-                Some((
-                    cf,
-                    pixels,
+                Some(decide::Pixels {
+                    cells: cf,
                     r8,
                     r16,
-                    (gx.period, gx.phase),
-                    (gy.period, gy.phase),
-                ))
+                    grid_x: (gx.period, gx.phase),
+                    grid_y: (gy.period, gy.phase),
+                    origin: (ox, oy),
+                })
             }
             Some(Err(why)) => {
                 state.counters.bad_buffers += 1;
@@ -967,65 +960,23 @@ impl VqArtifact {
                 None
             }
         };
-        // A frame not analysed (skipped by frame-step, unreadable) keeps the last score.
-        let (cells, pixels, score, score16, gx, gy) = result.unwrap_or((
-            CellFrame::default(),
-            None,
-            state.last_score.0,
-            state.last_score.1,
-            (8.0, 0.0),
-            (8.0, 0.0),
-        ));
-        let analysed = !skip && bad_buffer.is_none();
         let (fw, fh) = {
             let a = state.analysis.as_ref().unwrap();
             (a.info.width(), a.info.height())
         };
-        let fe = FrameEvidence {
+        let frame = decide::Frame {
             times,
             t,
-            duration: dur,
+            dur,
             now,
-            cells,
-            pixels,
+            lost: gap,
             decoder_flag,
-            lost,
-            lost_start,
             startup,
-            blockiness: score,
-            analysed,
+            step,
+            pixels,
         };
-        state
-            .corruption
-            .push(&fe, &settings.corruption_params(), &mut events);
-        if analysed {
-            state.last_score = (score, score16);
-            state.blockiness.push(
-                &BlockinessFrame {
-                    times,
-                    t,
-                    // This frame stands for the ones skipped after it.
-                    duration: dur * step,
-                    now,
-                    score,
-                    score_16: score16,
-                    grid_x: gx,
-                    grid_y: gy,
-                },
-                &settings.blockiness_params(),
-                &mut events,
-            );
-            if settings.measurement_interval > 0 {
-                let interval = settings.measurement_interval;
-                if let Some(done) =
-                    state
-                        .series
-                        .push(times, t, dur, score, pixels.is_some(), interval)
-                {
-                    measurement = Some((done, score, score16, state.blockiness.smoothed, gx, gy));
-                }
-            }
-        }
+        let decided = state.detector.frame(&frame, &settings.params());
+        state.counters.pixel_trigger_frames += u64::from(decided.triggered);
         let warn_no_pts = !had_pts && !std::mem::replace(&mut state.warned_no_pts, true);
         drop(guard);
 
@@ -1048,9 +999,9 @@ impl VqArtifact {
             );
         }
         if settings.post_messages {
-            self.post_events(&events, live, (fw, fh));
-            if let Some((s, score, score16, smoothed, gx, gy)) = measurement {
-                self.post_measurement(&s, score, score16, smoothed, gx, gy, now, live);
+            self.post_events(&decided.events, live, (fw, fh));
+            if let Some(m) = decided.series {
+                self.post_measurement(&m, now, live);
             }
         }
         Ok(())
@@ -1112,12 +1063,9 @@ impl VqArtifact {
     fn close_all(&self, reason: EndReason) {
         let settings = *self.settings.lock().unwrap();
         let mut state = self.state.lock().unwrap();
-        let mut events = Events::default();
         let last_end = state.clock.last_end;
         let now = last_end.and_then(|(t, _)| t.running_time);
-        state.corruption.close(reason, now, &mut events);
-        state.blockiness.close(last_end, reason, now, &mut events);
-        state.series = Series::default();
+        let events = state.detector.close(last_end, reason, now);
         if reason != EndReason::Caps {
             state.clock.reset();
         }
@@ -1152,25 +1100,16 @@ impl VqArtifact {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn post_measurement(
-        &self,
-        s: &Series,
-        score: f64,
-        score16: f64,
-        smoothed: Option<f64>,
-        gx: (f32, f32),
-        gy: (f32, f32),
-        now: Option<u64>,
-        live: bool,
-    ) {
+    fn post_measurement(&self, m: &decide::SeriesOut, now: Option<u64>, live: bool) {
+        let (s, score) = (&m.series, m.score);
+        let (gx, gy) = (m.grid_x, m.grid_y);
         let Some((at, _)) = s.since else {
             return;
         };
         let values = gst::Structure::builder("blockiness")
             .field("score", score)
-            .field("score-16", score16)
-            .field("smoothed", smoothed.unwrap_or(score))
+            .field("score-16", m.score_16)
+            .field("smoothed", m.smoothed.unwrap_or(score))
             .field("mean", s.mean(score))
             .field("min", s.min)
             .field("max", s.max)
@@ -1211,16 +1150,23 @@ impl VqArtifact {
             .field("duration", c.duration)
             .field("analysed-frames", c.analysed_frames)
             .field("frame-step-phase", phase as u32)
-            .field("corruption-events", state.corruption.events_total)
+            .field("corruption-events", state.detector.corruption.events_total)
             .field("pixel-trigger-frames", c.pixel_trigger_frames)
             .field("decoder-flagged-frames", c.decoder_flagged)
             .field("lost-frames", c.lost_frames)
-            .field("blockiness-intervals", state.blockiness.intervals_total)
-            .field("blockiness", state.last_score.0)
-            .field("blockiness-16", state.last_score.1)
+            .field(
+                "blockiness-intervals",
+                state.detector.blockiness.intervals_total,
+            )
+            .field("blockiness", state.detector.last_score.0)
+            .field("blockiness-16", state.detector.last_score.1)
             .field(
                 "blockiness-smoothed",
-                state.blockiness.smoothed.unwrap_or(state.last_score.0),
+                state
+                    .detector
+                    .blockiness
+                    .smoothed
+                    .unwrap_or(state.detector.last_score.0),
             )
             .field("grid-changes", c.grid_changes)
             .field("bad-buffers", c.bad_buffers)
