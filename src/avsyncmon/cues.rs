@@ -21,9 +21,13 @@
 //! the lowest band frequency. Only tonal bursts (zero crossings at a steady interval) are beeps:
 //! knocks, claps and noise bursts of real content are not.
 //!
-//! Pairing: each cue is paired with the nearest cue of the other kind within `max-offset`, once
-//! both streams have advanced far enough that no nearer partner can still arrive; the branches
-//! never wait for each other. Offset = t(beep) - t(flash): positive means audio late.
+//! Pairing: a flash and a beep pair when each is the other's nearest cue of its kind within
+//! `max-offset` (mutual nearest neighbours), decided once both streams have advanced far enough
+//! that no nearer cue can still arrive; the branches never wait for each other. A cue whose
+//! partner was missed, or an extra cue, stays unpaired instead of shifting every later pair by a
+//! period. Offsets are unambiguous within half the pattern's period (+/-500 ms for a flash and
+//! beep every second): beyond it the nearer neighbour is the wrong one. Offset = t(beep) -
+//! t(flash): positive means audio late.
 
 use std::collections::VecDeque;
 
@@ -602,6 +606,15 @@ pub struct PairMeasurement {
 const QUEUE: usize = 256;
 const HISTORY: usize = 16;
 
+/// Index of the cue of `cues` nearest to `rt`, within `max_offset` (the first of equals).
+fn nearest(cues: &VecDeque<Cue>, rt: u64, max_offset: u64) -> Option<usize> {
+    cues.iter()
+        .enumerate()
+        .filter(|(_, o)| o.rt.abs_diff(rt) <= max_offset)
+        .min_by_key(|(_, o)| o.rt.abs_diff(rt))
+        .map(|(i, _)| i)
+}
+
 /// Pairs flashes with beeps and keeps the measurement history.
 #[derive(Debug)]
 pub struct Pairer {
@@ -680,13 +693,34 @@ impl Pairer {
             if other_pos < cue.rt.saturating_add(max_offset) {
                 return;
             }
-            let others = if is_flash { &self.beeps } else { &self.flashes };
-            let best = others
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.rt.abs_diff(cue.rt) <= max_offset)
-                .min_by_key(|(_, o)| o.rt.abs_diff(cue.rt))
-                .map(|(i, _)| i);
+            let (own, others) = if is_flash {
+                (&self.flashes, &self.beeps)
+            } else {
+                (&self.beeps, &self.flashes)
+            };
+            let best = nearest(others, cue.rt, max_offset);
+            // Only mutual nearest cues pair: the partner's own nearest cue of this kind must be
+            // this one. A cue whose partner was lost (a first flash on frame 0 not detected, an
+            // extra flash) is nearer to a neighbour's partner than that neighbour is, so it stays
+            // an orphan instead of shifting every later pair by a period. Deciding it needs the
+            // partner's window on this cue's stream closed too.
+            if let Some(i) = best {
+                let partner = others[i];
+                let own_pos = if is_flash { video_pos } else { audio_pos };
+                if own_pos < partner.rt.saturating_add(max_offset) {
+                    return;
+                }
+                if nearest(own, partner.rt, max_offset) != Some(0) {
+                    if is_flash {
+                        self.flashes.pop_front();
+                        self.unpaired_flashes += 1;
+                    } else {
+                        self.beeps.pop_front();
+                        self.unpaired_beeps += 1;
+                    }
+                    continue;
+                }
+            }
             if is_flash {
                 self.flashes.pop_front();
             } else {
@@ -1010,6 +1044,83 @@ mod tests {
         });
         assert_eq!(got.len(), 2);
         assert_eq!(p.unpaired_flashes, 1);
+    }
+
+    /// Pairs `flashes` and `beeps` (ms) as both streams advance together in 100 ms steps, then at
+    /// EOS: the offsets (ms) and the unpaired counts.
+    fn replay(flashes: &[u64], beeps: &[u64]) -> (Vec<i64>, u64, u64) {
+        let mut p = Pairer::default();
+        let mut got = Vec::new();
+        let (mut fi, mut bi) = (0, 0);
+        for pos in (0..=30_000).step_by(100) {
+            while fi < flashes.len() && flashes[fi] <= pos {
+                p.add_flash(cue(flashes[fi] * MS));
+                fi += 1;
+            }
+            while bi < beeps.len() && beeps[bi] <= pos {
+                p.add_beep(cue(beeps[bi] * MS));
+                bi += 1;
+            }
+            p.resolve(pos * MS, pos * MS, 1000 * MS, 20 * MS, |m| {
+                got.push(m.offset / MS as i64)
+            });
+        }
+        p.resolve(u64::MAX, u64::MAX, 1000 * MS, 20 * MS, |m| {
+            got.push(m.offset / MS as i64)
+        });
+        (got, p.unpaired_flashes, p.unpaired_beeps)
+    }
+
+    #[test]
+    fn a_missing_or_extra_cue_never_shifts_the_pairs() {
+        let every = |from: u64, offset: i64| -> Vec<u64> {
+            (0..10)
+                .map(|k| (from as i64 + k * 1000 + offset) as u64)
+                .collect()
+        };
+        // The first flash (frame 0) not detected, its beep heard: in sync, 40 ms late, 200 ms
+        // late. The orphan beep must not take the next flash.
+        for late in [0, 40, 200] {
+            let (got, uf, ub) = replay(&every(0, 0)[1..], &every(0, late));
+            assert_eq!(got, vec![late; 9], "{late} ms");
+            assert_eq!((uf, ub), (0, 1));
+        }
+        // Audio 200 ms early with its first beep missing.
+        let (got, uf, ub) = replay(&every(0, 0), &every(1000, -200)[..9]);
+        assert_eq!(got, vec![-200; 9]);
+        assert_eq!((uf, ub), (1, 0));
+        // An extra flash without a beep, and an extra beep without a flash, mid-file.
+        let mut flashes = every(0, 0);
+        flashes.insert(4, 3450);
+        let mut beeps = every(0, 120);
+        beeps.insert(7, 6600);
+        let (got, uf, ub) = replay(&flashes, &beeps);
+        assert_eq!(got, vec![120; 10]);
+        assert_eq!((uf, ub), (1, 1));
+        // Dropouts: two flashes and a beep lost at different places.
+        let flashes: Vec<u64> = every(1000, 0)
+            .into_iter()
+            .filter(|&t| t != 3000 && t != 6000)
+            .collect();
+        let beeps: Vec<u64> = every(1000, -80)
+            .into_iter()
+            .filter(|&t| t != 8920)
+            .collect();
+        let (got, uf, ub) = replay(&flashes, &beeps);
+        assert_eq!(got, vec![-80; 7]);
+        assert_eq!((uf, ub), (1, 2));
+        // A step from +100 to -300 ms half-way is followed at once.
+        let beeps: Vec<u64> = (0..10)
+            .map(|k| {
+                if k < 5 {
+                    k * 1000 + 100
+                } else {
+                    k * 1000 - 300
+                }
+            })
+            .collect();
+        let (got, _, _) = replay(&every(0, 0), &beeps);
+        assert_eq!(got, [vec![100; 5], vec![-300; 5]].concat());
     }
 
     #[test]

@@ -33,7 +33,9 @@
  * Tier 2, test signals (`test-signals`, on by default): flashes (a full frame or a box rising by
  * `flash-threshold` luma code values in one frame, as in FFmpeg `avsynctest`) and beeps (a tone
  * burst between `beep-min-freq` and `beep-max-freq`, onset found to the sample) are paired within
- * `max-offset`. Each pair posts a `vqmon-measurement` with the offset, a smoothed value (median of
+ * `max-offset` when each is the other's nearest cue (mutual nearest neighbours): a missed first
+ * flash, a lost beep or an extra cue leaves one cue unpaired instead of shifting every later pair
+ * by a period. Each pair posts a `vqmon-measurement` with the offset, a smoothed value (median of
  * the last 5), its drift (ms per minute) and a confidence. Offsets are unambiguous up to half the
  * test pattern's period.
  *
