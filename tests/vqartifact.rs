@@ -766,7 +766,7 @@ fn three_seconds_of_heavy_blocking_raise_blockiness() {
     let scene = h264::Natural::new(640, 360, 29);
     let frames = (0..8 * FPS).map(|i| natural_buffer(&scene, &info, i));
     let (defects, errors) = run_appsrc_pipeline(
-        "vqinject schedule=\"blocky@2s+3s:q=32\" ! vqartifact name=a ! fakesink",
+        "vqinject schedule=\"blocky@2s+3s:q=32\" ! vqartifact ! fakesink",
         &info,
         frames,
     );

@@ -399,21 +399,8 @@ mod tests {
             BlockinessTracker::new(ids),
         );
         let p = Params {
-            corruption: CorruptionParams {
-                cluster_min: 3,
-                hangover: 1_000_000_000,
-                scenecut: 20.0,
-                use_decoder_flags: true,
-                use_lost_frames: true,
-                update_interval: 0,
-            },
-            blockiness: BlockinessParams {
-                warn: 1.3,
-                alarm: 1.5,
-                min_duration: 2_000_000_000,
-                smoothing: 1_000_000_000,
-                update_interval: 0,
-            },
+            corruption: super::super::events::TEST_CORRUPTION,
+            blockiness: super::super::events::TEST_BLOCKINESS,
             cell: 16,
             measurement_interval: 1_000_000_000,
         };

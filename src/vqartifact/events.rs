@@ -388,6 +388,25 @@ pub struct BlockinessParams {
     pub update_interval: u64,
 }
 
+/// Settings of the unit tests (the element's defaults, blockiness unsmoothed, no heartbeats).
+#[cfg(test)]
+pub(crate) const TEST_CORRUPTION: CorruptionParams = CorruptionParams {
+    cluster_min: 3,
+    hangover: 1_000_000_000,
+    scenecut: 20.0,
+    use_decoder_flags: true,
+    use_lost_frames: true,
+    update_interval: 0,
+};
+#[cfg(test)]
+pub(crate) const TEST_BLOCKINESS: BlockinessParams = BlockinessParams {
+    warn: 1.3,
+    alarm: 1.5,
+    min_duration: 2_000_000_000,
+    smoothing: 1_000_000_000,
+    update_interval: 0,
+};
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BlockinessEvidence {
     pub alarm: bool,
@@ -608,11 +627,9 @@ mod tests {
     #[test]
     fn blockiness_interval() {
         let p = BlockinessParams {
-            warn: 1.3,
-            alarm: 1.5,
             min_duration: 1_000_000_000,
             smoothing: 0,
-            update_interval: 0,
+            ..TEST_BLOCKINESS
         };
         let mut tr = BlockinessTracker::new(Arc::new(AtomicU64::new(1)));
         let mut all = Vec::new();
@@ -638,14 +655,7 @@ mod tests {
 
     #[test]
     fn coarser_coding_needs_spread_cells_damage_needs_a_cluster() {
-        let p = CorruptionParams {
-            cluster_min: 3,
-            hangover: 1_000_000_000,
-            scenecut: 20.0,
-            use_decoder_flags: true,
-            use_lost_frames: true,
-            update_interval: 0,
-        };
+        let p = TEST_CORRUPTION;
         let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
         let mut out = Events::default();
         // A quiet second and a half: the baseline learns 0 new cells.
@@ -681,13 +691,7 @@ mod tests {
 
     #[test]
     fn heavy_blocking_ends_within_a_second_of_its_end() {
-        let p = BlockinessParams {
-            warn: 1.3,
-            alarm: 1.5,
-            min_duration: 2_000_000_000,
-            smoothing: 1_000_000_000,
-            update_interval: 0,
-        };
+        let p = TEST_BLOCKINESS;
         let mut tr = BlockinessTracker::new(Arc::new(AtomicU64::new(1)));
         let mut all = Vec::new();
         // 3 s of a grid ratio of 7 (heavy blocking) between 2 s and 5 s.
