@@ -885,3 +885,41 @@ fn letterboxed_1080p_keeps_its_coding_grid() {
         );
     }
 }
+
+/// A held picture is one picture, however long it is shown: its own regular edges (blinds,
+/// shelves, stripes every 40 lines) do not average out as moving content does and must not be
+/// taken for an upscaled coding grid. A 5 s hold of such a picture between moving shots keeps
+/// the native grid and raises nothing.
+#[test]
+fn a_held_picture_is_not_a_grid() {
+    let info = i420_info(640, 360, FPS as i32);
+    let scene = h264::Natural::new(640, 360, 61);
+    let striped = |i: u64| {
+        let mut buf = natural_buffer(&scene, &info, i);
+        {
+            let b = buf.get_mut().unwrap();
+            let mut f = gst_video::VideoFrameRef::from_buffer_ref_writable(b, &info).unwrap();
+            let stride = f.plane_stride()[0] as usize;
+            let luma = f.plane_data_mut(0).unwrap();
+            for y in (20..360).step_by(40) {
+                for x in 0..640 {
+                    luma[y * stride + x] /= 3;
+                }
+            }
+        }
+        buf
+    };
+    let held = striped(FPS);
+    let frames = (0..8 * FPS).map(|i| {
+        let mut buf = if (FPS..6 * FPS).contains(&i) {
+            held.copy()
+        } else {
+            striped(i)
+        };
+        stamp(&mut buf, i, FPS);
+        buf
+    });
+    let (defects, errors) = run_appsrc_pipeline("vqartifact ! fakesink", &info, frames);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(defects.is_empty(), "{}", summary(&defects));
+}

@@ -111,6 +111,18 @@ pub fn blockiness(
     (r8, r16)
 }
 
+/// Mean change of the cell means (code values) below which a picture repeats the last one, up to
+/// coding noise and grain, and adds no evidence to the grid estimate.
+pub const CHANGE_MIN: f32 = 0.25;
+
+/// Different pictures an estimate needs.
+pub const MIN_PICTURES: u32 = 8;
+
+/// Whether a picture whose cell means changed by `change` adds evidence to the grid estimate.
+pub fn changed_picture(change: f32) -> bool {
+    change >= CHANGE_MIN
+}
+
 /// Smallest and largest period tried.
 const P_MIN: f32 = 6.0;
 const P_MAX: f32 = 48.0;

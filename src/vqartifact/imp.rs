@@ -296,11 +296,15 @@ impl Analysis {
         Ok(())
     }
 
-    /// Adds this frame's profiles to the grid estimate; re-estimates once `interval` has passed.
-    fn update_grid(&mut self, t: u64, interval: u64) -> bool {
+    /// Adds this frame's profiles to the grid estimate; re-estimates once `interval` has passed
+    /// and enough different pictures were added. `change` is the frame's mean change of cell
+    /// means: a repeated picture (a freeze, a still, a hold with grain on it) adds nothing, since
+    /// content edges average out only over pictures where they moved; a held picture's edges
+    /// would otherwise be taken for a grid.
+    fn update_grid(&mut self, t: u64, interval: u64, change: f32) -> bool {
         let (w, h) = (self.features.width(), self.features.height());
         let g = &mut self.grid;
-        if g.colacc.len() < w || g.rowacc.len() < h {
+        if g.colacc.len() < w || g.rowacc.len() < h || !grid::changed_picture(change) {
             return false;
         }
         let norm = |prof: &[u32], acc: &mut [f32]| {
@@ -317,7 +321,7 @@ impl Analysis {
         norm(&self.features.rowprof[..h], &mut g.rowacc[..h]);
         g.frames += 1;
         let since = *g.since.get_or_insert(t);
-        if t < since + interval || g.frames < 2 {
+        if t < since + interval || g.frames < grid::MIN_PICTURES {
             return false;
         }
         let ex = grid::estimate(&g.colacc[..w], &mut g.scratch);
@@ -916,7 +920,7 @@ impl VqArtifact {
                     &settings.cell_params(analysis.full_range),
                     settings.cluster_radius as usize,
                 );
-                if settings.estimate_grid && analysis.update_grid(t, SECOND) {
+                if settings.estimate_grid && analysis.update_grid(t, SECOND, cf.cell_mafd) {
                     state.counters.grid_changes += 1;
                     gst::info!(
                         CAT,
