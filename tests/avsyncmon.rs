@@ -803,3 +803,36 @@ fn content_tier_estimates_or_says_it_cannot() {
         "{reasons:?}"
     );
 }
+
+/// Tonal onsets that meet every flash at an offset that wanders by 25 ms or more from one flash to
+/// the next, as speech or music onsets near cuts do, are not a test pattern: no test-signal
+/// measurement and no `av-offset`, every pair counted as unconfirmed. The same media with a steady
+/// offset is measured at every flash.
+#[test]
+fn wandering_onsets_near_flashes_are_not_a_pattern() {
+    let run = |wander: bool| {
+        let sig = AvSignal::new(25, 25 * 16, move |k| {
+            let ms = if wander {
+                [30, 110, 60, 95, 40, 80, 55][k as usize % 7]
+            } else {
+                60
+            };
+            ms * MS as i64
+        });
+        let log = run_generated(
+            &sig,
+            "avsyncmon name=m0 m0.video_src ! fakesink sync=false m0.audio_src ! fakesink sync=false",
+        );
+        (log, sig.flashes())
+    };
+    let (log, flashes) = run(true);
+    assert_eq!(log.measurements_from("test-signal").count(), 0);
+    assert!(log.defects.is_empty(), "{:?}", log.defects);
+    let (steady, _) = run(false);
+    let offsets = offsets_of(&steady, "m0");
+    assert_eq!(offsets.len() as u64, flashes, "{offsets:?}");
+    assert!(
+        offsets.iter().all(|o| (o - 60.0).abs() < 0.1),
+        "{offsets:?}"
+    );
+}

@@ -603,7 +603,7 @@ pub struct PairMeasurement {
 
 /// Cues waiting for a partner. In file pipelines without sync one branch can run far ahead of the
 /// other (a chained test saw 24 s): 256 cues cover over 12 minutes of a 3 s pattern, in under 40 KiB.
-const QUEUE: usize = 256;
+pub const QUEUE: usize = 256;
 const HISTORY: usize = 16;
 
 /// Index of the cue of `cues` nearest to `rt`, within `max_offset` (the first of equals).
@@ -621,9 +621,49 @@ pub struct Pairer {
     flashes: VecDeque<Cue>,
     beeps: VecDeque<Cue>,
     history: VecDeque<(u64, i64)>,
+    pattern: Pattern,
     pub count: u64,
     pub unpaired_flashes: u64,
     pub unpaired_beeps: u64,
+    /// Pairs that never joined a pattern (speech or music onsets that met a flash).
+    pub unconfirmed: u64,
+}
+
+/// Recognition of a test pattern among the pairs: flashes each met by a beep at a steady period
+/// and a steady offset. Ordinary content can put a tonal onset near a flash now and then, but not
+/// at every flash in a row. Two pairs of consecutive cues (nothing unpaired between them) whose
+/// offsets agree within the tolerance establish the pattern and its period; from then on a pair is
+/// measured at once when its offset agrees with the last one and it falls a whole number of
+/// periods after it (a lost cue between them costs only its own pair). Any other pair waits for
+/// the next one to confirm it (a step in the offset costs no measurement); a pair nothing
+/// confirms is not measured.
+#[derive(Debug, Default, Clone, Copy)]
+struct Pattern {
+    /// The last pair seen, and whether it was measured.
+    last: Option<(Cue, Cue, bool)>,
+    /// A cue went unpaired since the last pair.
+    broken: bool,
+    /// The pattern's period (ns), once two consecutive pairs agreed.
+    period: Option<u64>,
+}
+
+impl Pattern {
+    /// Whether the pair at `flash`, `beep` follows the last one: the same offset within
+    /// `tolerance`, and one period later (any whole number of periods once the period is known).
+    fn follows(&self, last: (Cue, Cue), flash: Cue, beep: Cue, tolerance: u64) -> bool {
+        let spacing = flash.rt.saturating_sub(last.0.rt);
+        let beep_spacing = beep.rt.saturating_sub(last.1.rt);
+        if spacing == 0 || spacing.abs_diff(beep_spacing) > tolerance {
+            return false;
+        }
+        match self.period {
+            Some(p) if p > 0 => {
+                let k = (spacing + p / 2) / p;
+                k >= 1 && spacing.abs_diff(k * p) <= tolerance.max(p / 20)
+            }
+            _ => !self.broken,
+        }
+    }
 }
 
 impl Default for Pairer {
@@ -632,9 +672,11 @@ impl Default for Pairer {
             flashes: VecDeque::with_capacity(QUEUE),
             beeps: VecDeque::with_capacity(QUEUE),
             history: VecDeque::with_capacity(HISTORY),
+            pattern: Pattern::default(),
             count: 0,
             unpaired_flashes: 0,
             unpaired_beeps: 0,
+            unconfirmed: 0,
         }
     }
 }
@@ -645,10 +687,57 @@ impl Pairer {
         self.flashes.clear();
         self.beeps.clear();
         self.history.clear();
+        self.drop_pending();
+        self.pattern = Pattern::default();
+    }
+
+    /// Counts a last pair that was never measured as unconfirmed (it is being forgotten).
+    fn drop_pending(&mut self) {
+        if let Some((_, _, false)) = self.pattern.last {
+            self.unconfirmed += 1;
+        }
+    }
+
+    /// Closes the pairing at the end of the stream: a last pair that nothing confirmed is counted
+    /// as unconfirmed.
+    pub fn finish(&mut self) {
+        self.drop_pending();
+        self.pattern.last = None;
+    }
+
+    /// Passes the pair `flash`, `beep` through the pattern recognition: measures it (and a
+    /// waiting pair it confirms) or keeps it waiting.
+    fn pattern_pair(
+        &mut self,
+        flash: Cue,
+        beep: Cue,
+        tolerance: u64,
+        out: &mut impl FnMut(PairMeasurement),
+    ) {
+        let pat = self.pattern;
+        let follows = pat
+            .last
+            .is_some_and(|(f, b, _)| pat.follows((f, b), flash, beep, tolerance));
+        let mut measured = false;
+        if follows && let Some((f, b, done)) = pat.last {
+            if pat.period.is_none() {
+                self.pattern.period = Some(flash.rt - f.rt);
+            }
+            if !done {
+                out(self.measure(f, b, tolerance));
+            }
+            out(self.measure(flash, beep, tolerance));
+            measured = true;
+        } else {
+            self.drop_pending();
+        }
+        self.pattern.last = Some((flash, beep, measured));
+        self.pattern.broken = false;
     }
 
     pub fn add_flash(&mut self, c: Cue) {
         if self.flashes.len() == QUEUE {
+            self.pattern.broken = true;
             self.flashes.pop_front();
             self.unpaired_flashes += 1;
         }
@@ -657,6 +746,7 @@ impl Pairer {
 
     pub fn add_beep(&mut self, c: Cue) {
         if self.beeps.len() == QUEUE {
+            self.pattern.broken = true;
             self.beeps.pop_front();
             self.unpaired_beeps += 1;
         }
@@ -711,6 +801,7 @@ impl Pairer {
                     return;
                 }
                 if nearest(own, partner.rt, max_offset) != Some(0) {
+                    self.pattern.broken = true;
                     if is_flash {
                         self.flashes.pop_front();
                         self.unpaired_flashes += 1;
@@ -727,6 +818,7 @@ impl Pairer {
                 self.beeps.pop_front();
             }
             let Some(i) = best else {
+                self.pattern.broken = true;
                 if is_flash {
                     self.unpaired_flashes += 1;
                 } else {
@@ -744,7 +836,7 @@ impl Pairer {
             } else {
                 (partner, cue)
             };
-            out(self.measure(flash, beep, tolerance));
+            self.pattern_pair(flash, beep, tolerance, &mut out);
         }
     }
 
@@ -1028,15 +1120,14 @@ mod tests {
         p.resolve(5000 * MS, 3500 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
         assert!(got.is_empty());
         p.add_beep(cue(3900 * MS));
+        // Paired, but one pair is not a pattern yet: it waits for the next.
         p.resolve(5000 * MS, 4100 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].offset, 900 * MS as i64);
-        // Audio early: the beep comes first.
-        p.add_beep(cue(5800 * MS));
-        p.add_flash(cue(6000 * MS));
-        p.resolve(7000 * MS, 7000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
-        assert_eq!(got.len(), 2);
-        assert_eq!(got[1].offset, -(200 * MS as i64));
+        assert!(got.is_empty());
+        p.add_flash(cue(4000 * MS));
+        p.add_beep(cue(4900 * MS));
+        p.resolve(6000 * MS, 6000 * MS, 1000 * MS, 20 * MS, |m| got.push(m));
+        let offsets: Vec<i64> = got.iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [900 * MS as i64; 2]);
         // A lone flash is dropped once the window has passed.
         p.add_flash(cue(9000 * MS));
         p.resolve(11_000 * MS, 11_000 * MS, 1000 * MS, 20 * MS, |m| {
@@ -1044,6 +1135,41 @@ mod tests {
         });
         assert_eq!(got.len(), 2);
         assert_eq!(p.unpaired_flashes, 1);
+        // Two periods later the pattern goes on: measured at once.
+        p.add_flash(cue(11_000 * MS));
+        p.add_beep(cue(11_900 * MS));
+        p.resolve(13_000 * MS, 13_000 * MS, 1000 * MS, 20 * MS, |m| {
+            got.push(m)
+        });
+        assert_eq!(got.len(), 3);
+    }
+
+    /// Speech or music onsets that fall near flashes now and then, or near every flash at an
+    /// offset that wanders as onsets do, are not a test pattern: nothing is measured.
+    #[test]
+    fn content_onsets_near_flashes_are_not_a_pattern() {
+        let flashes: Vec<u64> = (0..7).map(|k| 1400 + k * 2200).collect();
+        // Utterance onsets met by a tonal detection at two flashes only.
+        let (got, _, _) = replay(&flashes, &[3550, 12_360]);
+        assert!(got.is_empty(), "{got:?}");
+        // Onsets at every flash, 30 to 110 ms from it.
+        let beeps: Vec<u64> = flashes
+            .iter()
+            .zip([30, 110, 60, 95, 40, 80, 55])
+            .map(|(f, d)| f + d)
+            .collect();
+        let (got, _, _) = replay(&flashes, &beeps);
+        assert!(got.is_empty(), "{got:?}");
+        let mut p = Pairer::default();
+        for (&f, &b) in flashes.iter().zip(&beeps) {
+            p.add_flash(cue(f * MS));
+            p.add_beep(cue(b * MS));
+        }
+        p.resolve(u64::MAX, u64::MAX, 1000 * MS, 20 * MS, |_| {
+            panic!("measured")
+        });
+        p.finish();
+        assert_eq!((p.count, p.unconfirmed), (0, 7));
     }
 
     /// Pairs `flashes` and `beeps` (ms) as both streams advance together in 100 ms steps, then at

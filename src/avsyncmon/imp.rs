@@ -284,6 +284,9 @@ struct Shared {
     alarm: OffsetAlarm,
     correlator: Correlator,
     last_pair: Option<PairMeasurement>,
+    /// Pairs measured by one `resolve` (preallocated: a stream reaching EOS can resolve every
+    /// waiting cue at once).
+    resolved: Vec<PairMeasurement>,
     last_content: Option<Estimate>,
     timeline_shifts: u64,
     /// Times of the end of each stream's last buffer.
@@ -318,6 +321,7 @@ impl Shared {
             alarm: OffsetAlarm::default(),
             correlator: Correlator::new(),
             last_pair: None,
+            resolved: Vec::with_capacity(2 * super::cues::QUEUE),
             last_content: None,
             timeline_shifts: 0,
             end_stamp: [Stamp::default(); 2],
@@ -791,16 +795,14 @@ impl AvSyncMon {
 
     fn resolve(&self, sh: &mut Shared, settings: &Settings, tolerance: u64, posts: &mut Vec<Post>) {
         let (vp, ap) = (sh.pair_pos(Media::Video), sh.pair_pos(Media::Audio));
-        let mut pairs: [Option<PairMeasurement>; 4] = [None; 4];
-        let mut n = 0;
+        sh.resolved.clear();
+        let resolved = &mut sh.resolved;
         sh.pairer
             .resolve(vp, ap, settings.max_offset, tolerance.max(MS), |m| {
-                if n < pairs.len() {
-                    pairs[n] = Some(m);
-                    n += 1;
-                }
+                resolved.push(m)
             });
-        for m in pairs.into_iter().flatten() {
+        for i in 0..sh.resolved.len() {
+            let m = sh.resolved[i];
             sh.last_pair = Some(m);
             posts.push(Post::Pair(m));
             let mut ids = || self.next_id();
@@ -898,6 +900,7 @@ impl AvSyncMon {
                 self.resolve(sh, &settings, half_frame, posts);
                 self.decide_shifts(sh, posts);
                 if sh.eos[idx(media.other())] {
+                    sh.pairer.finish();
                     self.close_shared(sh, end, end_rt, reason, posts);
                 }
             }
@@ -1430,6 +1433,7 @@ impl AvSyncMon {
             .field("pairs", sh.pairer.count)
             .field("unpaired-flashes", sh.pairer.unpaired_flashes)
             .field("unpaired-beeps", sh.pairer.unpaired_beeps)
+            .field("unconfirmed-pairs", sh.pairer.unconfirmed)
             .field("timeline-shifts", sh.timeline_shifts)
             .field("content-estimates", sh.correlator.estimates)
             .field("content-available", sh.correlator.available)
