@@ -792,7 +792,19 @@ fn content_tier_estimates_or_says_it_cannot() {
     ));
     eprintln!("{}", report.join("\n"));
     assert!(all >= 10);
-    assert!(ok.len() * 10 <= all, "{ok:?}");
+    let windows: Vec<(u64, u64, f64, f64)> = b
+        .measurements_from("content")
+        .filter(|m| m.values.get::<bool>("available").unwrap())
+        .map(|m| {
+            (
+                m.values.get::<u64>("window").unwrap() / MS,
+                m.at.running_time.map_or(0, |t| t.nseconds()) / MS,
+                m.values.get::<f64>("psr").unwrap(),
+                m.values.get::<f64>("z-score").unwrap(),
+            )
+        })
+        .collect();
+    assert!(ok.len() * 10 <= all, "{ok:?} {windows:?}");
     let reasons: Vec<String> = b
         .measurements
         .iter()
@@ -835,4 +847,59 @@ fn wandering_onsets_near_flashes_are_not_a_pattern() {
         offsets.iter().all(|o| (o - 60.0).abs() < 0.1),
         "{offsets:?}"
     );
+}
+
+/// A 12 s clip, shorter than the 20 s `content-window`: the content tier estimates as soon as
+/// 8 s have been seen (over everything seen so far), and once more over the whole stream at EOS
+/// (`final`). Before 8 s it says the window is not filled yet.
+#[test]
+fn content_tier_estimates_a_short_clip_and_at_eos() {
+    for (seed, off) in [(11u64, -120i64), (12, 0), (13, 90)] {
+        let sig = AvSignal::impacts(25, 25 * 12, seed, off * MS as i64);
+        let b = run_generated(
+            &sig,
+            "avsyncmon name=m0 m0.video_src ! fakesink sync=false m0.audio_src ! fakesink sync=false",
+        );
+        let content: Vec<_> = b.measurements_from("content").collect();
+        let last = content.last().expect("a final estimate");
+        assert!(
+            last.values.get::<bool>("final").unwrap(),
+            "{:?}",
+            last.values
+        );
+        assert!(
+            content[..content.len() - 1]
+                .iter()
+                .all(|m| !m.values.get::<bool>("final").unwrap())
+        );
+        for m in &content {
+            let window = m.values.get::<u64>("window").unwrap();
+            if m.values.get::<bool>("available").unwrap() {
+                let got = m.values.get::<i64>("offset").unwrap() as f64 / 1e6;
+                assert!(
+                    (got - off as f64).abs() <= 20.0,
+                    "{off}: {got} {:?}",
+                    m.values
+                );
+                assert!(window >= 8 * SECOND, "{:?}", m.values);
+            } else {
+                let reason = m.values.get::<String>("reason").unwrap();
+                assert!(
+                    reason == "window not filled" && window < 8 * SECOND,
+                    "{:?}",
+                    m.values
+                );
+            }
+        }
+        assert!(
+            last.values.get::<bool>("available").unwrap(),
+            "{off}: {:?}",
+            last.values
+        );
+        assert!(last.values.get::<u64>("window").unwrap() >= 11 * SECOND);
+        let mid = content.iter().filter(|m| {
+            !m.values.get::<bool>("final").unwrap() && m.values.get::<bool>("available").unwrap()
+        });
+        assert!(mid.count() >= 1, "{off}: no estimate before EOS");
+    }
 }

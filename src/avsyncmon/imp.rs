@@ -901,6 +901,14 @@ impl AvSyncMon {
                 self.decide_shifts(sh, posts);
                 if sh.eos[idx(media.other())] {
                     sh.pairer.finish();
+                    if settings.content_analysis
+                        && let Some(e) = sh
+                            .correlator
+                            .finish(settings.content_window, settings.max_offset)
+                    {
+                        sh.last_content = Some(e);
+                        posts.push(Post::Content(e));
+                    }
                     self.close_shared(sh, end, end_rt, reason, posts);
                 }
             }
@@ -1347,6 +1355,7 @@ impl AvSyncMon {
                         .field("psr", e.psr)
                         .field("z-score", e.z)
                         .field("window", e.window)
+                        .field("final", e.last)
                         .build();
                     match e.result {
                         Ok(v) => {
