@@ -382,8 +382,8 @@ mod tests {
     use super::*;
 
     /// Visual events at pseudo-random times; the audio has a click at each event, shifted by
-    /// `offset`, over noise.
-    fn run(offset_ms: i64, with_audio_events: bool) -> Vec<Estimate> {
+    /// `offset`, over noise; `frames` at 25 fps. The estimates, the last one made at EOS.
+    fn run(offset_ms: i64, with_audio_events: bool, frames: u64) -> Vec<Estimate> {
         let rate = 16_000u32;
         let mut c = Correlator::new();
         let mut a = AudioOnsets::new(rate);
@@ -396,7 +396,7 @@ mod tests {
             t += 300 + (seed >> 22) as u64;
         }
         let mut out = Vec::new();
-        for f in 0..1500u64 {
+        for f in 0..frames {
             let rt = f * 40;
             let hit = events.iter().any(|&e| e >= rt && e < rt + 40);
             c.push_video(rt * 1_000_000, 40_000_000, if hit { 30.0 } else { 2.0 });
@@ -423,13 +423,14 @@ mod tests {
                 out.push(e);
             }
         }
+        out.extend(c.finish(20_000_000_000, 1_000_000_000));
         out
     }
 
     #[test]
     fn finds_offset_of_correlated_events() {
         for off in [-200i64, 0, 120] {
-            let est = run(off, true);
+            let est = run(off, true, 1500);
             let got: Vec<_> = est.iter().filter_map(|e| e.result.ok()).collect();
             assert!(got.len() >= 5, "{off}: {est:?}");
             for g in got {
@@ -440,8 +441,38 @@ mod tests {
 
     #[test]
     fn says_when_it_cannot_tell() {
-        let est = run(0, false);
+        let est = run(0, false, 1500);
         assert!(!est.is_empty());
         assert!(est.iter().all(|e| e.result.is_err()), "{est:?}");
+        assert!(est.last().unwrap().last);
+    }
+
+    /// A 16 s stream, shorter than the 20 s window: nothing before 8 s have been seen, then
+    /// estimates over everything seen (right, or none), and the whole stream at EOS. (At 12 s
+    /// this sparse click sequence peaks at 2.56 times its sidelobes, short of the 3.0 a partial
+    /// window needs: the partial-window test errs towards no answer.)
+    #[test]
+    fn short_stream_grows_its_window_and_ends_with_a_final_estimate() {
+        let est = run(80, true, 400);
+        let (last, during) = est.split_last().unwrap();
+        assert!(last.last && during.iter().all(|e| !e.last), "{est:?}");
+        for e in during {
+            match e.result {
+                Ok(v) => {
+                    assert!(e.window >= 8_000_000_000, "{e:?}");
+                    assert!((v.offset / 1_000_000 - 80).abs() <= 20, "{e:?}");
+                }
+                // A partial window must stand out twice as clearly; it may not yet.
+                Err(reason) => assert!(
+                    (reason == "window not filled" && e.window < 8_000_000_000)
+                        || (reason == "no clear correlation peak" && e.psr < 2.0 * MIN_PSR),
+                    "{e:?}"
+                ),
+            }
+        }
+        assert!(during.iter().any(|e| e.window >= 8_000_000_000), "{est:?}");
+        let v = last.result.unwrap_or_else(|r| panic!("{r}: {last:?}"));
+        assert!((v.offset / 1_000_000 - 80).abs() <= 20, "{last:?}");
+        assert!(last.window >= 15_000_000_000, "{last:?}");
     }
 }
