@@ -903,3 +903,35 @@ fn content_tier_estimates_a_short_clip_and_at_eos() {
         assert!(mid.count() >= 1, "{off}: no estimate before EOS");
     }
 }
+
+/// An audio track that starts later (or earlier) than the video, as a container shift puts it:
+/// the start offset between the streams' first running times is posted once, exact, as an
+/// `av-offset` measurement with `source` = `start`, with no test signal in the media.
+#[test]
+fn container_start_offset_is_measured() {
+    for start_ms in [120i64, -80, 0] {
+        let (mut hv, mut ha, bus) = harnesses(&[]);
+        let (v0, a0) = ((-start_ms).max(0) as u64 * MS, start_ms.max(0) as u64 * MS);
+        drive(
+            &mut hv,
+            &mut ha,
+            3 * SECOND,
+            |t| (t >= v0).then(|| vframe(t, 40, gst::BufferFlags::empty())),
+            |t| (t >= a0).then(|| abuf(t, 960, None, gst::BufferFlags::empty())),
+        );
+        eos(&mut hv, &mut ha);
+        let mut b = BusLog::default();
+        b.drain(&bus);
+        let starts: Vec<_> = b.measurements_from("start").collect();
+        assert_eq!(starts.len(), 1, "{start_ms}: {starts:?}");
+        let v = &starts[0].values;
+        assert_eq!(
+            v.get::<i64>("offset").unwrap(),
+            start_ms * MS as i64,
+            "{v:?}"
+        );
+        assert_eq!(v.get::<u64>("video-running-time").unwrap(), v0);
+        assert_eq!(v.get::<u64>("audio-running-time").unwrap(), a0);
+        assert!(v.get::<bool>("available").unwrap());
+    }
+}

@@ -367,6 +367,8 @@ enum Post {
         reason: EndReason,
     },
     Content(Estimate),
+    /// Both streams' first running times since the start (or a flush): (video, audio).
+    StartOffset(u64, u64),
     Warning(String),
 }
 
@@ -722,6 +724,11 @@ impl AvSyncMon {
         let other = idx(media.other());
         if sh.first_rt[me].is_none() {
             sh.first_rt[me] = Some(rt);
+            // Where each stream starts is where the container (or the source) put it: an audio
+            // track shifted in the container shows here, exact, without any test signal.
+            if let [Some(v), Some(a)] = sh.first_rt {
+                posts.push(Post::StartOffset(v, a));
+            }
         }
         // This stream flows again.
         if let Some(stall) = sh.stall[me].take() {
@@ -1341,6 +1348,31 @@ impl AvSyncMon {
                         at: m.flash.stamp,
                         detected_running_time: now_rt,
                         utc: utc_of(m.flash.stamp.running_time),
+                        values,
+                    }
+                    .to_message(&*obj)
+                }
+                &Post::StartOffset(v, a) => {
+                    if !settings.post_measurements {
+                        continue;
+                    }
+                    let values = gst::Structure::builder("av-offset")
+                        .field("source", "start")
+                        .field("available", true)
+                        .field("offset", a as i64 - v as i64)
+                        .field("video-running-time", v)
+                        .field("audio-running-time", a)
+                        .build();
+                    let at = Stamp {
+                        running_time: Some(gst::ClockTime::from_nseconds(v.max(a))),
+                        ..Default::default()
+                    };
+                    Measurement {
+                        measurement: "av-offset".into(),
+                        element: name.clone(),
+                        at,
+                        detected_running_time: now_rt,
+                        utc: utc_of(at.running_time),
                         values,
                     }
                     .to_message(&*obj)
