@@ -1356,9 +1356,10 @@ impl AvSyncMon {
                     if !settings.post_measurements {
                         continue;
                     }
-                    let values = gst::Structure::builder("av-offset")
+                    // A fact of the timestamps, not a measured A/V offset: it equals the offset
+                    // only when the source was in sync, hence its own measurement name.
+                    let values = gst::Structure::builder("start-offset")
                         .field("source", "start")
-                        .field("available", true)
                         .field("offset", a as i64 - v as i64)
                         .field("video-running-time", v)
                         .field("audio-running-time", a)
@@ -1368,7 +1369,7 @@ impl AvSyncMon {
                         ..Default::default()
                     };
                     Measurement {
-                        measurement: "av-offset".into(),
+                        measurement: "start-offset".into(),
                         element: name.clone(),
                         at,
                         detected_running_time: now_rt,
