@@ -347,8 +347,7 @@ impl Correlator {
         est.psr = if side > 0.0 { peak / side } else { 0.0 };
         est.z = if sd > 0.0 { (peak - mean) / sd } else { 0.0 };
         let psr_min = if w < full { 2.0 * MIN_PSR } else { MIN_PSR };
-        let z = est.z;
-        if peak <= 0.05 || est.psr < psr_min || z < MIN_Z {
+        if peak <= 0.05 || est.psr < psr_min || est.z < MIN_Z {
             est.result = Err("no clear correlation peak");
             return est;
         }
@@ -366,7 +365,7 @@ impl Correlator {
         };
         let lag = peak_i as f64 - l as f64 + frac;
         let confidence = (0.5 * ((est.psr - 1.0) / 2.0).clamp(0.0, 1.0)
-            + 0.5 * ((z - 3.0) / 5.0).clamp(0.0, 1.0))
+            + 0.5 * ((est.z - 3.0) / 5.0).clamp(0.0, 1.0))
         .clamp(0.0, 1.0);
         self.available += 1;
         est.result = Ok(EstimateValue {

@@ -650,9 +650,12 @@ struct Pattern {
 impl Pattern {
     /// Whether the pair at `flash`, `beep` follows the last one: the same offset within
     /// `tolerance`, and one period later (any whole number of periods once the period is known).
-    fn follows(&self, last: (Cue, Cue), flash: Cue, beep: Cue, tolerance: u64) -> bool {
-        let spacing = flash.rt.saturating_sub(last.0.rt);
-        let beep_spacing = beep.rt.saturating_sub(last.1.rt);
+    fn follows(&self, flash: Cue, beep: Cue, tolerance: u64) -> bool {
+        let Some((last_flash, last_beep, _)) = self.last else {
+            return false;
+        };
+        let spacing = flash.rt.saturating_sub(last_flash.rt);
+        let beep_spacing = beep.rt.saturating_sub(last_beep.rt);
         if spacing == 0 || spacing.abs_diff(beep_spacing) > tolerance {
             return false;
         }
@@ -715,11 +718,10 @@ impl Pairer {
         out: &mut impl FnMut(PairMeasurement),
     ) {
         let pat = self.pattern;
-        let follows = pat
-            .last
-            .is_some_and(|(f, b, _)| pat.follows((f, b), flash, beep, tolerance));
         let mut measured = false;
-        if follows && let Some((f, b, done)) = pat.last {
+        if pat.follows(flash, beep, tolerance)
+            && let Some((f, b, done)) = pat.last
+        {
             if pat.period.is_none() {
                 self.pattern.period = Some(flash.rt - f.rt);
             }
@@ -1142,6 +1144,21 @@ mod tests {
             got.push(m)
         });
         assert_eq!(got.len(), 3);
+        // Audio early: the beep comes first. A step from +900 to -200 ms: the first pair after
+        // it waits for the next to confirm it, then both are measured.
+        p.add_beep(cue(14_800 * MS));
+        p.add_flash(cue(15_000 * MS));
+        p.resolve(16_000 * MS, 16_000 * MS, 1000 * MS, 20 * MS, |m| {
+            got.push(m)
+        });
+        assert_eq!(got.len(), 3);
+        p.add_beep(cue(15_800 * MS));
+        p.add_flash(cue(16_000 * MS));
+        p.resolve(17_000 * MS, 17_000 * MS, 1000 * MS, 20 * MS, |m| {
+            got.push(m)
+        });
+        let offsets: Vec<i64> = got[3..].iter().map(|m| m.offset).collect();
+        assert_eq!(offsets, [-(200 * MS as i64); 2]);
     }
 
     /// Speech or music onsets that fall near flashes now and then, or near every flash at an

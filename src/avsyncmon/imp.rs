@@ -802,14 +802,14 @@ impl AvSyncMon {
 
     fn resolve(&self, sh: &mut Shared, settings: &Settings, tolerance: u64, posts: &mut Vec<Post>) {
         let (vp, ap) = (sh.pair_pos(Media::Video), sh.pair_pos(Media::Audio));
-        sh.resolved.clear();
-        let resolved = &mut sh.resolved;
+        // Taken out while the pairs are handled (the loop needs `sh`), put back with its capacity.
+        let mut resolved = std::mem::take(&mut sh.resolved);
+        resolved.clear();
         sh.pairer
             .resolve(vp, ap, settings.max_offset, tolerance.max(MS), |m| {
                 resolved.push(m)
             });
-        for i in 0..sh.resolved.len() {
-            let m = sh.resolved[i];
+        for &m in &resolved {
             sh.last_pair = Some(m);
             posts.push(Post::Pair(m));
             let mut ids = || self.next_id();
@@ -833,6 +833,7 @@ impl AvSyncMon {
                 None => (),
             }
         }
+        sh.resolved = resolved;
         if settings.content_analysis
             && let Some(e) = sh.correlator.poll(
                 settings.content_window,
@@ -1213,6 +1214,22 @@ impl AvSyncMon {
                 evidence: Some(evidence),
             }
         };
+        // A measurement named as its values are, at `at`.
+        let measurement = |at: Stamp, values: gst::Structure| {
+            Measurement {
+                measurement: values.name().to_string(),
+                element: name.clone(),
+                at,
+                detected_running_time: now_rt,
+                utc: utc_of(at.running_time),
+                values,
+            }
+            .to_message(&*obj)
+        };
+        let at_running_time = |rt: u64| Stamp {
+            running_time: Some(gst::ClockTime::from_nseconds(rt)),
+            ..Default::default()
+        };
         for p in posts {
             gst::debug!(CAT, imp = self, "{p:?}");
             let msg = match p {
@@ -1342,15 +1359,7 @@ impl AvSyncMon {
                     if let Some(d) = m.drift_ms_per_min {
                         values.set("drift", d);
                     }
-                    Measurement {
-                        measurement: "av-offset".into(),
-                        element: name.clone(),
-                        at: m.flash.stamp,
-                        detected_running_time: now_rt,
-                        utc: utc_of(m.flash.stamp.running_time),
-                        values,
-                    }
-                    .to_message(&*obj)
+                    measurement(m.flash.stamp, values)
                 }
                 &Post::StartOffset(v, a) => {
                     if !settings.post_measurements {
@@ -1364,19 +1373,7 @@ impl AvSyncMon {
                         .field("video-running-time", v)
                         .field("audio-running-time", a)
                         .build();
-                    let at = Stamp {
-                        running_time: Some(gst::ClockTime::from_nseconds(v.max(a))),
-                        ..Default::default()
-                    };
-                    Measurement {
-                        measurement: "start-offset".into(),
-                        element: name.clone(),
-                        at,
-                        detected_running_time: now_rt,
-                        utc: utc_of(at.running_time),
-                        values,
-                    }
-                    .to_message(&*obj)
+                    measurement(at_running_time(v.max(a)), values)
                 }
                 Post::Content(e) => {
                     if !settings.post_measurements {
@@ -1400,19 +1397,7 @@ impl AvSyncMon {
                             values.set("reason", reason);
                         }
                     }
-                    let at = Stamp {
-                        running_time: Some(gst::ClockTime::from_nseconds(e.rt)),
-                        ..Default::default()
-                    };
-                    Measurement {
-                        measurement: "av-offset".into(),
-                        element: name.clone(),
-                        at,
-                        detected_running_time: now_rt,
-                        utc: utc_of(at.running_time),
-                        values,
-                    }
-                    .to_message(&*obj)
+                    measurement(at_running_time(e.rt), values)
                 }
             };
             let _ = obj.post_message(msg);
