@@ -493,9 +493,15 @@ impl BeepDetector {
         let thr = (0.05 * peak).max(noise);
         let half_period = (self.rate as f64 / (2.0 * self.params.min_freq)).ceil() as u64;
         let lowest = start.saturating_sub(self.rate as u64 / 50).max(oldest);
-        let mut onset = start;
+        // The first loud sample of the block that started the rise, then back from it while the
+        // burst's samples continue. The block itself may hold only a codec's pre-echo (a lossy
+        // frame spreads a little of the burst over its start): its start is not the onset.
+        let first = (start.max(oldest)..self.n)
+            .find(|&i| at(i) >= thr)
+            .unwrap_or(start);
+        let mut onset = first;
         let mut quiet = 0u64;
-        let mut i = (start + self.block).min(self.n);
+        let mut i = first;
         while i > lowest {
             i -= 1;
             if at(i) >= thr {
@@ -1069,6 +1075,25 @@ mod tests {
             assert!((b[0].frequency - freq as f32).abs() < freq as f32 * 0.05);
             assert!(b[0].tonal);
         }
+    }
+
+    #[test]
+    fn pre_echo_before_a_beep_is_not_its_onset() {
+        // A lossy codec spreads a faint copy of the burst over the start of its frame: here
+        // 3 ms at -34 dB below the tone, loud enough to start the rise a block early.
+        let rate = 48_000;
+        let start = 24_000 + 37;
+        let mut s = tone(rate, 1000.0, 0.5, start, 4800, 96_000);
+        for (i, x) in tone(rate, 1000.0, 0.01, start - 144, 144, 96_000)
+            .iter()
+            .enumerate()
+        {
+            s[i] += x;
+        }
+        let b = beeps(&s, rate, 0.0);
+        assert_eq!(b.len(), 1);
+        let err = b[0].onset as i64 - start as i64;
+        assert!((0..=2).contains(&err), "onset {err} samples from the burst");
     }
 
     #[test]
