@@ -111,6 +111,17 @@ impl FrameClock {
         (times, t, dur_t)
     }
 
+    /// A GAP event: no frame was due before `end` (PTS), at timeline position `end_t`. The
+    /// next frame is expected there; the absence was signalled, so it is not a loss.
+    pub fn gap(&mut self, end: gst::ClockTime, end_t: Option<u64>) {
+        if self.last_pts_end.is_some_and(|e| e < end) {
+            self.last_pts_end = Some(end);
+        }
+        if let Some(t) = end_t {
+            self.last_t_end = Some(t.max(self.last_t_end.unwrap_or(0)));
+        }
+    }
+
     /// Forgets where the stream was (flush, new segment, EOS); the count of untimed frames stays.
     pub fn reset(&mut self) {
         self.last_pts_end = None;

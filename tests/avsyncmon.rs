@@ -373,7 +373,8 @@ fn stall_of_one_stream_and_gap_events() {
     eos(&mut hv, &mut ha);
     let mut b = BusLog::default();
     b.drain(&bus);
-    assert!(of(&b, "stream-stall").is_empty(), "{:#?}", b.defects);
+    // Nor a loss: the stream's timeline went on through the signalled gap.
+    assert!(b.defects.is_empty(), "{:#?}", b.defects);
 }
 
 #[test]

@@ -154,6 +154,28 @@ fn lost_frames_open_an_event_where_they_were_due() {
             assert_eq!(evidence_u64(c[0], "lost-frames"), 4);
         }
     }
+    // Frames announced absent by a GAP event are not lost, at a fixed rate too.
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 64, 48)
+        .fps(gst::Fraction::new(25, 1))
+        .build()
+        .unwrap();
+    let (mut h, bus) = harness(&[], &info);
+    for i in (0..10).chain(85..100) {
+        if i == 85 {
+            let gap = gst::event::Gap::builder(gst::ClockTime::from_nseconds(10 * FRAME))
+                .duration(gst::ClockTime::from_nseconds(75 * FRAME))
+                .build();
+            assert!(h.push_event(gap));
+        }
+        let mut b = gst::Buffer::from_mut_slice(vec![100u8; info.size()]);
+        stamp(&mut b, i, FPS);
+        h.push(b).unwrap();
+    }
+    assert!(h.push_event(gst::event::Eos::new()));
+    let log = log_of(&bus);
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+    let stats = h.element().unwrap().property::<gst::Structure>("stats");
+    assert_eq!(stats.get::<u64>("lost-frames").unwrap(), 0);
 }
 
 /// A stream joined without its keyframe. avdec_h264 (GStreamer 1.22, Debian) does not output

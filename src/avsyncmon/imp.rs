@@ -1000,6 +1000,7 @@ impl AvSyncMon {
                     .with_branch(media, |b| b.segment.clone())
                     .and_then(|s| s.to_running_time(ts + dur.unwrap_or(gst::ClockTime::ZERO)));
                 if let Some(rt) = rt {
+                    self.with_branch(media, |b| b.timeline.gap(rt.nseconds()));
                     let settings = *self.settings.lock().unwrap();
                     let mut sh = self.shared.lock().unwrap();
                     let stamp = Stamp {

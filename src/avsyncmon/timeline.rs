@@ -289,6 +289,25 @@ impl Timeline {
         self.stats.divergence = 0;
     }
 
+    /// A signalled absence of data (a GAP event) until running time `end`: the stream goes on
+    /// from there, as if content had covered the gap. It is not a loss.
+    pub fn gap(&mut self, end: u64) {
+        let Some(prev) = self.prev.as_mut() else {
+            return;
+        };
+        if end <= prev.end {
+            return;
+        }
+        let covered = end - prev.end;
+        prev.end = end;
+        if let Some(p) = self.pending.as_mut() {
+            p.old_end += covered;
+        }
+        if let (Some(clock), Some(_)) = (self.clock, self.base_rt) {
+            self.units += clock.units(covered);
+        }
+    }
+
     fn confirm_pending(&mut self, out: &mut Vec<TimelineEvent>) {
         if let Some(p) = self.pending.take() {
             self.confirm(p.discont, out);
@@ -604,6 +623,28 @@ mod tests {
         assert!(!d[0].flagged);
         // The jump is not drift.
         assert_eq!(r.tl.stats.divergence, 0);
+    }
+
+    #[test]
+    fn a_signalled_gap_is_no_discontinuity_and_no_drift() {
+        // The same 100 ms missing after 1 s, announced by a GAP event.
+        let mut r = Run::new(Media::Audio, ContentClock::audio(48_000));
+        let mut rt = 0;
+        for _ in 0..100 {
+            r.push(rt, 480, false);
+            rt += 10 * MS;
+        }
+        rt += 100 * MS;
+        r.tl.gap(rt);
+        // A GAP event ending before the stream's position changes nothing.
+        r.tl.gap(rt - 50 * MS);
+        for _ in 0..300 {
+            r.push(rt, 480, false);
+            rt += 10 * MS;
+        }
+        assert!(r.disconts().is_empty(), "{:?}", r.disconts());
+        assert_eq!(r.tl.stats.divergence, 0);
+        assert_eq!(r.tl.stats.gaps, 0);
     }
 
     #[test]

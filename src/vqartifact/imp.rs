@@ -761,6 +761,18 @@ impl BaseTransformImpl for VqArtifact {
                     a.cells.reset();
                 }
             }
+            EventView::Gap(e) => {
+                // Signalled absence: the next frame is expected after it, nothing was lost.
+                let (ts, dur) = e.get();
+                let end = ts + dur.unwrap_or(gst::ClockTime::ZERO);
+                let mut state = self.state.lock().unwrap();
+                let end_t = state
+                    .segment
+                    .as_ref()
+                    .and_then(|s| s.to_running_time(end))
+                    .map(gst::ClockTime::nseconds);
+                state.clock.gap(end, end_t);
+            }
             EventView::Eos(_) => self.close_all(EndReason::Eos),
             _ => (),
         }

@@ -670,9 +670,11 @@ impl BaseTransformImpl for VqFreeze {
                     .and_then(|s| s.to_running_time(ts + dur.unwrap_or(gst::ClockTime::ZERO)));
                 if let Some(end) = end_rt {
                     state.tracker.extend_prev_to(end.nseconds());
-                    state.clock.last_t_end =
-                        Some(end.nseconds().max(state.clock.last_t_end.unwrap_or(0)));
                 }
+                state.clock.gap(
+                    ts + dur.unwrap_or(gst::ClockTime::ZERO),
+                    end_rt.map(gst::ClockTime::nseconds),
+                );
                 drop(state);
                 // A signalled gap is not a stall: keep the watchdog fed.
                 let mut w = self.watch.lock().unwrap();
