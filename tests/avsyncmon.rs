@@ -510,6 +510,66 @@ fn untimed_and_truncated_buffers_pass() {
     assert_eq!(stats.get::<u64>("video-bad-buffers").unwrap(), 1);
 }
 
+/// Variable-rate video (framerate 0/1) whose buffers carry no duration: irregular steps are the
+/// stream's nature, not discontinuities; a backwards jump still is one.
+#[test]
+fn variable_rate_video_without_durations() {
+    let (mut hv, mut ha, bus) = harnesses(&[]);
+    hv.set_src_caps(
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
+            .fps(gst::Fraction::new(0, 1))
+            .build()
+            .unwrap()
+            .to_caps()
+            .unwrap(),
+    );
+    // Steps of 20 to 60 ms, 40 ms on average.
+    let steps = [33, 47, 40, 20, 60, 33, 47, 40];
+    let mut vt = 0u64;
+    let mut k = 0;
+    drive(
+        &mut hv,
+        &mut ha,
+        10 * SECOND,
+        |_| {
+            let mut b = vframe(vt, 40, gst::BufferFlags::empty());
+            b.get_mut().unwrap().set_duration(gst::ClockTime::NONE);
+            vt += steps[k % steps.len()] * MS;
+            k += 1;
+            Some(b)
+        },
+        plain_audio,
+    );
+    eos(&mut hv, &mut ha);
+    let mut b = BusLog::default();
+    b.drain(&bus);
+    assert!(of(&b, "ts-discont").is_empty(), "{:#?}", b.defects);
+    assert!(of(&b, "timeline-shift").is_empty(), "{:#?}", b.defects);
+    // A step back is still reported, with its size.
+    let (mut hv, _ha, bus) = harnesses(&[]);
+    hv.set_src_caps(
+        gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
+            .fps(gst::Fraction::new(0, 1))
+            .build()
+            .unwrap()
+            .to_caps()
+            .unwrap(),
+    );
+    for t in [0, 40, 87, 120, 60, 100] {
+        let mut b = vframe(t * MS, 40, gst::BufferFlags::empty());
+        b.get_mut().unwrap().set_duration(gst::ClockTime::NONE);
+        assert_eq!(hv.push(b), Ok(gst::FlowSuccess::Ok));
+    }
+    let mut b = BusLog::default();
+    b.drain(&bus);
+    let d = of(&b, "ts-discont");
+    assert_eq!(d.len(), 1, "{:#?}", b.defects);
+    assert_eq!(evidence_str(d[0], "kind"), "backwards");
+    assert_eq!(evidence_i64(d[0], "delta"), -60 * MS as i64);
+    // Frames of unknown duration are not counted.
+    assert_eq!(evidence_u64(d[0], "units"), 0);
+}
+
 /// Runs generated media through `chain` (elements between the sources and the sinks, with
 /// `m.video_sink`... naming up to the caller) and collects the bus.
 fn run_generated(sig: &AvSignal, monitors: &str) -> BusLog {

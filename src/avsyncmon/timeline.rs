@@ -181,6 +181,9 @@ struct Prev {
     rt: u64,
     end: u64,
     dur: u64,
+    /// `dur` is known (a content clock or a buffer duration), so `end` is where the next
+    /// buffer is due.
+    known: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -339,13 +342,17 @@ impl Timeline {
     ) {
         self.stats.buffers += 1;
         self.stats.units += units;
+        // Without a content clock or a buffer duration (variable-rate video without durations)
+        // the buffer's end is unknown: its successor may come at any later time.
         let dur = match (self.clock, duration) {
-            (Some(c), _) => c.duration(units),
-            (None, Some(d)) => d,
-            (None, None) => self.prev.map_or(0, |p| p.dur),
+            (Some(c), _) => Some(c.duration(units)),
+            (None, Some(d)) => Some(d),
+            (None, None) => None,
         };
+        let known = dur.is_some();
+        let dur = dur.unwrap_or(0);
         let mut moved_timeline = false;
-        if let Some(prev) = self.prev {
+        if let Some(prev) = self.prev.filter(|p| p.known || rt < p.rt) {
             let thr = match self.media {
                 Media::Audio => p.alignment_threshold,
                 Media::Video => (prev.dur / 2).max(1),
@@ -376,10 +383,11 @@ impl Timeline {
                     None
                 };
                 if let Some(kind) = kind {
-                    let unit_ns = self.clock.map_or(prev.dur.max(1), |c| c.duration(1).max(1));
+                    // Units of unknown duration cannot be counted: 0.
                     let n = match self.clock {
                         Some(c) => c.units(delta.unsigned_abs()),
-                        None => (delta.unsigned_abs() + unit_ns / 2) / unit_ns,
+                        None if prev.dur > 0 => (delta.unsigned_abs() + prev.dur / 2) / prev.dur,
+                        None => 0,
                     };
                     let d = Discont {
                         media: self.media,
@@ -418,6 +426,7 @@ impl Timeline {
             rt,
             end: rt + dur,
             dur,
+            known,
         });
         self.track_drift(p, rt, units, stamp, ids, out);
     }
