@@ -597,6 +597,84 @@ fn run_pipeline(desc: &str, feed: impl FnOnce(&gst::Pipeline)) -> BusLog {
     run_to_eos(&p, feed)
 }
 
+/// A live avsyncmon with one branch linked: the other stream is not expected, so it never
+/// stalls, and EOS on the linked branch ends the run (its final estimate included).
+#[test]
+fn one_linked_branch_is_not_a_stall() {
+    init();
+    for linked in ["video", "audio"] {
+        let desc = match linked {
+            "video" => {
+                "videotestsrc is-live=true num-buffers=90 ! video/x-raw,format=GRAY8,width=64,\
+                 height=48,framerate=30/1 ! avsyncmon name=m stall-threshold=1000000000 ! \
+                 fakesink"
+            }
+            _ => {
+                "audiotestsrc is-live=true num-buffers=150 samplesperbuffer=480 ! \
+                 audio/x-raw,rate=48000,channels=1 ! m.audio_sink avsyncmon name=m \
+                 stall-threshold=1000000000 m.audio_src ! fakesink"
+            }
+        };
+        let p = gst::parse::launch(desc)
+            .unwrap()
+            .downcast::<gst::Pipeline>()
+            .unwrap();
+        let bus = p.bus().unwrap();
+        p.set_state(gst::State::Playing).unwrap();
+        let mut log = BusLog::default();
+        for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+            let eos = matches!(msg.view(), gst::MessageView::Eos(_));
+            log.add(&msg);
+            if eos {
+                break;
+            }
+        }
+        p.set_state(gst::State::Null).unwrap();
+        log.drain(&bus);
+        assert!(log.errors.is_empty(), "{:?}", log.errors);
+        assert!(log.defects.is_empty(), "{linked}: {:#?}", log.defects);
+    }
+}
+
+/// A linked branch that never delivers stalls, and the stall ends, with its duration, where the
+/// stream it was measured against ended.
+#[test]
+fn a_starving_linked_branch_stalls_until_the_other_ends() {
+    init();
+    let p = gst::parse::launch(
+        "videotestsrc is-live=true num-buffers=90 ! video/x-raw,format=GRAY8,width=64,\
+         height=48,framerate=30/1 ! avsyncmon name=m stall-threshold=1000000000 ! fakesink \
+         appsrc is-live=true format=time caps=audio/x-raw,format=F32LE,rate=48000,channels=1,\
+         layout=interleaved ! m.audio_sink m.audio_src ! fakesink async=false",
+    )
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let mut log = BusLog::default();
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        log.add(&msg);
+        if of(&log, "stream-stall")
+            .iter()
+            .any(|d| d.phase == Phase::End)
+        {
+            break;
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    let s = of(&log, "stream-stall");
+    assert_eq!(s.len(), 2, "{:#?}", log.defects);
+    assert_eq!(evidence_str(s[0], "stream"), "audio");
+    assert_eq!(s[1].end_reason, Some(EndReason::Eos));
+    // The stall began where audio was due (with the first video frame, just after running time
+    // 0 in a live pipeline) and lasted the 3 s of video.
+    let (start, end) = (rt(s[0]), s[1].end.unwrap().running_time.unwrap().nseconds());
+    assert!(start < 100 * MS, "{start}");
+    assert_eq!(s[1].duration.unwrap().nseconds(), end - start);
+    assert!((end - start).abs_diff(3 * SECOND) <= MS, "{}", end - start);
+}
+
 /// Three monitors in series, one per profile.
 const PROFILES: &str = "avsyncmon name=m0 profile=bt1359 avsyncmon name=m1 profile=ebu-r37 \
      avsyncmon name=m2 profile=atsc-is191 \

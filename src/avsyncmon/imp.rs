@@ -386,6 +386,17 @@ pub struct AvSyncMon {
 }
 
 impl AvSyncMon {
+    /// Whether stream `m` is part of the run: it has delivered a buffer, or its sink pad is
+    /// linked. A stream whose pad nothing feeds is not expected: it cannot stall, and the run
+    /// ends without its EOS.
+    fn in_play(&self, sh: &Shared, m: Media) -> bool {
+        let pad = match m {
+            Media::Video => &self.video_sink,
+            Media::Audio => &self.audio_sink,
+        };
+        sh.first_rt[idx(m)].is_some() || pad.is_linked()
+    }
+
     fn partner(&self, pad: &gst::Pad) -> &gst::Pad {
         if pad == &self.video_sink {
             &self.video_src
@@ -746,7 +757,11 @@ impl AvSyncMon {
         // The other stream, if it does not follow. Only live pipelines: elsewhere the branches
         // run at their own pace (a file read without sync), and a real stall shows as a
         // timestamp gap when the stream resumes.
-        if !sh.eos[other] && settings.stall_threshold > 0 && self.live() {
+        if !sh.eos[other]
+            && settings.stall_threshold > 0
+            && self.live()
+            && self.in_play(sh, media.other())
+        {
             let reference = sh.pos[other].or(sh.first_rt[me]).unwrap_or(rt);
             let ahead = end_rt.saturating_sub(reference);
             match sh.stall[other].as_mut() {
@@ -904,10 +919,20 @@ impl AvSyncMon {
         match reason {
             EndReason::Eos => {
                 sh.eos[me] = true;
+                // A stall of the other stream was measured against this one, which has ended:
+                // it lasted until here.
+                if let Some(stall) = sh.stall[idx(media.other())].take() {
+                    posts.push(Post::StallEnd {
+                        stall,
+                        end,
+                        end_rt,
+                        reason,
+                    });
+                }
                 let half_frame = sh.frame_dur / 2;
                 self.resolve(sh, &settings, half_frame, posts);
                 self.decide_shifts(sh, posts);
-                if sh.eos[idx(media.other())] {
+                if sh.eos[idx(media.other())] || !self.in_play(sh, media.other()) {
                     sh.pairer.finish();
                     if settings.content_analysis
                         && let Some(e) = sh
