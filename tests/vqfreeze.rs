@@ -694,6 +694,22 @@ fn no_defects_on_motion_pans_fades_and_quiet_views() {
     }
 }
 
+/// A 16x16 picture is one block: its own difference cannot also be the grain floor.
+#[test]
+fn a_tiny_moving_picture_is_not_a_freeze() {
+    let info = i420_info(16, 16, FPS as i32);
+    let scene = Scene::new(16, 16);
+    let shots: Vec<Shot> = (0..5 * FPS)
+        .map(|i| Shot {
+            pan: 1.0,
+            objects: 0,
+            ..Shot::moving(i)
+        })
+        .collect();
+    let (msgs, _) = run_harness(&[], &info, buffers(&scene, &info, &shots));
+    assert!(msgs.is_empty(), "{msgs:#?}");
+}
+
 #[test]
 fn regions_keep_a_ticker_from_hiding_a_freeze() {
     let info = i420_info(W, H, FPS as i32);

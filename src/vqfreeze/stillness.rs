@@ -16,6 +16,10 @@
 
 pub const BLOCK: usize = 16;
 
+/// Fewest analysed blocks from which their median MAD is taken as the noise floor (a 64x64
+/// picture); below, grain is not discounted.
+pub const MIN_FLOOR_BLOCKS: u32 = 16;
+
 /// Bins of the block-MAD histogram used for the median (noise floor), in 1/4 code value steps.
 const HIST_BINS: usize = 256;
 const HIST_STEP: f64 = 0.25;
@@ -446,7 +450,10 @@ impl Stillness {
     /// Median block MAD of the frame last measured (8-bit code values): the level of grain or
     /// noise, which raises every block alike.
     pub fn noise_floor(&self) -> f64 {
-        if self.included_blocks == 0 {
+        // The median stands for the floor only when motion can be the minority: with a handful
+        // of blocks (a tiny picture or region) the moving block is the median, and motion would
+        // be discounted as grain.
+        if self.included_blocks < MIN_FLOOR_BLOCKS {
             return 0.0;
         }
         let mut hist = [0u32; HIST_BINS];
@@ -1031,6 +1038,35 @@ mod tests {
             s.classify(&mut st.clone(), &params()),
             Change::Still { .. }
         ));
+    }
+
+    #[test]
+    fn a_tiny_moving_picture_is_not_grain() {
+        // One 16x16 block: its own MAD would be the floor and hide any motion.
+        let (w, h) = (16, 16);
+        let mut s = Stillness::new(w, h, 8);
+        measure_plane_u8(&mut s, &texture(w, h, 0), w);
+        s.set_reference_to_current();
+        let mut st = measure_plane_u8(&mut s, &texture(w, h, 1), w);
+        assert!(st.max_block_mad > 2.0, "{}", st.max_block_mad);
+        assert!(!matches!(
+            s.classify(&mut st, &params()),
+            Change::Still { .. }
+        ));
+        assert_eq!(st.noise_floor, 0.0);
+        // From 16 blocks on, the floor is the median again (grain on a 64x64 still picture).
+        let (w, h) = (64, 64);
+        let mut s = Stillness::new(w, h, 8);
+        let f = texture(w, h, 0);
+        measure_plane_u8(&mut s, &f, w);
+        s.set_reference_to_current();
+        let grainy: Vec<u8> = f
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v.saturating_add(((i * 7919) % 5) as u8))
+            .collect();
+        measure_plane_u8(&mut s, &grainy, w);
+        assert!(s.noise_floor() > 0.0);
     }
 
     #[test]
