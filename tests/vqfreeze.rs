@@ -710,6 +710,62 @@ fn a_tiny_moving_picture_is_not_a_freeze() {
     assert!(msgs.is_empty(), "{msgs:#?}");
 }
 
+/// Runs `desc` to the end and returns the text of its first error, if any.
+fn first_error(desc: &str) -> Option<String> {
+    init();
+    let p = gst::parse::launch(desc).unwrap();
+    let bus = p.bus().unwrap();
+    let _ = p.set_state(gst::State::Playing);
+    let mut error = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => (),
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    error
+}
+
+/// A `regions` value that cannot be honoured fails where a gst-launch user looks, with the
+/// reason; nothing else is analysed instead.
+#[test]
+fn regions_that_cannot_be_honoured_are_an_error() {
+    let src = "videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240";
+    // Malformed: refused when set (before the element has a bus), reported at the state change.
+    let e = first_error(&format!(
+        "{src} ! vqfreeze regions=include:10,10 ! fakesink"
+    ))
+    .expect("a malformed regions value is an error");
+    assert!(e.contains("Invalid regions 'include:10,10'"), "{e}");
+    // Well formed, but outside the picture: no block left to analyse.
+    let e = first_error(&format!(
+        "{src} ! vqfreeze regions=include:400,300,50,50 ! fakesink"
+    ))
+    .expect("regions outside the picture are an error");
+    assert!(
+        e.contains("leave no 16x16 block of the 320x240 picture"),
+        "{e}"
+    );
+    // Everything excluded.
+    let e = first_error(&format!(
+        "{src} ! vqfreeze regions=exclude:0,0,100%,100% ! fakesink"
+    ))
+    .expect("a picture excluded whole is an error");
+    assert!(e.contains("leave no 16x16 block"), "{e}");
+    // A valid set of regions runs.
+    assert_eq!(
+        first_error(&format!(
+            "{src} ! vqfreeze regions=include:0,0,50%,50% ! fakesink"
+        )),
+        None
+    );
+}
+
 #[test]
 fn regions_keep_a_ticker_from_hiding_a_freeze() {
     let info = i420_info(W, H, FPS as i32);

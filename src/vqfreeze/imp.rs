@@ -134,18 +134,23 @@ impl Analysis {
         layout: LumaLayout,
         regions: &Regions,
         row_step: u32,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let (w, h) = (info.width() as usize, info.height() as usize);
         let row_step = row_step.max(1) as usize;
         // Blocks are 16 pixels wide and 16 analysed rows tall.
         let mut stillness = Stillness::new(w, h.div_ceil(row_step), layout.depth);
         let (cols, rows) = stillness.grid();
         let mut mask = vec![true; cols * rows];
-        regions.block_mask(w, h, BLOCK, BLOCK * row_step, &mut mask);
+        if regions.block_mask(w, h, BLOCK, BLOCK * row_step, &mut mask) == 0 {
+            // Nothing to compare would read as a picture that never changes.
+            return Err(format!(
+                "regions '{regions}' leave no 16x16 block of the {w}x{h} picture to analyse"
+            ));
+        }
         stillness.set_mask(&mask);
         let needs_unpack = !layout.is_direct_u8();
         let nominal_duration = event::nominal_duration(info);
-        Analysis {
+        Ok(Analysis {
             info: info.clone(),
             layout,
             full_range: layout.rgb
@@ -164,7 +169,7 @@ impl Analysis {
             nominal_duration,
             row_step,
             height: h,
-        }
+        })
     }
 
     /// FFmpeg blackdetect's pixel threshold in native code values.
@@ -307,6 +312,9 @@ struct OpenStall {
 pub struct VqFreeze {
     settings: Mutex<Settings>,
     regions: Mutex<Regions>,
+    /// Why the last `regions` value was refused (set before the element had a bus, the warning
+    /// reached nobody): the state change to PAUSED fails with it.
+    regions_error: Mutex<Option<String>>,
     reconfigure: AtomicBool,
     state: Mutex<State>,
     watch: Mutex<Watch>,
@@ -333,6 +341,7 @@ impl ObjectSubclass for VqFreeze {
         VqFreeze {
             settings: Mutex::new(Settings::default()),
             regions: Mutex::new(Regions::default()),
+            regions_error: Mutex::new(None),
             reconfigure: AtomicBool::new(false),
             state: Mutex::new(State::new(ids.clone())),
             watch: Mutex::new(Watch::default()),
@@ -521,16 +530,16 @@ impl ObjectImpl for VqFreeze {
                     Ok(r) => {
                         gst::info!(CAT, imp = self, "regions -> '{r}'");
                         *self.regions.lock().unwrap() = r;
+                        *self.regions_error.lock().unwrap() = None;
                         self.reconfigure.store(true, Ordering::Release);
                     }
                     Err(e) => {
-                        // A property setter cannot fail: keep the previous regions and say why.
-                        gst::error!(CAT, imp = self, "invalid regions: {e}");
-                        gst::element_imp_warning!(
-                            self,
-                            gst::LibraryError::Settings,
-                            ("Invalid regions '{}': {}", text.unwrap_or_default(), e)
-                        );
+                        // A property setter cannot fail: keep the previous regions and say why,
+                        // on the bus if there is one, and at the next start in any case.
+                        let msg = format!("Invalid regions '{}': {}", text.unwrap_or_default(), e);
+                        gst::error!(CAT, imp = self, "{msg}");
+                        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
+                        *self.regions_error.lock().unwrap() = Some(msg);
                     }
                 }
             }
@@ -615,6 +624,9 @@ impl BaseTransformImpl for VqFreeze {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = true;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(msg) = self.regions_error.lock().unwrap().clone() {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", msg)));
+        }
         *self.state.lock().unwrap() = State::new(self.ids.clone());
         *self.watch.lock().unwrap() = Watch::default();
         Ok(())
@@ -728,7 +740,13 @@ impl VideoFilterImpl for VqFreeze {
         let regions = self.regions.lock().unwrap().clone();
         self.reconfigure.store(false, Ordering::Release);
         let row_step = self.settings.lock().unwrap().row_step;
-        let analysis = Analysis::new(in_info, layout, &regions, row_step);
+        let analysis = match Analysis::new(in_info, layout, &regions, row_step) {
+            Ok(a) => a,
+            Err(msg) => {
+                gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", msg));
+                return Err(gst::loggable_error!(CAT, "{}", msg));
+            }
+        };
         gst::info!(
             CAT,
             imp = self,
@@ -767,12 +785,19 @@ impl VqFreeze {
         };
         if let Some(r) = regions {
             // Regions or row step changed while playing: rebuild the analysis (allocates, once).
-            *analysis = Analysis::new(
+            match Analysis::new(
                 &analysis.info.clone(),
                 analysis.layout,
                 &r,
                 settings.row_step,
-            );
+            ) {
+                Ok(a) => *analysis = a,
+                Err(msg) => {
+                    drop(guard);
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", msg));
+                    return Err(gst::FlowError::Error);
+                }
+            }
         }
         let nominal = analysis.nominal_duration;
         if buf.flags().contains(gst::BufferFlags::DISCONT) {

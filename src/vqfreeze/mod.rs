@@ -63,6 +63,11 @@
  * rows high is not seen). Changing `row-step` or `regions` while
  * playing restarts the comparison from the next frame.
  *
+ * A `regions` value that cannot be honoured is an error, never a silent fallback: a malformed one
+ * keeps the previous regions with a warning while playing and fails the next start (READY to
+ * PAUSED) with the reason; regions that leave no 16x16 block of the picture fail negotiation (or
+ * the stream, when changed while playing) with an error naming the picture size.
+ *
  * Open defects are closed at EOS, flush, new segment, caps change and stop, with the reason. A
  * backwards timestamp closes them as `discont`. Buffers without timestamps are placed after the
  * previous frame (one warning is posted); a frame's duration is its buffer duration, else the caps
