@@ -364,24 +364,43 @@ fn signal_and_errors() {
         seen.warnings
     );
     assert_eq!(elem.property::<u64>("injections"), 1);
-    // A bad schedule fails the state change with the reason.
-    let p = gst::parse::launch(
-        "videotestsrc num-buffers=1 ! vqinject schedule=\"freeze@1s\" ! fakesink",
-    )
-    .unwrap();
-    assert!(p.set_state(gst::State::Playing).is_err());
-    let err = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+    // A bad schedule or schedule file fails the state change with the reason in the error's
+    // main text (what gst-launch prints first), not a generic one.
+    let dir = std::env::temp_dir().join(format!("vqinject-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let big = dir.join("big.txt");
+    std::fs::write(&big, "# padding\n".repeat(120_000)).unwrap();
+    for (props, needle) in [
+        ("schedule=\"freeze@1s\"", "kind@start+duration"),
+        ("schedule=\"freeze@1+1\"", "'1' needs a unit"),
+        ("schedule=\"freeze@1s+1s:noise=300\"", "noise"),
+        ("location=/dev/zero", "not a regular file"),
+        (
+            &format!("location={}", big.display()),
+            "larger than 1024 KiB",
+        ),
+        (
+            "location=/nonexistent/schedule.txt",
+            "cannot read schedule file",
+        ),
+    ] {
+        let p = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=1 ! vqinject {props} ! fakesink"
+        ))
         .unwrap();
-    let gst::MessageView::Error(e) = err.view() else {
-        unreachable!()
-    };
-    assert!(
-        format!("{:?}", e.debug()).contains("kind@start+duration"),
-        "{:?}",
-        e.debug()
-    );
-    p.set_state(gst::State::Null).unwrap();
+        assert!(p.set_state(gst::State::Playing).is_err(), "{props}");
+        let err = p
+            .bus()
+            .unwrap()
+            .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
+            .unwrap();
+        let gst::MessageView::Error(e) = err.view() else {
+            unreachable!()
+        };
+        let text = e.error().to_string();
+        assert!(text.contains(needle), "{props}: {text}");
+        assert!(!text.contains("supporting library"), "{props}: {text}");
+        p.set_state(gst::State::Null).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

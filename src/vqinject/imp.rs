@@ -150,11 +150,32 @@ pub struct VqInject {
     state: Mutex<Option<State>>,
 }
 
+/// Largest schedule file read: a schedule is text of a few lines; a device or a huge file is a
+/// mistake that must not hang the state change or fill memory.
+const MAX_SCHEDULE_FILE: u64 = 1 << 20;
+
+fn read_schedule_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(MAX_SCHEDULE_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SCHEDULE_FILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB",
+            MAX_SCHEDULE_FILE / 1024
+        )));
+    }
+    Ok(text)
+}
+
 impl VqInject {
     fn load_schedule(&self, s: &Settings) -> Result<Vec<Entry>, String> {
         let mut text = s.schedule.clone();
         if let Some(path) = &s.location {
-            let file = std::fs::read_to_string(path)
+            let file = read_schedule_file(path)
                 .map_err(|e| format!("cannot read schedule file {path}: {e}"))?;
             text.push('\n');
             text.push_str(&file);
@@ -758,7 +779,7 @@ impl BaseTransformImpl for VqInject {
         let s = self.settings.lock().unwrap().clone();
         let entries = self
             .load_schedule(&s)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{}", e]))?;
+            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("{}", e)))?;
         *self.state.lock().unwrap() = Some(State::new(entries));
         self.obj().set_passthrough(true);
         Ok(())

@@ -16,7 +16,8 @@
  * message (start and end, times of the first affected buffer, exclusive end), whose `defect` is
  * what a vqmon detector should report.
  *
- * The schedule is the `schedule` property and/or the file `location`: entries
+ * The schedule is the `schedule` property and/or the file `location` (a regular file of at most
+ * 1 MiB; anything else fails the start with the reason): entries
  * `kind@start+duration[:params]` separated by `;` or newlines (`#` comments), times in running
  * time with a unit (`ns`, `us`, `ms`, `s`, `m`, `h`):
  *

@@ -8,7 +8,7 @@
 
 //! The injection schedule: `kind@start+duration[:params]` entries separated by `;` or newlines,
 //! `#` starts a comment. Times take a unit (`ns`, `us`, `ms`, `s`, `m`, `h`; a bare number is
-//! seconds) and are running times. Examples: `freeze@10s+2s`, `freeze@10s+2s:noise=3`,
+//! refused, as GStreamer times are nanoseconds elsewhere) and are running times. Examples: `freeze@10s+2s`, `freeze@10s+2s:noise=3`,
 //! `black@20s+1s`, `drop@30s+3s`, `stutter@40s+5s:every=7`, `corrupt@50s+500ms:area=0.2`,
 //! `blocky@60s+4s:q=24`, `offset@5s+20s:200ms`, `drift@0s+90s:1000ppm`, `gap@70s+300ms`,
 //! `silence@80s+2s`. Without `@start` (action signal) an entry starts at the next buffer.
@@ -117,7 +117,7 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// Parses a duration: `1.5s`, `500ms`, `40ns`, `2m`, `7` (seconds).
+/// Parses a duration with its unit: `1.5s`, `500ms`, `40ns`, `2m`.
 pub fn parse_time(s: &str) -> Result<u64, ParseError> {
     let s = s.trim();
     let split = s
@@ -128,7 +128,12 @@ pub fn parse_time(s: &str) -> Result<u64, ParseError> {
         .parse()
         .map_err(|_| ParseError(format!("'{s}' is not a time (like 1.5s or 500ms)")))?;
     let scale = match unit.trim() {
-        "" | "s" => 1e9,
+        "" => {
+            return Err(ParseError(format!(
+                "'{s}' needs a unit (ns, us, ms, s, m or h), like {s}s or {s}ms"
+            )));
+        }
+        "s" => 1e9,
         "ms" => 1e6,
         "us" => 1e3,
         "ns" => 1.0,
@@ -330,6 +335,10 @@ mod tests {
             ("offset@1s+1s", "needs a delay"),
             ("corrupt@1s+1s:area=3", "area must be within"),
             ("drift@1s+1s", "needs a rate"),
+            ("freeze@1+1", "'1' needs a unit"),
+            ("freeze@1s+1", "'1' needs a unit"),
+            ("stutter@1s+5s:hold=120", "'120' needs a unit"),
+            ("freeze@1s+1s:noise=300", "noise"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.0.contains(needle), "{text}: {e}");
