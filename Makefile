@@ -16,7 +16,7 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-build: deps
+build:
 	$(CARGO) build --release
 
 demo: deps
@@ -30,17 +30,17 @@ demo: deps
 test: deps
 	scripts/test.sh
 
-bench: deps
+bench:
 	$(CARGO) bench --bench freeze
 	$(CARGO) bench --bench artifact
 	$(CARGO) bench --bench avsync
 	benches/compare.sh
 	taskset -c 0 $(CARGO) bench --bench scale
 
-compare: deps
+compare:
 	benches/compare.sh
 
-install: deps
+install:
 	meson setup build --prefix=/usr --buildtype=release || meson setup --reconfigure build --prefix=/usr --buildtype=release
 	meson compile -C build
 	meson install -C build
