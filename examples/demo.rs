@@ -240,8 +240,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.display(),
         clip.display()
     );
+    let violations = schema_violations(&report)?;
+    if !violations.is_empty() {
+        return Err(format!(
+            "{} breaks docs/vqreport.schema.json: {violations:#?}",
+            report.display()
+        )
+        .into());
+    }
+    println!("the report is valid against docs/vqreport.schema.json");
     if found != scored || !false_alarms.is_empty() {
         return Err("the demo did not find exactly what was injected".into());
     }
     Ok(())
+}
+
+/// What in the report at `path` breaks the published schema.
+fn schema_violations(path: &std::path::Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let schema_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vqreport.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path)?)?;
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    let validator = jsonschema::validator_for(&schema)?;
+    Ok(validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect())
 }

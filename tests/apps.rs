@@ -14,20 +14,8 @@ mod common;
 mod monitor;
 
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// The folder holding the libgstvqmon.so that cargo built with these tests.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    assert!(
-        dir.join("libgstvqmon.so").exists(),
-        "no plugin in {}: build it first (cargo build --lib; make test does)",
-        dir.display()
-    );
-    dir
-}
 
 fn check_report(path: &Path) -> serde_json::Value {
     let report = validated(&std::fs::read_to_string(path).expect("report written"));

@@ -11,6 +11,7 @@ mod common;
 use common::*;
 use gst::prelude::*;
 use serde_json::Value;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
@@ -323,6 +324,141 @@ fn live_ndjson_summaries_and_event_lines() {
     for l in lines.iter().filter(|l| l["kind"] == "summary") {
         assert!(l["events"].as_array().unwrap().len() <= 1);
     }
+}
+
+/// Point events (avsyncmon's `ts-discont` and `timeline-shift`) are closed where they happened:
+/// the report, its NDJSON lines and the event lines all validate against the schema.
+#[test]
+fn point_events_are_valid_closed_events() {
+    init();
+    let location = tmp("points.json");
+    let lines_path = tmp("points.ndjson");
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=75 ! video/x-raw,width=64,height=48,framerate=25/1 ! \
+         avsyncmon name=m ! fakesink \
+         audiotestsrc num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! \
+         vqinject schedule=gap@1s+300ms ! m.audio_sink m.audio_src ! fakesink \
+         vqreport location={} event-lines=true ndjson-location={}",
+        location.display(),
+        lines_path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    run_to_eos(&pipeline);
+    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    let d = events(&report, "m", "ts-discont");
+    assert_eq!(d.len(), 1, "{report:#}");
+    let d = d[0];
+    assert_eq!(d["open"], false);
+    assert_eq!(d["end"], d["start"]);
+    assert_eq!(d["duration"], 0);
+    assert_eq!(d["end-reason"], Value::Null);
+    assert_eq!(d["start"]["running-time"], 1_300_000_000u64);
+    let text = std::fs::read_to_string(&lines_path).unwrap();
+    let lines: Vec<Value> = text.lines().map(validated).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "event" && l["phase"] == "point"),
+        "{text}"
+    );
+}
+
+/// Asserts that `path` holds whole NDJSON lines only, each valid against the schema; returns
+/// how many.
+fn whole_lines(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "torn last line: {text}"
+    );
+    text.lines().map(validated).count()
+}
+
+/// NDJSON lines are written whole: under a file size limit (as on a full disk) the line that
+/// does not fit is cut back off, a killed process leaves whole lines, and a later run starts on
+/// a new line after a torn one.
+#[test]
+fn ndjson_lines_stay_whole_under_a_size_limit_and_a_kill() {
+    init();
+    let path = tmp("limited.ndjson");
+    let schedule: Vec<String> = (0..16)
+        .map(|k| format!("freeze@{}ms+400ms", 200 + 500 * k))
+        .collect();
+    let launch = format!(
+        "gst-launch-1.0 videotestsrc num-buffers=220 pattern=ball ! \
+         video/x-raw,width=64,height=48,framerate=25/1 ! vqinject schedule=\"{}\" ! \
+         vqfreeze min-duration=200000000 ! fakesink vqreport event-lines=true ndjson-location={}",
+        schedule.join(";"),
+        path.display()
+    );
+    // 8 KiB: a few event lines fit, then a write crosses the limit part-way.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("ulimit -f 8; trap '' XFSZ; exec {launch}"))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("Cannot write NDJSON lines"), "{said}");
+    let n = whole_lines(&path);
+    assert!(n >= 2, "{n} lines");
+    assert!(std::fs::metadata(&path).unwrap().len() <= 8192);
+
+    // Killed while writing lines every 20 ms: whole lines only.
+    let path = tmp("killed.ndjson");
+    let mut child = std::process::Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "videotestsrc",
+            "is-live=true",
+            "pattern=smpte100",
+            "!",
+        ])
+        .args(["video/x-raw,width=64,height=48,framerate=25/1", "!"])
+        .args([
+            "vqfreeze",
+            "update-interval=20000000",
+            "!",
+            "fakesink",
+            "vqreport",
+        ])
+        .args(["interval=20000000", "event-lines=true"])
+        .arg(format!("ndjson-location={}", path.display()))
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = whole_lines(&path);
+    assert!(before >= 20, "{before} lines");
+    // A torn line, as a crash in the middle of another writer's line would leave; the next run
+    // starts a new line after it.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"kind\":\"eve")
+        .unwrap();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=10 ! vqfreeze ! fakesink vqreport ndjson-location={}",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    run_to_eos(&pipeline);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[before], "{\"kind\":\"eve");
+    assert_eq!(validated(lines[before + 1])["kind"], "final");
+    assert_eq!(lines.len(), before + 2);
 }
 
 #[test]

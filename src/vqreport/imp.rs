@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use super::lines::LineWriter;
 use super::report::{
     Collector, Detector, Generator, PipelineMessage, Report, ReportKind, structure_to_json,
     value_to_json,
@@ -251,15 +252,10 @@ impl VqReport {
             );
             return Err(gst::StateChangeError);
         }
-        let ndjson: Option<Box<dyn Write + Send>> = match settings.ndjson_location.as_deref() {
+        let ndjson = match settings.ndjson_location.as_deref() {
             None => None,
-            Some("-") => Some(Box::new(std::io::stdout())),
-            Some(loc) => match std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(loc)
-            {
-                Ok(f) => Some(Box::new(f)),
+            Some(loc) => match LineWriter::open(loc) {
+                Ok(w) => Some(w),
                 Err(e) => {
                     gst::element_imp_error!(
                         self,
@@ -483,7 +479,7 @@ struct Worker {
     pipeline: String,
     name: String,
     settings: Settings,
-    ndjson: Option<Box<dyn Write + Send>>,
+    ndjson: Option<LineWriter>,
     latest: Arc<Mutex<Option<String>>>,
     collector: Collector,
     /// Events touched since the last summary (indices into the collector's events).
@@ -766,7 +762,7 @@ impl Worker {
         let Some(out) = self.ndjson.as_mut() else {
             return;
         };
-        if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
+        if let Err(e) = out.write_line(line) {
             gst::error!(CAT, "cannot write an NDJSON line: {e}");
             if let Some(el) = self.element.upgrade() {
                 gst::element_warning!(

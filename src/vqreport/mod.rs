@@ -28,8 +28,10 @@
  *   element message (fields `kind` = `final`, `complete`, `json`) and kept in the `report`
  *   property;
  * - with `interval`, a summary every interval of wall-clock time: one NDJSON line on
- *   `ndjson-location` (appended and flushed line by line, so a crash loses nothing already
- *   written) and a `vqreport` message with `kind` = `summary`; a summary lists the events that
+ *   `ndjson-location` (appended, each line and its newline in one write, so a crash loses
+ *   nothing already written and never leaves half a line; a write that fails part-way, on a full
+ *   disk, is cut back off; a file left without a final newline gets one first, so a new line
+ *   never glues onto a torn one) and a `vqreport` message with `kind` = `summary`; a summary lists the events that
  *   started, changed or ended since the previous one;
  * - with `event-lines`, every defect as its own NDJSON line the moment it starts, is updated and
  *   ends.
@@ -39,7 +41,8 @@
  * duration with the longest event, first and last start), and lists every event with its start and
  * end times (PTS, running time, stream time, UTC for live pipelines), the running time it was
  * detected at, the detector's evidence, and the pipeline messages (warnings, errors, QoS) within
- * 1 s of it.
+ * 1 s of it. A point event (avsyncmon's `ts-discont`, `timeline-shift`) is a closed event that
+ * ends at its start: duration 0, no end reason.
  *
  * An unwritable `location` or `ndjson-location` fails the change to READY with an error message.
  * A failed write of the final report posts an error, but the bus message and the `report`
@@ -56,6 +59,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod lines;
 pub mod report;
 
 pub use imp::REPORT_STRUCTURE;

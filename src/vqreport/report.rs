@@ -231,7 +231,10 @@ impl Collector {
             }
             None => {
                 // A defect first seen at its end (vqreport joined late) is recorded all the same.
+                // A point event is closed where it happened: it ends at its start, lasting 0,
+                // with no end reason (nothing ended it).
                 let ended = m.phase == Phase::End;
+                let point = m.phase == Phase::Point;
                 self.index.insert(key, self.events.len());
                 self.events.push(EventRecord {
                     defect: m.defect.clone(),
@@ -241,9 +244,21 @@ impl Collector {
                     start_utc: m.utc.clone(),
                     detected_running_time: m.detected_running_time.map(gst::ClockTime::nseconds),
                     open: matches!(m.phase, Phase::Start | Phase::Update),
-                    end: if ended { m.end.map(Times::from) } else { None },
-                    end_utc: if ended { m.end_utc.clone() } else { None },
-                    duration: m.duration.map(gst::ClockTime::nseconds),
+                    end: match (ended, point) {
+                        (true, _) => m.end.map(Times::from),
+                        (_, true) => Some(m.start.into()),
+                        _ => None,
+                    },
+                    end_utc: match (ended, point) {
+                        (true, _) => m.end_utc.clone(),
+                        (_, true) => m.utc.clone(),
+                        _ => None,
+                    },
+                    duration: if point {
+                        Some(0)
+                    } else {
+                        m.duration.map(gst::ClockTime::nseconds)
+                    },
                     end_reason: m.end_reason.map(|r| r.as_str().to_string()),
                     updates: u64::from(m.phase == Phase::Update),
                     evidence,

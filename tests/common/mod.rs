@@ -576,3 +576,15 @@ pub fn validated(text: &str) -> serde_json::Value {
     assert!(errors.is_empty(), "schema violations: {errors:#?}\n{text}");
     v
 }
+
+/// The folder holding the libgstvqmon.so that cargo built with these tests.
+pub fn plugin_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    assert!(
+        dir.join("libgstvqmon.so").exists(),
+        "no plugin in {}: build it first (cargo build --lib; make test does)",
+        dir.display()
+    );
+    dir
+}
