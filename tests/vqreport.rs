@@ -410,7 +410,7 @@ fn ndjson_lines_stay_whole_under_a_size_limit_and_a_kill() {
     assert!(n >= 2, "{n} lines");
     assert!(std::fs::metadata(&path).unwrap().len() <= 8192);
 
-    // Killed while writing lines every 20 ms: whole lines only.
+    // Killed while writing lines (event updates every 20 ms): whole lines only.
     let path = tmp("killed.ndjson");
     let mut child = std::process::Command::new("gst-launch-1.0")
         .args([
@@ -428,7 +428,7 @@ fn ndjson_lines_stay_whole_under_a_size_limit_and_a_kill() {
             "fakesink",
             "vqreport",
         ])
-        .args(["interval=20000000", "event-lines=true"])
+        .args(["interval=100000000", "event-lines=true"])
         .arg(format!("ndjson-location={}", path.display()))
         .env("GST_PLUGIN_PATH", plugin_dir())
         .spawn()
@@ -484,6 +484,71 @@ fn an_unwritable_location_fails_at_ready() {
     // Outside a pipeline there is no bus to listen to.
     let lone = gst::ElementFactory::make("vqreport").build().unwrap();
     assert!(lone.set_state(gst::State::Ready).is_err());
+}
+
+/// A summary interval under 100 ms (1 ns wrote 18 MB/s) is refused at READY with the reason.
+#[test]
+fn a_flooding_interval_fails_at_ready() {
+    init();
+    for (interval, ok) in [
+        (1u64, false),
+        (99_999_999, false),
+        (100_000_000, true),
+        (0, true),
+    ] {
+        let pipeline = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport interval={interval}"
+        ))
+        .unwrap();
+        assert_eq!(
+            pipeline.set_state(gst::State::Ready).is_ok(),
+            ok,
+            "{interval}"
+        );
+        if !ok {
+            let msg = pipeline
+                .bus()
+                .unwrap()
+                .pop_filtered(&[gst::MessageType::Error])
+                .expect("an error message");
+            let gst::MessageView::Error(e) = msg.view() else {
+                unreachable!()
+            };
+            let text = e.error().to_string();
+            assert!(text.contains("at least 100 ms"), "{text}");
+        }
+        pipeline.set_state(gst::State::Null).unwrap();
+    }
+}
+
+/// The temporary file of a writer killed mid-write is removed by the next run; a live
+/// writer's is left alone.
+#[test]
+fn stale_temporary_reports_are_removed() {
+    init();
+    let location = tmp("stale.json");
+    let dir = location.parent().unwrap();
+    // A pid above the kernel's pid_max cannot be running.
+    let dead = dir.join("stale.json.99999999.tmp");
+    // pid 1 always runs.
+    let alive = dir.join("stale.json.1.tmp");
+    let other = dir.join("stale.json.notes.tmp");
+    for f in [&dead, &alive, &other] {
+        std::fs::write(f, "{\"partial").unwrap();
+    }
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport location={}",
+        location.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    run_to_eos(&pipeline);
+    validated(&std::fs::read_to_string(&location).unwrap());
+    assert!(!dead.exists());
+    assert!(alive.exists() && other.exists());
+    std::fs::remove_file(&alive).unwrap();
+    std::fs::remove_file(&other).unwrap();
 }
 
 /// Replaces what changes from run to run (wall-clock times, version) so layouts can be compared.

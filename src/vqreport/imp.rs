@@ -40,6 +40,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 pub const REPORT_STRUCTURE: &str = "vqreport";
 
 const DEFAULT_INTERVAL: u64 = 0;
+/// Shortest summary interval: a summary is a report; more often than this it is a flood (1 ns
+/// wrote 18 MB/s).
+const MIN_INTERVAL: u64 = 100_000_000;
 const DEFAULT_EVENT_LINES: bool = false;
 const DEFAULT_POST_MESSAGES: bool = true;
 /// How long a state change waits for the final report to be written.
@@ -122,7 +125,7 @@ impl ObjectImpl for VqReport {
                     .build(),
                 glib::ParamSpecUInt64::builder("interval")
                     .nick("Interval")
-                    .blurb("Interval (ns, wall clock) of summary lines on ndjson-location and on the bus (0 = none)")
+                    .blurb("Interval (ns, wall clock) of summary lines on ndjson-location and on the bus (0 = none, else at least 100 ms)")
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_ready()
                     .build(),
@@ -242,6 +245,18 @@ impl VqReport {
             );
             return Err(gst::StateChangeError);
         };
+        if settings.interval > 0 && settings.interval < MIN_INTERVAL {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Settings,
+                (
+                    "interval must be 0 (no summaries) or at least {} ms, not {} ns",
+                    MIN_INTERVAL / 1_000_000,
+                    settings.interval
+                )
+            );
+            return Err(gst::StateChangeError);
+        }
         if let Some(loc) = settings.location.as_deref().filter(|l| *l != "-")
             && let Err(e) = check_writable(Path::new(loc))
         {
@@ -434,25 +449,64 @@ fn wanted(msg: &gst::Message) -> bool {
     }
 }
 
-/// Checks that a file can be created next to `path` (the atomic write needs its directory).
+/// Checks that a file can be created next to `path` (the atomic write needs its directory),
+/// and removes the temporary files that writers of `path` killed mid-write left there.
 fn check_writable(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Err(std::io::Error::other("it is a directory"));
     }
-    let probe = temp_path(path);
+    let probe = temp_path(path, std::process::id());
     std::fs::File::create(&probe)?;
-    std::fs::remove_file(&probe)
+    std::fs::remove_file(&probe)?;
+    remove_stale_temp_files(path);
+    Ok(())
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+/// `<path>.<pid>.tmp`: where process `pid` writes the report before renaming it to `path`.
+fn temp_path(path: &Path, pid: u32) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
+    name.push(format!(".{pid}.tmp"));
     path.with_file_name(name)
+}
+
+/// Removes `<path>.<pid>.tmp` files of processes that no longer run.
+fn remove_stale_temp_files(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let file = file.to_string_lossy();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            gst::info!(
+                CAT,
+                "removing {}, left by a writer that died",
+                e.path().display()
+            );
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Writes `data` to `path` atomically: a temporary file in the same directory, synced, renamed.
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = temp_path(path);
+    let tmp = temp_path(path, std::process::id());
     let res = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(data)?;

@@ -24,10 +24,12 @@
  * - the final report, at EOS, or when the pipeline stops before EOS (then `"complete": false`).
  *   At EOS it is written before the application sees the EOS message: the file is complete and
  *   the `vqreport` message is on the bus ahead of EOS. It is
- *   written atomically to `location` (`-` for standard output), posted on the bus as a `vqreport`
- *   element message (fields `kind` = `final`, `complete`, `json`) and kept in the `report`
- *   property;
- * - with `interval`, a summary every interval of wall-clock time: one NDJSON line on
+ *   written atomically to `location` (`-` for standard output; through `<location>.<pid>.tmp`,
+ *   and such files of writers that died are removed at the next start), posted on the bus as a
+ *   `vqreport` element message (fields `kind` = `final`, `complete`, `json`) and kept in the
+ *   `report` property;
+ * - with `interval` (0 = none, else at least 100 ms; shorter fails the change to READY), a
+ *   summary every interval of wall-clock time: one NDJSON line on
  *   `ndjson-location` (appended, each line and its newline in one write, so a crash loses
  *   nothing already written and never leaves half a line; a write that fails part-way, on a full
  *   disk, is cut back off; a file left without a final newline gets one first, so a new line
