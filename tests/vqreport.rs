@@ -347,6 +347,10 @@ fn point_events_are_valid_closed_events() {
     .unwrap();
     run_to_eos(&pipeline);
     let report = validated(&std::fs::read_to_string(&location).unwrap());
+    // What was watched: no source with a URI here, the host, no label.
+    assert_eq!(report["watched"]["sources"], serde_json::json!([]));
+    assert!(!report["watched"]["host"].as_str().unwrap().is_empty());
+    assert_eq!(report["watched"]["label"], Value::Null);
     let d = events(&report, "m", "ts-discont");
     assert_eq!(d.len(), 1, "{report:#}");
     let d = d[0];
@@ -355,6 +359,9 @@ fn point_events_are_valid_closed_events() {
     assert_eq!(d["duration"], 0);
     assert_eq!(d["end-reason"], Value::Null);
     assert_eq!(d["start"]["running-time"], 1_300_000_000u64);
+    assert_eq!(d["start-seconds"], 1.3);
+    assert_eq!(d["end-seconds"], 1.3);
+    assert_eq!(d["duration-seconds"], 0.0);
     let text = std::fs::read_to_string(&lines_path).unwrap();
     let lines: Vec<Value> = text.lines().map(validated).collect();
     assert!(
@@ -486,6 +493,39 @@ fn an_unwritable_location_fails_at_ready() {
     assert!(lone.set_state(gst::State::Ready).is_err());
 }
 
+/// A report says what it watched: the label, the host, and each source as a URI (a file
+/// location made absolute).
+#[test]
+fn a_report_says_what_it_watched() {
+    init();
+    let clip = media_clip("watched", false);
+    let location = tmp("watched.json");
+    let pipeline = gst::parse::launch(&format!(
+        "filesrc name=src location={} ! decodebin ! videoconvert ! vqfreeze ! fakesink \
+         vqreport label=\"channel 7\" location={}",
+        clip.display(),
+        location.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    run_to_eos(&pipeline);
+    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    let w = &report["watched"];
+    assert_eq!(w["label"], "channel 7");
+    assert_eq!(w["host"], gst::glib::host_name().as_str());
+    let uri = gst::glib::filename_to_uri(&clip, None).unwrap();
+    assert_eq!(
+        w["sources"],
+        serde_json::json!([{ "element": "src", "uri": uri.as_str() }])
+    );
+    let e = &report["events"][0];
+    assert_eq!(
+        e["start-seconds"].as_f64().unwrap(),
+        e["start"]["running-time"].as_u64().unwrap() as f64 / 1e9
+    );
+}
+
 /// A summary interval under 100 ms (1 ns wrote 18 MB/s) is refused at READY with the reason.
 #[test]
 fn a_flooding_interval_fails_at_ready() {
@@ -557,7 +597,7 @@ fn normalize(v: &mut Value) {
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
                 match k.as_str() {
-                    "created-utc" | "version" => *x = Value::String(format!("<{k}>")),
+                    "created-utc" | "version" | "host" => *x = Value::String(format!("<{k}>")),
                     _ => normalize(x),
                 }
             }

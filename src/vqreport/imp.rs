@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use super::lines::LineWriter;
 use super::report::{
-    Collector, Detector, Generator, PipelineMessage, Report, ReportKind, structure_to_json,
-    value_to_json,
+    Collector, Detector, Generator, PipelineMessage, Report, ReportKind, Source, Watched,
+    structure_to_json, value_to_json,
 };
 use crate::message::{self, DEFECT_STRUCTURE, DefectMessage, Phase};
 
@@ -55,6 +55,7 @@ struct Settings {
     interval: u64,
     event_lines: bool,
     post_messages: bool,
+    label: Option<String>,
 }
 
 impl Default for Settings {
@@ -65,6 +66,7 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             event_lines: DEFAULT_EVENT_LINES,
             post_messages: DEFAULT_POST_MESSAGES,
+            label: None,
         }
     }
 }
@@ -141,6 +143,11 @@ impl ObjectImpl for VqReport {
                     .default_value(DEFAULT_POST_MESSAGES)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("label")
+                    .nick("Label")
+                    .blurb("The stream's name for the operator, written into every report (watched.label)")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("report")
                     .nick("Report")
                     .blurb("The latest report (JSON)")
@@ -169,6 +176,12 @@ impl ObjectImpl for VqReport {
             "interval" => s.interval = value.get().expect("type checked upstream"),
             "event-lines" => s.event_lines = value.get().expect("type checked upstream"),
             "post-messages" => s.post_messages = value.get().expect("type checked upstream"),
+            "label" => {
+                s.label = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|l| !l.is_empty())
+            }
             _ => unimplemented!(),
         }
         gst::info!(CAT, imp = self, "{} set", pspec.name());
@@ -182,6 +195,7 @@ impl ObjectImpl for VqReport {
             "interval" => s.interval.to_value(),
             "event-lines" => s.event_lines.to_value(),
             "post-messages" => s.post_messages.to_value(),
+            "label" => s.label.to_value(),
             "report" => self.latest.lock().unwrap().to_value(),
             _ => unimplemented!(),
         }
@@ -661,6 +675,43 @@ impl Worker {
         }
     }
 
+    /// The label, the host and every source with a URI or file location.
+    fn watched(&self) -> Watched {
+        let mut sources: Vec<Source> = Vec::new();
+        if let Some(top) = self.top.upgrade() {
+            for e in top.iterate_recurse().into_iter().flatten() {
+                // A source produces data and takes none (vqreport, padless, writes files).
+                let is_source = (!e.src_pads().is_empty() && e.sink_pads().is_empty())
+                    || e.factory()
+                        .is_some_and(|f| f.has_type(gst::ElementFactoryType::SRC));
+                let uri = if e.find_property("uri").is_some() {
+                    e.property::<Option<String>>("uri")
+                } else if is_source && e.find_property("location").is_some() {
+                    e.property::<Option<String>>("location").map(|l| {
+                        let path = std::path::absolute(&l).unwrap_or_else(|_| l.clone().into());
+                        glib::filename_to_uri(path, None).map_or(l, |u| u.to_string())
+                    })
+                } else {
+                    None
+                };
+                if let Some(uri) = uri.filter(|u| !u.is_empty())
+                    && !sources.iter().any(|s| s.uri == uri)
+                {
+                    sources.push(Source {
+                        element: e.name().to_string(),
+                        uri,
+                    });
+                }
+            }
+        }
+        sources.sort_by(|a, b| a.element.cmp(&b.element));
+        Watched {
+            label: self.settings.label.clone(),
+            host: glib::host_name().to_string(),
+            sources,
+        }
+    }
+
     fn detectors(&self) -> Vec<Detector> {
         let Some(top) = self.top.upgrade() else {
             return Vec::new();
@@ -717,6 +768,7 @@ impl Worker {
             &self.pipeline,
             &self.name,
             utc,
+            self.watched(),
             self.detectors(),
         )
     }

@@ -38,11 +38,13 @@
  * - with `event-lines`, every defect as its own NDJSON line the moment it starts, is updated and
  *   ends.
  *
- * Each report names the pipeline and vqreport, lists what every detector watched (caps, frames,
- * duration, every setting, its `stats`), sums up each defect type (count, open, total and longest
- * duration with the longest event, first and last start), and lists every event with its start and
- * end times (PTS, running time, stream time, UTC for live pipelines), the running time it was
- * detected at, the detector's evidence, and the pipeline messages (warnings, errors, QoS) within
+ * Each report says what was watched (`watched`: the `label` property, the host, and every source
+ * with a URI or file location, as URIs), names the pipeline and vqreport, lists what every
+ * detector watched (caps, frames, duration, every setting, its `stats`), sums up each defect type
+ * (count, open, total and longest duration with the longest event, first and last start), and
+ * lists every event with its start and end times (PTS, running time, stream time, UTC for live
+ * pipelines; the running times and the duration also in seconds: `start-seconds`, `end-seconds`,
+ * `duration-seconds`), the running time it was detected at, the detector's evidence, and the pipeline messages (warnings, errors, QoS) within
  * 1 s of it. A point event (avsyncmon's `ts-discont`, `timeline-shift`) is a closed event that
  * ends at its start: duration 0, no end reason.
  *

@@ -46,10 +46,30 @@ pub struct Report {
     pub pipeline: String,
     pub element: String,
     pub created_utc: String,
+    pub watched: Watched,
     pub detectors: Vec<Detector>,
     pub summary: BTreeMap<String, TypeSummary>,
     pub events: Vec<EventRecord>,
     pub pipeline_messages: Vec<PipelineMessage>,
+}
+
+/// What the pipeline watched, and where.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Watched {
+    /// vqreport's `label` property: the stream's name for the operator.
+    pub label: Option<String>,
+    /// The machine that ran the pipeline.
+    pub host: String,
+    /// Every source of the pipeline with a URI or a file location, as URIs.
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Source {
+    pub element: String,
+    pub uri: String,
 }
 
 /// One vqmon detector of the pipeline and what it watched.
@@ -125,6 +145,10 @@ pub struct EventRecord {
     pub end_utc: Option<String>,
     /// Duration (ns): in total once ended, so far while open.
     pub duration: Option<u64>,
+    /// The running times of the start and end, and the duration, in seconds (for reading).
+    pub start_seconds: Option<f64>,
+    pub end_seconds: Option<f64>,
+    pub duration_seconds: Option<f64>,
     pub end_reason: Option<String>,
     pub updates: u64,
     pub evidence: Value,
@@ -203,6 +227,16 @@ pub struct Collector {
 impl Collector {
     /// Merges one defect message into its event; returns the event's index in [`Self::events`].
     pub fn add_defect(&mut self, m: &DefectMessage) -> usize {
+        let i = self.merge(m);
+        let e = &mut self.events[i];
+        let seconds = |ns: u64| ns as f64 / 1e9;
+        e.start_seconds = e.start.running_time.map(seconds);
+        e.end_seconds = e.end.and_then(|t| t.running_time).map(seconds);
+        e.duration_seconds = e.duration.map(seconds);
+        i
+    }
+
+    fn merge(&mut self, m: &DefectMessage) -> usize {
         let key = (m.element.clone(), m.id);
         let evidence = m
             .evidence
@@ -259,6 +293,9 @@ impl Collector {
                     } else {
                         m.duration.map(gst::ClockTime::nseconds)
                     },
+                    start_seconds: None,
+                    end_seconds: None,
+                    duration_seconds: None,
                     end_reason: m.end_reason.map(|r| r.as_str().to_string()),
                     updates: u64::from(m.phase == Phase::Update),
                     evidence,
@@ -287,6 +324,7 @@ impl Collector {
         pipeline: &str,
         element: &str,
         created_utc: String,
+        watched: Watched,
         detectors: Vec<Detector>,
     ) -> Report {
         let mut events = self.events.clone();
@@ -345,6 +383,7 @@ impl Collector {
             pipeline: pipeline.to_string(),
             element: element.to_string(),
             created_utc,
+            watched,
             detectors,
             summary,
             events,
