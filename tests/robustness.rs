@@ -6,13 +6,15 @@
 //
 // SPDX-License-Identifier: MPL-2.0
 
-//! Random abuse: bad timestamps, truncated buffers, flags, flushes, segments, gaps and caps
-//! changes. vqfreeze must pass every buffer, post only well-formed messages, never error, and
-//! close every defect it opened.
+//! Random abuse: bad timestamps, truncated buffers, flags, flushes, segments, gaps, caps
+//! changes and property changes while playing. Every element must pass every buffer, post only
+//! well-formed messages, never error, and close every defect it opened exactly once, ending no
+//! earlier than it started.
 
 mod common;
 
 use common::*;
+use gst::glib;
 use gst::prelude::*;
 use gstvqmon::{DefectMessage, Phase};
 use std::collections::HashSet;
@@ -37,18 +39,109 @@ fn caps_for(rng: &mut Rng) -> gst_video::VideoInfo {
         .unwrap()
 }
 
+/// A property the abuse may change while playing, with the values it picks from.
+type Knob = (&'static str, fn(&mut Rng) -> glib::Value);
+
+/// Checks the defect messages on `bus`: well formed, ids not reused, every start ended exactly
+/// once, no end before its start. Returns how many defects started.
+fn check_defects(bus: &gst::Bus, what: &str) -> usize {
+    let mut started = std::collections::HashMap::new();
+    let mut ended = HashSet::new();
+    while let Some(msg) = bus.pop() {
+        match msg.view() {
+            gst::MessageView::Error(e) => panic!("{what}: error {:?}", e.error()),
+            _ => {
+                if let Some(d) = DefectMessage::from_message(&msg) {
+                    let d = d.unwrap_or_else(|e| panic!("{what}: {e}"));
+                    match d.phase {
+                        Phase::Start => assert!(
+                            started.insert(d.id, d.start.running_time).is_none(),
+                            "{what}: id reused"
+                        ),
+                        Phase::End => {
+                            let start = started.get(&d.id);
+                            assert!(start.is_some(), "{what}: end before start");
+                            assert!(ended.insert(d.id), "{what}: ended twice");
+                            if let (Some(Some(s)), Some(e)) =
+                                (start, d.end.and_then(|e| e.running_time))
+                            {
+                                assert!(e >= *s, "{what}: {} ends before it starts", d.defect);
+                            }
+                        }
+                        Phase::Update => {
+                            assert!(started.contains_key(&d.id) && !ended.contains(&d.id))
+                        }
+                        Phase::Point => (),
+                    }
+                }
+            }
+        }
+    }
+    let started: HashSet<u64> = started.into_keys().collect();
+    assert_eq!(started, ended, "{what}: every defect that started ended");
+    started.len()
+}
+
 #[test]
 fn random_abuse_never_breaks_the_stream() {
     init();
+    let vqfreeze: &[Knob] = &[
+        ("row-step", |r| (1 + r.next_u32() % 4).to_value()),
+        // Regions that leave a block on any picture (ones that leave none are an error).
+        ("regions", |r| {
+            ["", "include:0,0,100%,100%"][r.next_u32() as usize % 2].to_value()
+        }),
+        ("min-duration", |r| {
+            u64::from(1 + r.next_u32() % 5).to_value()
+        }),
+    ];
+    let vqartifact: &[Knob] = &[
+        ("frame-step", |r| (1 + r.next_u32() % 3).to_value()),
+        ("estimate-grid", |r| r.one_in(2).to_value()),
+    ];
+    let vqinject: &[Knob] = &[("seed", |r| u64::from(r.next_u32()).to_value())];
+    let mut total = 0;
+    for (factory, props, knobs) in [
+        (
+            "vqfreeze",
+            &[
+                ("min-duration", 100_000_000u64),
+                ("black-min-duration", 100_000_000),
+                ("stall-timeout", 500_000_000),
+                ("update-interval", 200_000_000),
+            ][..],
+            vqfreeze,
+        ),
+        (
+            "vqartifact",
+            &[("hangover", 200_000_000u64)][..],
+            vqartifact,
+        ),
+        ("vqinject", &[][..], vqinject),
+    ] {
+        let defects = abuse(factory, props, knobs);
+        eprintln!("{factory}: defects opened and closed: {defects}");
+        total += defects;
+    }
+    assert!(total > 50, "the abuse provoked defects: {total}");
+}
+
+fn abuse(factory: &str, props: &[(&str, u64)], knobs: &[Knob]) -> usize {
     let mut total_defects = 0;
     for seed in 1..=12u64 {
         let mut rng = Rng::new(seed);
-        let mut h = gst_check::Harness::new("vqfreeze");
+        let mut h = gst_check::Harness::new(factory);
         let elem = h.element().unwrap();
-        elem.set_property("min-duration", 100_000_000u64);
-        elem.set_property("black-min-duration", 100_000_000u64);
-        elem.set_property("stall-timeout", 500_000_000u64);
-        elem.set_property("update-interval", 200_000_000u64);
+        for (k, v) in props {
+            elem.set_property(k, *v);
+        }
+        if factory == "vqinject" {
+            elem.set_property(
+                "schedule",
+                "freeze@1s+2s; black@4s+1s; drop@6s+1s; corrupt@8s+1s; blocky@10s+2s; \
+                 stutter@13s+3s",
+            );
+        }
         let bus = gst::Bus::new();
         elem.set_bus(Some(&bus));
         let mut info = caps_for(&mut rng);
@@ -59,6 +152,10 @@ fn random_abuse_never_breaks_the_stream() {
         for _ in 0..600 {
             let r = rng.next_u32() % 100;
             match r {
+                4 if !knobs.is_empty() => {
+                    let (name, value) = knobs[rng.next_u32() as usize % knobs.len()];
+                    elem.set_property_from_value(name, &value(&mut rng));
+                }
                 0 => {
                     info = caps_for(&mut rng);
                     h.set_src_caps(info.to_caps().unwrap());
@@ -128,7 +225,7 @@ fn random_abuse_never_breaks_the_stream() {
                         }
                         b.set_flags(flags);
                     }
-                    assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "seed {seed}");
+                    assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "{factory} seed {seed}");
                     pushed += 1;
                 }
             }
@@ -140,45 +237,21 @@ fn random_abuse_never_breaks_the_stream() {
         while h.try_pull().is_some() {
             pulled += 1;
         }
-        assert_eq!(pushed, pulled, "seed {seed}: every buffer passes");
-
-        let mut started = HashSet::new();
-        let mut ended = HashSet::new();
-        while let Some(msg) = bus.pop() {
-            match msg.view() {
-                gst::MessageView::Error(e) => panic!("seed {seed}: error {:?}", e.error()),
-                _ => {
-                    if let Some(d) = DefectMessage::from_message(&msg) {
-                        let d = d.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
-                        match d.phase {
-                            Phase::Start => assert!(started.insert(d.id), "seed {seed}: id reused"),
-                            Phase::End => {
-                                assert!(started.contains(&d.id), "seed {seed}: end before start");
-                                assert!(ended.insert(d.id), "seed {seed}: ended twice");
-                            }
-                            Phase::Update => {
-                                assert!(started.contains(&d.id) && !ended.contains(&d.id))
-                            }
-                            Phase::Point => (),
-                        }
-                    }
-                }
-            }
+        if factory == "vqinject" {
+            // drop and stutter remove or repeat frames on purpose.
+            assert!(pulled > 0, "{factory} seed {seed}");
+        } else {
+            assert_eq!(pushed, pulled, "{factory} seed {seed}: every buffer passes");
         }
-        assert_eq!(
-            started, ended,
-            "seed {seed}: every defect that started ended"
-        );
-        total_defects += started.len();
-        let stats = elem.property::<gst::Structure>("stats");
-        assert!(
-            stats.get::<u64>("bad-buffers").unwrap() > 0,
-            "seed {seed}: truncated buffers seen"
-        );
+        let started = check_defects(&bus, &format!("{factory} seed {seed}"));
+        total_defects += started;
+        if elem.find_property("stats").is_some() {
+            let stats = elem.property::<gst::Structure>("stats");
+            assert!(
+                stats.get::<u64>("bad-buffers").unwrap() > 0,
+                "{factory} seed {seed}: truncated buffers seen"
+            );
+        }
     }
-    eprintln!("defects opened and closed: {total_defects}");
-    assert!(
-        total_defects > 50,
-        "the abuse provoked defects: {total_defects}"
-    );
+    total_defects
 }

@@ -204,6 +204,8 @@ pub struct Detector {
     series: Series,
     /// The last analysed frame's grid ratios (kept by frames not analysed).
     pub last_score: (f64, f64),
+    /// The last frame's start on the timeline, and its end.
+    prev: Option<(u64, (Times, u64))>,
 }
 
 impl Detector {
@@ -213,12 +215,25 @@ impl Detector {
             blockiness,
             series: Series::default(),
             last_score: (1.0, 1.0),
+            prev: None,
         }
     }
 
     /// Decides one frame.
     pub fn frame(&mut self, f: &Frame, p: &Params) -> Decided {
         let mut out = Decided::default();
+        if let Some((t, end)) = self.prev
+            && f.t < t
+        {
+            // Time went backwards: what came before cannot be joined with what follows.
+            for e in self
+                .close(Some(end), crate::message::EndReason::Discont, f.now)
+                .iter()
+            {
+                out.events.push(*e);
+            }
+        }
+        self.prev = Some((f.t, (f.times.plus(f.dur), f.t + f.dur)));
         let (cells, pixels, score, score_16, grid_x, grid_y) = match f.pixels {
             Some(m) => {
                 let compressed = compressed(self.blockiness.smoothed, m.r8, p.blockiness.alarm);
@@ -306,6 +321,7 @@ impl Detector {
         self.corruption.close(reason, now, &mut events);
         self.blockiness.close(last_end, reason, now, &mut events);
         self.series = Series::default();
+        self.prev = None;
         events
     }
 }
@@ -387,6 +403,57 @@ mod tests {
         assert!((d.mean(0.0) - 1.48).abs() < 1e-9);
         assert_eq!(s.frames, 10);
         assert_eq!(Series::default().mean(1.25), 1.25);
+    }
+
+    #[test]
+    fn time_going_backwards_ends_what_is_open() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicU64;
+        let ids = Arc::new(AtomicU64::new(1));
+        let mut d = Detector::new(
+            CorruptionTracker::new(ids.clone(), 250),
+            BlockinessTracker::new(ids),
+        );
+        let p = Params {
+            corruption: super::super::events::TEST_CORRUPTION,
+            blockiness: super::super::events::TEST_BLOCKINESS,
+            cell: 16,
+            measurement_interval: 0,
+        };
+        let frame = |i: u64, lost: u64| Frame {
+            times: Times {
+                running_time: Some(i * F),
+                ..Default::default()
+            },
+            t: i * F,
+            dur: F,
+            step: 1,
+            lost: LostFrames {
+                counted: lost,
+                evidence: lost,
+                start: None,
+            },
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        // Lost frames open an event at 100; then the timeline jumps back to 10, with loss again.
+        for (i, lost) in [(98, 0), (99, 0), (100, 2), (101, 0), (10, 3), (11, 0)] {
+            for e in d.frame(&frame(i, lost), &p).events.iter() {
+                let end = e.end.and_then(|t| t.running_time).map(|t| t / F);
+                seen.push((i, e.phase, e.start_t / F, end, e.reason));
+            }
+        }
+        use crate::message::EndReason::Discont;
+        use crate::message::Phase::*;
+        assert_eq!(
+            seen,
+            vec![
+                (100, Start, 100, None, None),
+                // Ended where its last frame with evidence (100) ended.
+                (10, End, 100, Some(101), Some(Discont)),
+                (10, Start, 10, None, None),
+            ]
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@
  * event and input-problem counters and the last blockiness score and grid.
  *
  * Open defects are closed at EOS, flush, new segment, stream start, caps change and stop, with the
- * reason. Buffers without timestamps are placed after the previous frame (one warning); buffers
+ * reason; a backwards timestamp closes them as `discont` at the previous frame's end. Buffers without timestamps are placed after the previous frame (one warning); buffers
  * that cannot be mapped pass through unanalysed, are counted in `stats` and the first posts a
  * warning.
  *
