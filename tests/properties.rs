@@ -1,0 +1,123 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! Property-based tests: the string parsers (regions, vqinject schedules) and the analysis cores
+//! fed planes of arbitrary sizes, strides and content never panic, and keep their contracts.
+
+use gstvqmon::regions::Regions;
+use gstvqmon::vqartifact::features::Features;
+use gstvqmon::vqfreeze::stillness::{Stillness, measure_plane_u8};
+use gstvqmon::vqinject::schedule;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Any text parses or is refused with a reason; what parses prints back to the same regions,
+    /// and its block mask fits any picture.
+    #[test]
+    fn regions_parse_print_and_mask(text in "[a-z:;,.%0-9 -]{0,60}", w in 1usize..2000, h in 1usize..1200) {
+        match text.parse::<Regions>() {
+            Ok(r) => {
+                let again: Regions = r.to_string().parse().expect("printed regions parse");
+                prop_assert_eq!(&again, &r);
+                let (cols, rows) = (w.div_ceil(16), h.div_ceil(16));
+                let mut mask = vec![false; cols * rows];
+                let n = r.block_mask(w, h, 16, 16, &mut mask);
+                prop_assert_eq!(n, mask.iter().filter(|m| **m).count());
+                if r.is_empty() {
+                    prop_assert_eq!(n, cols * rows);
+                }
+            }
+            Err(e) => prop_assert!(!e.0.is_empty()),
+        }
+    }
+
+    /// Well-formed rectangles always parse.
+    #[test]
+    fn generated_regions_parse(rects in prop::collection::vec(
+        (any::<bool>(), 0u32..5000, 0u32..5000, 0u32..5000, 0u32..5000, any::<bool>()), 1..5)) {
+        let text: Vec<String> = rects
+            .iter()
+            .map(|(inc, x, y, w, h, pct)| {
+                let u = if *pct { "%" } else { "" };
+                format!("{}:{x}{u},{y}{u},{w}{u},{h}{u}", if *inc { "include" } else { "exclude" })
+            })
+            .collect();
+        let r: Regions = text.join(";").parse().expect("well formed");
+        prop_assert!(!r.is_empty());
+        let again: Regions = r.to_string().parse().expect("printed regions parse");
+        prop_assert_eq!(again, r);
+    }
+
+    /// Any schedule text parses or is refused with a reason.
+    #[test]
+    fn schedules_never_panic(text in "[a-z@+:=;,.0-9#\n ]{0,80}") {
+        if let Err(e) = schedule::parse(&text) {
+            prop_assert!(!e.0.is_empty());
+        }
+    }
+
+    /// Well-formed entries parse to their times, to the nanosecond.
+    #[test]
+    fn generated_schedules_parse(start_ms in 0u64..10_000_000, dur_ms in 1u64..100_000) {
+        let e = schedule::parse_one(&format!("freeze@{start_ms}ms+{dur_ms}ms")).unwrap();
+        prop_assert_eq!(e.start, Some(start_ms * 1_000_000));
+        prop_assert_eq!(e.duration, dur_ms * 1_000_000);
+    }
+
+    /// vqfreeze's block measurements on any picture size, stride and content: finite figures,
+    /// and a picture compared with itself is exactly still.
+    #[test]
+    fn stillness_on_any_plane(w in 1usize..300, h in 1usize..200, pad in 0usize..40, seed in any::<u64>()) {
+        let stride = w + pad;
+        let plane = noise(stride * h, seed);
+        let mut s = Stillness::new(w, h, 8);
+        measure_plane_u8(&mut s, &plane, stride);
+        s.set_reference_to_current();
+        let st = measure_plane_u8(&mut s, &plane, stride);
+        prop_assert!(st.exact);
+        prop_assert_eq!(st.mafd, 0.0);
+        let other = noise(stride * h, seed ^ 0x9e37_79b9);
+        let st = measure_plane_u8(&mut s, &other, stride);
+        prop_assert!(st.mafd.is_finite() && st.max_block_mad.is_finite());
+    }
+
+    /// vqartifact's one-pass features on any size, stride, offset and content: the profiles
+    /// cover the picture and agree with a direct count.
+    #[test]
+    fn features_on_any_plane(w in 1usize..300, h in 1usize..200, pad in 0usize..40, off in 0usize..64, seed in any::<u64>()) {
+        let stride = w + pad;
+        let plane = noise(off + stride * h, seed);
+        let mut f = Features::new(w, h);
+        f.begin(w, h);
+        f.plane(&plane, stride, off);
+        let row = |y: usize| &plane[off + y * stride..off + y * stride + w];
+        // Column profile: horizontal steps summed over every row.
+        for x in 1..w {
+            let want: u32 = (0..h).map(|y| u32::from(row(y)[x].abs_diff(row(y)[x - 1]))).sum();
+            prop_assert_eq!(f.colprof[x], want, "column {}", x);
+        }
+        for y in 1..h {
+            let want: u32 = (0..w).map(|x| u32::from(row(y)[x].abs_diff(row(y - 1)[x]))).sum();
+            prop_assert_eq!(f.rowprof[y], want, "row {}", y);
+        }
+    }
+}
+
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
