@@ -23,6 +23,16 @@ fn of<'a>(b: &'a BusLog, defect: &str) -> Vec<&'a DefectMessage> {
     b.defects.iter().filter(|d| d.defect == defect).collect()
 }
 
+/// 16x16 GRAY8 video caps at `fps` frames per second (0: variable rate).
+fn gray16(fps: i32) -> gst::Caps {
+    gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
+        .fps(gst::Fraction::new(fps, 1))
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap()
+}
+
 /// Two harnesses on one avsyncmon: (video, audio, bus).
 fn harnesses(props: &[(&str, glib::Value)]) -> (gst_check::Harness, gst_check::Harness, gst::Bus) {
     init();
@@ -37,14 +47,7 @@ fn harnesses(props: &[(&str, glib::Value)]) -> (gst_check::Harness, gst_check::H
     elem.set_bus(Some(&bus));
     let mut hv = gst_check::Harness::with_element(&elem, Some("video_sink"), Some("video_src"));
     let mut ha = gst_check::Harness::with_element(&elem, Some("audio_sink"), Some("audio_src"));
-    hv.set_src_caps(
-        gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
-            .fps(gst::Fraction::new(25, 1))
-            .build()
-            .unwrap()
-            .to_caps()
-            .unwrap(),
-    );
+    hv.set_src_caps(gray16(25));
     ha.set_src_caps(
         gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, 48_000, 1)
             .build()
@@ -515,14 +518,7 @@ fn untimed_and_truncated_buffers_pass() {
 #[test]
 fn variable_rate_video_without_durations() {
     let (mut hv, mut ha, bus) = harnesses(&[]);
-    hv.set_src_caps(
-        gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
-            .fps(gst::Fraction::new(0, 1))
-            .build()
-            .unwrap()
-            .to_caps()
-            .unwrap(),
-    );
+    hv.set_src_caps(gray16(0));
     // Steps of 20 to 60 ms, 40 ms on average.
     let steps = [33, 47, 40, 20, 60, 33, 47, 40];
     let mut vt = 0u64;
@@ -547,14 +543,7 @@ fn variable_rate_video_without_durations() {
     assert!(of(&b, "timeline-shift").is_empty(), "{:#?}", b.defects);
     // A step back is still reported, with its size.
     let (mut hv, _ha, bus) = harnesses(&[]);
-    hv.set_src_caps(
-        gst_video::VideoInfo::builder(gst_video::VideoFormat::Gray8, 16, 16)
-            .fps(gst::Fraction::new(0, 1))
-            .build()
-            .unwrap()
-            .to_caps()
-            .unwrap(),
-    );
+    hv.set_src_caps(gray16(0));
     for t in [0, 40, 87, 120, 60, 100] {
         let mut b = vframe(t * MS, 40, gst::BufferFlags::empty());
         b.get_mut().unwrap().set_duration(gst::ClockTime::NONE);
@@ -597,6 +586,17 @@ fn run_pipeline(desc: &str, feed: impl FnOnce(&gst::Pipeline)) -> BusLog {
     run_to_eos(&p, feed)
 }
 
+/// The pipeline `desc`, set playing, and its bus.
+fn playing(desc: &str) -> (gst::Pipeline, gst::Bus) {
+    let p = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let bus = p.bus().unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    (p, bus)
+}
+
 /// A live avsyncmon with one branch linked: the other stream is not expected, so it never
 /// stalls, and EOS on the linked branch ends the run (its final estimate included).
 #[test]
@@ -615,12 +615,7 @@ fn one_linked_branch_is_not_a_stall() {
                  stall-threshold=1000000000 m.audio_src ! fakesink"
             }
         };
-        let p = gst::parse::launch(desc)
-            .unwrap()
-            .downcast::<gst::Pipeline>()
-            .unwrap();
-        let bus = p.bus().unwrap();
-        p.set_state(gst::State::Playing).unwrap();
+        let (p, bus) = playing(desc);
         let mut log = BusLog::default();
         for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
             let eos = matches!(msg.view(), gst::MessageView::Eos(_));
@@ -641,17 +636,12 @@ fn one_linked_branch_is_not_a_stall() {
 #[test]
 fn a_starving_linked_branch_stalls_until_the_other_ends() {
     init();
-    let p = gst::parse::launch(
+    let (p, bus) = playing(
         "videotestsrc is-live=true num-buffers=90 ! video/x-raw,format=GRAY8,width=64,\
          height=48,framerate=30/1 ! avsyncmon name=m stall-threshold=1000000000 ! fakesink \
          appsrc is-live=true format=time caps=audio/x-raw,format=F32LE,rate=48000,channels=1,\
          layout=interleaved ! m.audio_sink m.audio_src ! fakesink async=false",
-    )
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    let bus = p.bus().unwrap();
-    p.set_state(gst::State::Playing).unwrap();
+    );
     let mut log = BusLog::default();
     for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
         log.add(&msg);

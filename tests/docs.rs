@@ -44,15 +44,7 @@ fn every_stats_field_is_documented() {
     .downcast::<gst::Pipeline>()
     .unwrap();
     p.set_state(gst::State::Playing).unwrap();
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .unwrap();
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    wait_eos(&p);
     // Read at EOS, before stopping forgets the negotiated state.
     let mut seen = Vec::new();
     for (name, element) in [("f", "vqfreeze"), ("a", "vqartifact"), ("s", "avsyncmon")] {

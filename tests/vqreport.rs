@@ -67,6 +67,16 @@ fn run_to_eos_counting(pipeline: &gst::Pipeline) -> (Vec<(String, bool, String)>
     (reports, defects)
 }
 
+/// Runs the pipeline `desc` to EOS and returns its final report at `location`, validated.
+fn report_of(desc: &str, location: &Path) -> Value {
+    let pipeline = gst::parse::launch(desc)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    run_to_eos(&pipeline);
+    validated(&std::fs::read_to_string(location).unwrap())
+}
+
 fn events<'a>(report: &'a Value, element: &str, defect: &str) -> Vec<&'a Value> {
     report["events"]
         .as_array()
@@ -333,20 +343,19 @@ fn point_events_are_valid_closed_events() {
     init();
     let location = tmp("points.json");
     let lines_path = tmp("points.ndjson");
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=75 ! video/x-raw,width=64,height=48,framerate=25/1 ! \
-         avsyncmon name=m ! fakesink \
-         audiotestsrc num-buffers=150 samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! \
-         vqinject schedule=gap@1s+300ms ! m.audio_sink m.audio_src ! fakesink \
-         vqreport location={} event-lines=true ndjson-location={}",
-        location.display(),
-        lines_path.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    run_to_eos(&pipeline);
-    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    let report = report_of(
+        &format!(
+            "videotestsrc num-buffers=75 ! video/x-raw,width=64,height=48,framerate=25/1 ! \
+             avsyncmon name=m ! fakesink \
+             audiotestsrc num-buffers=150 samplesperbuffer=960 ! \
+             audio/x-raw,rate=48000,channels=1 ! vqinject schedule=gap@1s+300ms ! \
+             m.audio_sink m.audio_src ! fakesink \
+             vqreport location={} event-lines=true ndjson-location={}",
+            location.display(),
+            lines_path.display()
+        ),
+        &location,
+    );
     // What was watched: no source with a URI here, the host, no label.
     assert_eq!(report["watched"]["sources"], serde_json::json!([]));
     assert!(!report["watched"]["host"].as_str().unwrap().is_empty());
@@ -468,6 +477,19 @@ fn ndjson_lines_stay_whole_under_a_size_limit_and_a_kill() {
     assert_eq!(lines.len(), before + 2);
 }
 
+/// The main text of the error message waiting on the bus of `pipeline`.
+fn error_text(pipeline: &gst::Element) -> String {
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .pop_filtered(&[gst::MessageType::Error])
+        .expect("an error message");
+    let gst::MessageView::Error(e) = msg.view() else {
+        unreachable!()
+    };
+    e.error().to_string()
+}
+
 #[test]
 fn an_unwritable_location_fails_at_ready() {
     init();
@@ -477,15 +499,8 @@ fn an_unwritable_location_fails_at_ready() {
         ))
         .unwrap();
         assert!(pipeline.set_state(gst::State::Ready).is_err(), "{bad}");
-        let msg = pipeline
-            .bus()
-            .unwrap()
-            .pop_filtered(&[gst::MessageType::Error])
-            .expect("an error message");
-        let gst::MessageView::Error(e) = msg.view() else {
-            unreachable!()
-        };
-        assert!(e.error().to_string().contains(bad), "{}", e.error());
+        let text = error_text(&pipeline);
+        assert!(text.contains(bad), "{text}");
         pipeline.set_state(gst::State::Null).unwrap();
     }
     // Outside a pipeline there is no bus to listen to.
@@ -500,17 +515,15 @@ fn a_report_says_what_it_watched() {
     init();
     let clip = media_clip("watched", false);
     let location = tmp("watched.json");
-    let pipeline = gst::parse::launch(&format!(
-        "filesrc name=src location={} ! decodebin ! videoconvert ! vqfreeze ! fakesink \
-         vqreport label=\"channel 7\" location={}",
-        clip.display(),
-        location.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    run_to_eos(&pipeline);
-    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    let report = report_of(
+        &format!(
+            "filesrc name=src location={} ! decodebin ! videoconvert ! vqfreeze ! fakesink \
+             vqreport label=\"channel 7\" location={}",
+            clip.display(),
+            location.display()
+        ),
+        &location,
+    );
     let w = &report["watched"];
     assert_eq!(w["label"], "channel 7");
     assert_eq!(w["host"], gst::glib::host_name().as_str());
@@ -546,15 +559,7 @@ fn a_flooding_interval_fails_at_ready() {
             "{interval}"
         );
         if !ok {
-            let msg = pipeline
-                .bus()
-                .unwrap()
-                .pop_filtered(&[gst::MessageType::Error])
-                .expect("an error message");
-            let gst::MessageView::Error(e) = msg.view() else {
-                unreachable!()
-            };
-            let text = e.error().to_string();
+            let text = error_text(&pipeline);
             assert!(text.contains("at least 100 ms"), "{text}");
         }
         pipeline.set_state(gst::State::Null).unwrap();
@@ -576,15 +581,13 @@ fn stale_temporary_reports_are_removed() {
     for f in [&dead, &alive, &other] {
         std::fs::write(f, "{\"partial").unwrap();
     }
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport location={}",
-        location.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
-    run_to_eos(&pipeline);
-    validated(&std::fs::read_to_string(&location).unwrap());
+    report_of(
+        &format!(
+            "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport location={}",
+            location.display()
+        ),
+        &location,
+    );
     assert!(!dead.exists());
     assert!(alive.exists() && other.exists());
     std::fs::remove_file(&alive).unwrap();

@@ -605,16 +605,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn audio_gap_confirmed_after_discont_wait() {
-        // 48 kHz, 10 ms buffers; 100 ms (4800 samples) missing after 1 s.
-        let mut r = Run::new(Media::Audio, ContentClock::audio(48_000));
+    /// 48 kHz audio in 10 ms buffers for 1 s, then 100 ms (4800 samples) missing: returns the
+    /// running time where the stream resumes.
+    fn a_second_then_a_hole(r: &mut Run) -> u64 {
         let mut rt = 0;
         for _ in 0..100 {
             r.push(rt, 480, false);
             rt += 10 * MS;
         }
-        rt += 100 * MS;
+        rt + 100 * MS
+    }
+
+    #[test]
+    fn audio_gap_confirmed_after_discont_wait() {
+        let mut r = Run::new(Media::Audio, ContentClock::audio(48_000));
+        let mut rt = a_second_then_a_hole(&mut r);
         for _ in 0..100 {
             r.push(rt, 480, false);
             rt += 10 * MS;
@@ -638,12 +643,7 @@ mod tests {
     fn a_signalled_gap_is_no_discontinuity_and_no_drift() {
         // The same 100 ms missing after 1 s, announced by a GAP event.
         let mut r = Run::new(Media::Audio, ContentClock::audio(48_000));
-        let mut rt = 0;
-        for _ in 0..100 {
-            r.push(rt, 480, false);
-            rt += 10 * MS;
-        }
-        rt += 100 * MS;
+        let mut rt = a_second_then_a_hole(&mut r);
         r.tl.gap(rt);
         // A GAP event ending before the stream's position changes nothing.
         r.tl.gap(rt - 50 * MS);

@@ -405,12 +405,12 @@ mod tests {
         assert_eq!(Series::default().mean(1.25), 1.25);
     }
 
-    #[test]
-    fn time_going_backwards_ends_what_is_open() {
+    /// A detector with the test thresholds and a time series every `interval` (0: none).
+    fn detector(interval: u64) -> (Detector, Params) {
         use std::sync::Arc;
         use std::sync::atomic::AtomicU64;
         let ids = Arc::new(AtomicU64::new(1));
-        let mut d = Detector::new(
+        let d = Detector::new(
             CorruptionTracker::new(ids.clone(), 250),
             BlockinessTracker::new(ids),
         );
@@ -418,9 +418,17 @@ mod tests {
             corruption: super::super::events::TEST_CORRUPTION,
             blockiness: super::super::events::TEST_BLOCKINESS,
             cell: 16,
-            measurement_interval: 0,
+            measurement_interval: interval,
         };
-        let frame = |i: u64, lost: u64| Frame {
+        (d, p)
+    }
+
+    #[test]
+    fn time_going_backwards_ends_what_is_open() {
+        let (mut d, p) = detector(0);
+        // Loss is reported from where the previous frame ended, as the element does; after the
+        // jump back that place is on the old timeline, after the frame.
+        let frame = |i: u64, lost: u64, prev_end: u64| Frame {
             times: Times {
                 running_time: Some(i * F),
                 ..Default::default()
@@ -431,14 +439,23 @@ mod tests {
             lost: LostFrames {
                 counted: lost,
                 evidence: lost,
-                start: None,
+                start: (lost > 0).then_some((
+                    Times {
+                        running_time: Some(prev_end * F),
+                        ..Default::default()
+                    },
+                    prev_end * F,
+                )),
             },
             ..Default::default()
         };
         let mut seen = Vec::new();
         // Lost frames open an event at 100; then the timeline jumps back to 10, with loss again.
+        let mut prev_end = 0;
         for (i, lost) in [(98, 0), (99, 0), (100, 2), (101, 0), (10, 3), (11, 0)] {
-            for e in d.frame(&frame(i, lost), &p).events.iter() {
+            let f = frame(i, lost, prev_end);
+            prev_end = i + 1;
+            for e in d.frame(&f, &p).events.iter() {
                 let end = e.end.and_then(|t| t.running_time).map(|t| t / F);
                 seen.push((i, e.phase, e.start_t / F, end, e.reason));
             }
@@ -448,9 +465,11 @@ mod tests {
         assert_eq!(
             seen,
             vec![
+                // Where the first lost frame was due: the end of frame 99.
                 (100, Start, 100, None, None),
                 // Ended where its last frame with evidence (100) ended.
                 (10, End, 100, Some(101), Some(Discont)),
+                // The loss before frame 10 was due at 102 on the old timeline: from frame 10.
                 (10, Start, 10, None, None),
             ]
         );
@@ -458,19 +477,7 @@ mod tests {
 
     #[test]
     fn detector_replays_damage_and_heavy_coding() {
-        use std::sync::Arc;
-        use std::sync::atomic::AtomicU64;
-        let ids = Arc::new(AtomicU64::new(1));
-        let mut d = Detector::new(
-            CorruptionTracker::new(ids.clone(), 250),
-            BlockinessTracker::new(ids),
-        );
-        let p = Params {
-            corruption: super::super::events::TEST_CORRUPTION,
-            blockiness: super::super::events::TEST_BLOCKINESS,
-            cell: 16,
-            measurement_interval: 1_000_000_000,
-        };
+        let (mut d, p) = detector(1_000_000_000);
         let mut seen = Vec::new();
         let mut series = 0;
         for i in 0..250u64 {

@@ -290,8 +290,10 @@ impl CorruptionTracker {
         let mut o = match self.open {
             Some(o) => o,
             None => {
+                // Where the first missing frame was due, if that is on this frame's timeline
+                // (a new segment or a jump back can leave it after the frame).
                 let (start, start_t) = match f.lost_start {
-                    Some(s) if lost > 0 => s,
+                    Some(s) if lost > 0 && s.1 <= f.t => s,
                     _ => (f.times, f.t),
                 };
                 self.events_total += 1;
@@ -347,7 +349,8 @@ impl CorruptionTracker {
                 start: o.start,
                 start_t: o.start_t,
                 detected: f.now,
-                duration: (phase == Phase::Update).then_some(o.last_end_t - o.start_t),
+                duration: (phase == Phase::Update)
+                    .then_some(o.last_end_t.saturating_sub(o.start_t)),
                 end: None,
                 reason: None,
                 evidence: EventEvidence::Corruption(o.ev),
@@ -542,7 +545,7 @@ impl BlockinessTracker {
                 start: run.start,
                 start_t: run.start_t,
                 detected: f.now,
-                duration: (phase == Phase::Update).then_some(end_t - run.start_t),
+                duration: (phase == Phase::Update).then_some(end_t.saturating_sub(run.start_t)),
                 end: None,
                 reason: None,
                 evidence: EventEvidence::Blockiness(run.ev),

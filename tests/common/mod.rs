@@ -545,6 +545,13 @@ pub fn media_clip(tag: &str, audio: bool) -> std::path::PathBuf {
         src.push_buffer(b).unwrap();
     }
     src.end_of_stream().unwrap();
+    wait_eos(&p);
+    p.set_state(gst::State::Null).unwrap();
+    path
+}
+
+/// Waits up to 60 s for the pipeline's EOS; an error or a timeout fails the test.
+pub fn wait_eos(p: &gst::Pipeline) {
     let msg = p
         .bus()
         .unwrap()
@@ -552,10 +559,8 @@ pub fn media_clip(tag: &str, audio: bool) -> std::path::PathBuf {
             gst::ClockTime::from_seconds(60),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         )
-        .expect("clip written");
+        .expect("EOS within 60 s");
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
-    p.set_state(gst::State::Null).unwrap();
-    path
 }
 
 static REPORT_SCHEMA: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
