@@ -7,9 +7,10 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! Random abuse: bad timestamps, truncated buffers, flags, flushes, segments, gaps, caps
-//! changes and property changes while playing. Every element must pass every buffer, post only
-//! well-formed messages, never error, and close every defect it opened exactly once, ending no
-//! earlier than it started.
+//! changes and property changes while playing, on vqfreeze, vqartifact, vqinject and both
+//! branches of avsyncmon. Every element must pass every buffer, post only well-formed messages,
+//! never error, and close every defect it opened exactly once, ending no earlier than it
+//! started.
 
 mod common;
 
@@ -65,7 +66,12 @@ fn check_defects(bus: &gst::Bus, what: &str) -> usize {
                             if let (Some(Some(s)), Some(e)) =
                                 (start, d.end.and_then(|e| e.running_time))
                             {
-                                assert!(e >= *s, "{what}: {} ends before it starts", d.defect);
+                                assert!(
+                                    e >= *s,
+                                    "{what}: {} ends before it starts: {s} -> {e} ({:?})",
+                                    d.defect,
+                                    d.end_reason
+                                );
                             }
                         }
                         Phase::Update => {
@@ -254,4 +260,162 @@ fn abuse(factory: &str, props: &[(&str, u64)], knobs: &[Knob]) -> usize {
         }
     }
     total_defects
+}
+
+/// avsyncmon, with its two branches abused independently: random caps (audio rates and
+/// channels, video sizes), flushes, segments, GAP events, untimed, truncated and flagged buffers,
+/// timestamp jumps both ways, property changes while playing, and EOS on one branch then the
+/// other. Every buffer passes on its own branch and every defect closes exactly once.
+#[test]
+fn random_abuse_of_both_avsyncmon_branches() {
+    init();
+    let mut total = 0;
+    for seed in 1..=12u64 {
+        let mut rng = Rng::new(seed);
+        let elem = gst::ElementFactory::make("avsyncmon").build().unwrap();
+        let bus = gst::Bus::new();
+        elem.set_bus(Some(&bus));
+        let mut hv = gst_check::Harness::with_element(&elem, Some("video_sink"), Some("video_src"));
+        let mut ha = gst_check::Harness::with_element(&elem, Some("audio_sink"), Some("audio_src"));
+        let video_caps = |rng: &mut Rng| {
+            gst_video::VideoInfo::builder(
+                gst_video::VideoFormat::Gray8,
+                1 + rng.next_u32() % 64,
+                1 + rng.next_u32() % 48,
+            )
+            .fps(gst::Fraction::new(
+                [0, 25, 30][rng.next_u32() as usize % 3],
+                1,
+            ))
+            .build()
+            .unwrap()
+        };
+        let audio_caps = |rng: &mut Rng| {
+            gst_audio::AudioInfo::builder(
+                gst_audio::AudioFormat::S16le,
+                [8_000, 44_100, 48_000][rng.next_u32() as usize % 3],
+                1 + rng.next_u32() % 2,
+            )
+            .build()
+            .unwrap()
+        };
+        let mut vinfo = video_caps(&mut rng);
+        let mut ainfo = audio_caps(&mut rng);
+        hv.set_src_caps(vinfo.to_caps().unwrap());
+        ha.set_src_caps(ainfo.to_caps().unwrap());
+        hv.play();
+        ha.play();
+        let (mut vt, mut at): (i64, i64) = (0, 0);
+        let (mut pushed, mut pulled) = ([0u32; 2], [0u32; 2]);
+        for _ in 0..1200 {
+            let video = rng.one_in(2);
+            let (h, t) = if video {
+                (&mut hv, &mut vt)
+            } else {
+                (&mut ha, &mut at)
+            };
+            match rng.next_u32() % 100 {
+                0 => {
+                    if video {
+                        vinfo = video_caps(&mut rng);
+                        h.set_src_caps(vinfo.to_caps().unwrap());
+                    } else {
+                        ainfo = audio_caps(&mut rng);
+                        h.set_src_caps(ainfo.to_caps().unwrap());
+                    }
+                }
+                1 => {
+                    assert!(h.push_event(gst::event::FlushStart::new()));
+                    assert!(h.push_event(gst::event::FlushStop::new(true)));
+                    let mut seg = gst::FormattedSegment::<gst::ClockTime>::new();
+                    seg.set_start(gst::ClockTime::from_nseconds((*t).max(0) as u64));
+                    assert!(h.push_event(gst::event::Segment::new(&seg)));
+                }
+                2 => {
+                    let ts = gst::ClockTime::from_nseconds((*t).max(0) as u64);
+                    h.push_event(
+                        gst::event::Gap::builder(ts)
+                            .duration(gst::ClockTime::from_mseconds(300))
+                            .build(),
+                    );
+                    *t += 300_000_000;
+                }
+                3 => {
+                    let (name, value) = match rng.next_u32() % 3 {
+                        0 => ("test-signals", rng.one_in(2).to_value()),
+                        1 => ("content-analysis", rng.one_in(2).to_value()),
+                        _ => (
+                            "stall-threshold",
+                            u64::from(rng.next_u32() % 3_000_000_000).to_value(),
+                        ),
+                    };
+                    elem.set_property_from_value(name, &value);
+                }
+                _ => {
+                    let (size, step) = if video {
+                        (vinfo.size(), 40_000_000i64)
+                    } else {
+                        let n = 1 + rng.next_u32() as usize % 2000;
+                        (
+                            n * ainfo.bpf() as usize,
+                            (n as u64 * 1_000_000_000 / u64::from(ainfo.rate())) as i64,
+                        )
+                    };
+                    let size = if rng.one_in(25) { size / 3 } else { size };
+                    let mut data = vec![0u8; size];
+                    if rng.one_in(4) {
+                        data.iter_mut().for_each(|v| *v = rng.next_u32() as u8);
+                    }
+                    let mut b = gst::Buffer::from_mut_slice(data);
+                    {
+                        let b = b.get_mut().unwrap();
+                        match rng.next_u32() % 20 {
+                            0 => *t -= 200_000_000,
+                            1 => *t += 1_500_000_000,
+                            _ => (),
+                        }
+                        if *t >= 0 && !rng.one_in(15) {
+                            b.set_pts(gst::ClockTime::from_nseconds(*t as u64));
+                        }
+                        if !rng.one_in(3) {
+                            b.set_duration(gst::ClockTime::from_nseconds(step as u64));
+                        }
+                        let mut flags = gst::BufferFlags::empty();
+                        for (p, f) in [(10, gst::BufferFlags::DISCONT), (10, gst::BufferFlags::GAP)]
+                        {
+                            if rng.one_in(p) {
+                                flags |= f;
+                            }
+                        }
+                        b.set_flags(flags);
+                    }
+                    *t += step;
+                    assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok), "seed {seed}");
+                    pushed[usize::from(video)] += 1;
+                }
+            }
+            while hv.try_pull().is_some() {
+                pulled[1] += 1;
+            }
+            while ha.try_pull().is_some() {
+                pulled[0] += 1;
+            }
+        }
+        // EOS on one branch, then the other.
+        assert!(hv.push_event(gst::event::Eos::new()));
+        assert!(ha.push_event(gst::event::Eos::new()));
+        while hv.try_pull().is_some() {
+            pulled[1] += 1;
+        }
+        while ha.try_pull().is_some() {
+            pulled[0] += 1;
+        }
+        assert_eq!(
+            pushed, pulled,
+            "seed {seed}: every buffer passes on its branch"
+        );
+        total += check_defects(&bus, &format!("avsyncmon seed {seed}"));
+    }
+    eprintln!("avsyncmon: defects opened and closed: {total}");
+    assert!(total > 20, "the abuse provoked defects: {total}");
 }
