@@ -550,8 +550,8 @@ struct Worker {
     ndjson: Option<LineWriter>,
     latest: Arc<Mutex<Option<String>>>,
     collector: Collector,
-    /// Events touched since the last summary (indices into the collector's events).
-    touched: Vec<usize>,
+    /// Events touched since the last summary (element, id).
+    touched: Vec<(String, u64)>,
     finished: bool,
 }
 
@@ -623,8 +623,10 @@ impl Worker {
                         return;
                     }
                     let i = self.collector.add_defect(&d);
-                    if !self.touched.contains(&i) {
-                        self.touched.push(i);
+                    // Only summaries read what changed: without them, keep nothing.
+                    let key = (d.element.clone(), d.id);
+                    if self.settings.interval > 0 && !self.touched.contains(&key) {
+                        self.touched.push(key);
                     }
                     if self.settings.event_lines {
                         let line = EventLine {
@@ -776,14 +778,7 @@ impl Worker {
     fn summary(&mut self) {
         let mut report = self.build(ReportKind::Summary, false);
         // A summary lists only the events that started, changed or ended since the last one.
-        let touched: Vec<(String, u64)> = self
-            .touched
-            .drain(..)
-            .map(|i| {
-                let e = &self.collector.events()[i];
-                (e.element.clone(), e.id)
-            })
-            .collect();
+        let touched = std::mem::take(&mut self.touched);
         report.events.retain(|e| {
             touched
                 .iter()

@@ -48,6 +48,11 @@
  * 1 s of it. A point event (avsyncmon's `ts-discont`, `timeline-shift`) is a closed event that
  * ends at its start: duration 0, no end reason.
  *
+ * Memory is bounded for 24/7 runs: the last 2 000 ended events (and every open one) and the last
+ * 2 000 pipeline messages are kept in full; older ones are counted in `summary` (which covers
+ * every defect of the run) and in `events-omitted` and `pipeline-messages-omitted`. A summary
+ * line lists only the events that changed since the previous one.
+ *
  * An unwritable `location` or `ndjson-location` fails the change to READY with an error message.
  * A failed write of the final report posts an error, but the bus message and the `report`
  * property still carry it.

@@ -19,6 +19,12 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Pipeline messages within this distance (ns of running time) of a defect are related to it.
 pub const CORRELATION_WINDOW: u64 = 1_000_000_000;
 
+/// Ended events kept in full. Beyond, the oldest half is folded into the per-type summary and
+/// counted in `events-omitted`, so a 24/7 run keeps a bounded memory.
+pub const MAX_ENDED_EVENTS: usize = 2000;
+/// Pipeline messages kept; beyond, the oldest half is counted in `pipeline-messages-omitted`.
+pub const MAX_MESSAGES: usize = 2000;
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub struct Generator {
@@ -48,9 +54,14 @@ pub struct Report {
     pub created_utc: String,
     pub watched: Watched,
     pub detectors: Vec<Detector>,
+    /// Every defect of the run, omitted ones included.
     pub summary: BTreeMap<String, TypeSummary>,
     pub events: Vec<EventRecord>,
+    /// Ended events left out of `events` to bound memory (the oldest first); `summary` counts
+    /// them.
+    pub events_omitted: u64,
     pub pipeline_messages: Vec<PipelineMessage>,
+    pub pipeline_messages_omitted: u64,
 }
 
 /// What the pipeline watched, and where.
@@ -102,6 +113,47 @@ pub struct TypeSummary {
     /// Running time of the first and last defect starts (ns).
     pub first_running_time: Option<u64>,
     pub last_running_time: Option<u64>,
+}
+
+impl TypeSummary {
+    /// Counts one event in.
+    fn add(&mut self, e: &EventRecord) {
+        self.count += 1;
+        if e.open {
+            self.open += 1;
+        } else {
+            self.total_duration += e.duration.unwrap_or(0);
+        }
+        let d = e.duration.unwrap_or(0);
+        if self.longest.is_none() || d > self.longest_duration {
+            self.longest_duration = d;
+            self.longest = Some(EventRef {
+                element: e.element.clone(),
+                id: e.id,
+            });
+        }
+        if let Some(rt) = e.start.running_time {
+            self.first_running_time = Some(self.first_running_time.map_or(rt, |f| f.min(rt)));
+            self.last_running_time = Some(self.last_running_time.map_or(rt, |l| l.max(rt)));
+        }
+    }
+
+    /// Adds the counts of `o` (events folded away earlier).
+    fn merge(&mut self, o: &TypeSummary) {
+        self.count += o.count;
+        self.open += o.open;
+        self.total_duration += o.total_duration;
+        if self.longest.is_none() || o.longest_duration > self.longest_duration {
+            self.longest_duration = o.longest_duration;
+            self.longest.clone_from(&o.longest);
+        }
+        if let Some(t) = o.first_running_time {
+            self.first_running_time = Some(self.first_running_time.map_or(t, |m| m.min(t)));
+        }
+        if let Some(t) = o.last_running_time {
+            self.last_running_time = Some(self.last_running_time.map_or(t, |m| m.max(t)));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -222,12 +274,28 @@ pub struct Collector {
     events: Vec<EventRecord>,
     index: BTreeMap<(String, u64), usize>,
     messages: Vec<PipelineMessage>,
+    /// Ended events among `events`.
+    ended: usize,
+    /// Per type, the events folded away, and how many.
+    omitted: BTreeMap<String, TypeSummary>,
+    events_omitted: u64,
+    messages_omitted: u64,
 }
 
 impl Collector {
     /// Merges one defect message into its event; returns the event's index in [`Self::events`].
     pub fn add_defect(&mut self, m: &DefectMessage) -> usize {
+        if self.ended >= MAX_ENDED_EVENTS {
+            self.fold_oldest_ended();
+        }
+        let was_open = self
+            .index
+            .get(&(m.element.clone(), m.id))
+            .is_none_or(|&i| self.events[i].open);
         let i = self.merge(m);
+        if was_open && !self.events[i].open {
+            self.ended += 1;
+        }
         let e = &mut self.events[i];
         let seconds = |ns: u64| ns as f64 / 1e9;
         e.start_seconds = e.start.running_time.map(seconds);
@@ -307,7 +375,34 @@ impl Collector {
     }
 
     pub fn add_pipeline_message(&mut self, m: PipelineMessage) {
+        if self.messages.len() >= MAX_MESSAGES {
+            let n = MAX_MESSAGES / 2;
+            self.messages.drain(..n);
+            self.messages_omitted += n as u64;
+        }
         self.messages.push(m);
+    }
+
+    /// Folds the oldest half of the ended events into `omitted`.
+    fn fold_oldest_ended(&mut self) {
+        let mut n = MAX_ENDED_EVENTS / 2;
+        let (omitted, events_omitted) = (&mut self.omitted, &mut self.events_omitted);
+        self.events.retain(|e| {
+            if n == 0 || e.open {
+                return true;
+            }
+            n -= 1;
+            omitted.entry(e.defect.clone()).or_default().add(e);
+            *events_omitted += 1;
+            false
+        });
+        self.ended -= MAX_ENDED_EVENTS / 2 - n;
+        self.index = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((e.element.clone(), e.id), i))
+            .collect();
     }
 
     pub fn events(&self) -> &[EventRecord] {
@@ -355,25 +450,10 @@ impl Collector {
                 related.sort_unstable();
                 e.related_messages = related;
             }
-            let s = summary.entry(e.defect.clone()).or_default();
-            s.count += 1;
-            if e.open {
-                s.open += 1;
-            } else {
-                s.total_duration += e.duration.unwrap_or(0);
-            }
-            let d = e.duration.unwrap_or(0);
-            if s.longest.is_none() || d > s.longest_duration {
-                s.longest_duration = d;
-                s.longest = Some(EventRef {
-                    element: e.element.clone(),
-                    id: e.id,
-                });
-            }
-            if let Some(rt) = e.start.running_time {
-                s.first_running_time = Some(s.first_running_time.map_or(rt, |f| f.min(rt)));
-                s.last_running_time = Some(s.last_running_time.map_or(rt, |l| l.max(rt)));
-            }
+            summary.entry(e.defect.clone()).or_default().add(e);
+        }
+        for (defect, o) in &self.omitted {
+            summary.entry(defect.clone()).or_default().merge(o);
         }
         Report {
             schema_version: SCHEMA_VERSION,
@@ -387,7 +467,91 @@ impl Collector {
             detectors,
             summary,
             events,
+            events_omitted: self.events_omitted,
             pipeline_messages: self.messages.clone(),
+            pipeline_messages_omitted: self.messages_omitted,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::EndReason;
+
+    fn msg(id: u64, phase: Phase, start_s: u64, dur_s: u64) -> DefectMessage {
+        let at = |s: u64| Stamp {
+            running_time: Some(gst::ClockTime::from_seconds(s)),
+            ..Default::default()
+        };
+        DefectMessage {
+            defect: "freeze".into(),
+            phase,
+            id,
+            element: "f".into(),
+            start: at(start_s),
+            detected_running_time: None,
+            utc: None,
+            duration: (phase == Phase::End).then(|| gst::ClockTime::from_seconds(dur_s)),
+            end: (phase == Phase::End).then(|| at(start_s + dur_s)),
+            end_utc: None,
+            end_reason: (phase == Phase::End).then_some(EndReason::Recovered),
+            evidence: None,
+        }
+    }
+
+    /// A long run keeps at most MAX_ENDED_EVENTS events in full; the summary still counts
+    /// every one, and the report says how many it left out.
+    #[test]
+    fn memory_stays_bounded_and_the_summary_complete() {
+        let mut c = Collector::default();
+        let n = 5 * MAX_ENDED_EVENTS as u64 + 7;
+        // One event open from the start, which must survive every fold.
+        c.add_defect(&msg(1_000_000, Phase::Start, 0, 0));
+        for id in 1..=n {
+            c.add_defect(&msg(id, Phase::Start, 2 * id, 0));
+            // The longest is an early one, folded away long before the report.
+            c.add_defect(&msg(id, Phase::End, 2 * id, if id == 3 { 9 } else { 1 }));
+            assert!(c.events().len() <= MAX_ENDED_EVENTS + 1);
+        }
+        for i in 0..3 * MAX_MESSAGES {
+            c.add_pipeline_message(PipelineMessage {
+                kind: "warning".into(),
+                element: "e".into(),
+                running_time: Some(i as u64),
+                text: String::new(),
+                details: Value::Null,
+            });
+        }
+        let r = c.report(
+            ReportKind::Final,
+            true,
+            Generator {
+                name: "t".into(),
+                version: "0".into(),
+            },
+            "p",
+            "r",
+            String::new(),
+            Watched::default(),
+            Vec::new(),
+        );
+        let s = &r.summary["freeze"];
+        assert_eq!(s.count, n + 1);
+        assert_eq!(s.open, 1);
+        assert_eq!(s.total_duration, (n - 1 + 9) * 1_000_000_000);
+        assert_eq!(s.longest_duration, 9_000_000_000);
+        assert_eq!(s.longest.as_ref().unwrap().id, 3);
+        assert_eq!(s.first_running_time, Some(0));
+        assert_eq!(s.last_running_time, Some(2 * n * 1_000_000_000));
+        assert_eq!(r.events_omitted + r.events.len() as u64, n + 1);
+        assert!(r.events.iter().any(|e| e.open && e.id == 1_000_000));
+        // The newest events are the ones kept.
+        assert_eq!(r.events.last().unwrap().id, n);
+        assert!(r.pipeline_messages.len() <= MAX_MESSAGES);
+        assert_eq!(
+            r.pipeline_messages_omitted + r.pipeline_messages.len() as u64,
+            3 * MAX_MESSAGES as u64
+        );
     }
 }
