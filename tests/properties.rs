@@ -9,6 +9,8 @@
 //! Property-based tests: the string parsers (regions, vqinject schedules) and the analysis cores
 //! fed planes of arbitrary sizes, strides and content never panic, and keep their contracts.
 
+use gstvqmon::avsyncmon::cues::{BeepDetector, BeepParams, VisualProbe};
+use gstvqmon::luma::LumaLayout;
 use gstvqmon::regions::Regions;
 use gstvqmon::vqartifact::features::Features;
 use gstvqmon::vqfreeze::stillness::{Stillness, measure_plane_u8};
@@ -106,6 +108,48 @@ proptest! {
         for y in 1..h {
             let want: u32 = (0..w).map(|x| u32::from(row(y)[x].abs_diff(row(y - 1)[x]))).sum();
             prop_assert_eq!(f.rowprof[y], want, "row {}", y);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// avsyncmon's flash probe on any size, stride and content: a plane large enough is analysed,
+    /// a short one is refused with a reason, never a panic.
+    #[test]
+    fn flash_probe_on_any_plane(w in 1usize..200, h in 1usize..150, pad in 0usize..40, short in 0usize..3, seed in any::<u64>()) {
+        gst::init().unwrap();
+        let layout = LumaLayout::for_format(gst_video::VideoFormat::Gray8).unwrap();
+        let stride = w + pad;
+        let mut probe = VisualProbe::new(layout, w, h);
+        let len = (stride * h).saturating_sub(short * (pad + 1));
+        let plane = noise(len, seed);
+        let need = (h - 1) * stride + w;
+        for _ in 0..2 {
+            match probe.analyse(&plane, stride) {
+                Ok(_) => prop_assert!(len >= need),
+                Err(e) => prop_assert!(len < need && !e.is_empty()),
+            }
+        }
+    }
+
+    /// The beep detector on any samples at any rate: no panic, and every beep it reports is
+    /// timed inside the stream.
+    #[test]
+    fn beeps_from_any_samples(rate in 8_000u32..192_000, seed in any::<u64>(), tone in any::<bool>()) {
+        let mut d = BeepDetector::new(rate, BeepParams::default());
+        let n = rate as usize / 2;
+        let bytes = noise(n, seed);
+        for (i, &b) in bytes.iter().enumerate() {
+            let x = if tone && (n / 4..n / 2).contains(&i) {
+                0.5 * (i as f32 * 2.0 * std::f32::consts::PI * 1000.0 / rate as f32).sin()
+            } else {
+                (f32::from(b) - 128.0) / 4096.0
+            };
+            if let Some(beep) = d.push(x, x.abs(), (0, 0)) {
+                prop_assert!(beep.onset <= i as u64);
+            }
         }
     }
 }
