@@ -293,6 +293,22 @@ impl DefectMessage {
     }
 }
 
+/// The end and duration of a defect that started at `start` (running time `start_rt`) and ends
+/// at `end` (`end_rt`). Timestamps that went back while it was open can place the end before the
+/// start: it then ends where it began, lasting 0.
+pub fn end_not_before_start(
+    start: Stamp,
+    start_rt: u64,
+    end: Stamp,
+    end_rt: u64,
+) -> (Stamp, gst::ClockTime) {
+    if end_rt < start_rt {
+        (start, gst::ClockTime::ZERO)
+    } else {
+        (end, gst::ClockTime::from_nseconds(end_rt - start_rt))
+    }
+}
+
 /// Name of the structure of the ground-truth messages of vqinject: the same fields as a
 /// [`DEFECT_STRUCTURE`] message, describing a defect that was injected rather than detected.
 pub const INJECTION_STRUCTURE: &str = "vqmon-injection";
@@ -435,6 +451,24 @@ pub fn now_unix_usec() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_end_is_never_before_its_start() {
+        let at = |ms: u64| Stamp {
+            running_time: Some(gst::ClockTime::from_mseconds(ms)),
+            ..Default::default()
+        };
+        let ms = |v: u64| v * 1_000_000;
+        assert_eq!(
+            end_not_before_start(at(100), ms(100), at(350), ms(350)),
+            (at(350), gst::ClockTime::from_mseconds(250))
+        );
+        // Timestamps went back while it was open: it ends where it began.
+        assert_eq!(
+            end_not_before_start(at(100), ms(100), at(40), ms(40)),
+            (at(100), gst::ClockTime::ZERO)
+        );
+    }
 
     fn sample() -> DefectMessage {
         DefectMessage {

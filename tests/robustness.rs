@@ -43,8 +43,8 @@ fn caps_for(rng: &mut Rng) -> gst_video::VideoInfo {
 /// A property the abuse may change while playing, with the values it picks from.
 type Knob = (&'static str, fn(&mut Rng) -> glib::Value);
 
-/// Checks the defect messages on `bus`: well formed, ids not reused, every start ended exactly
-/// once, no end before its start. Returns how many defects started.
+/// Checks the defect (and vqinject injection) messages on `bus`: well formed, ids not reused,
+/// every start ended exactly once, no end before its start. Returns how many started.
 fn check_defects(bus: &gst::Bus, what: &str) -> usize {
     let mut started = std::collections::HashMap::new();
     let mut ended = HashSet::new();
@@ -52,7 +52,10 @@ fn check_defects(bus: &gst::Bus, what: &str) -> usize {
         match msg.view() {
             gst::MessageView::Error(e) => panic!("{what}: error {:?}", e.error()),
             _ => {
-                if let Some(d) = DefectMessage::from_message(&msg) {
+                // vqinject's ground truth follows the same life as a defect.
+                let parsed = DefectMessage::from_message(&msg)
+                    .or_else(|| DefectMessage::from_injection_message(&msg));
+                if let Some(d) = parsed {
                     let d = d.unwrap_or_else(|e| panic!("{what}: {e}"));
                     match d.phase {
                         Phase::Start => assert!(

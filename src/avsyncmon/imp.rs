@@ -1216,16 +1216,10 @@ impl AvSyncMon {
                       end: Option<(Stamp, u64, u64, EndReason)>,
                       evidence: gst::Structure| {
             let (end_stamp, duration, reason) = match end {
-                // Timestamps that went back while the defect was open can place its end
-                // before its start: it then ends where it began.
-                Some((_, start_rt, end_rt, r)) if end_rt < start_rt => {
-                    (Some(start), Some(gst::ClockTime::ZERO), Some(r))
+                Some((e, start_rt, end_rt, r)) => {
+                    let (e, d) = message::end_not_before_start(start, start_rt, e, end_rt);
+                    (Some(e), Some(d), Some(r))
                 }
-                Some((e, start_rt, end_rt, r)) => (
-                    Some(e),
-                    Some(gst::ClockTime::from_nseconds(end_rt - start_rt)),
-                    Some(r),
-                ),
                 None => (None, None, None),
             };
             DefectMessage {

@@ -21,7 +21,7 @@ use std::sync::{LazyLock, Mutex};
 use super::picture::{self, Plane, Rect, Rng};
 use super::schedule::{self, Entry, Kind, Media};
 use crate::luma::LumaLayout;
-use crate::message::{DefectMessage, EndReason, Phase, Stamp};
+use crate::message::{self, DefectMessage, EndReason, Phase, Stamp};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -545,6 +545,8 @@ impl VqInject {
                 ev.set("width", r.w as u32);
                 ev.set("height", r.h as u32);
             }
+            let closed =
+                end.map(|(e, rt, _)| message::end_not_before_start(a.start, a.start_rt, e, rt));
             let msg = DefectMessage {
                 defect: a.entry.kind.defect().to_string(),
                 phase,
@@ -553,9 +555,8 @@ impl VqInject {
                 start: a.start,
                 detected_running_time: a.start.running_time,
                 utc: None,
-                duration: end
-                    .map(|(_, rt, _)| gst::ClockTime::from_nseconds(rt.saturating_sub(a.start_rt))),
-                end: end.map(|(e, _, _)| e),
+                duration: closed.map(|(_, d)| d),
+                end: closed.map(|(e, _)| e),
                 end_utc: None,
                 end_reason: end.map(|(_, _, r)| r),
                 evidence: Some(ev),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use super::lines::LineWriter;
 use super::report::{
     Collector, Detector, Generator, PipelineMessage, Report, ReportKind, Source, Watched,
-    structure_to_json, value_to_json,
+    location_uri, structure_to_json, value_to_json,
 };
 use crate::message::{self, DEFECT_STRUCTURE, DefectMessage, Phase};
 
@@ -686,13 +686,17 @@ impl Worker {
                 let is_source = (!e.src_pads().is_empty() && e.sink_pads().is_empty())
                     || e.factory()
                         .is_some_and(|f| f.has_type(gst::ElementFactoryType::SRC));
+                // A string property, if the element has one by that name.
+                let text = |name: &str| {
+                    e.find_property(name)
+                        .and_then(|_| e.property_value(name).get::<Option<String>>().ok())
+                        .flatten()
+                };
                 let uri = if e.find_property("uri").is_some() {
-                    e.property::<Option<String>>("uri")
-                } else if is_source && e.find_property("location").is_some() {
-                    e.property::<Option<String>>("location").map(|l| {
-                        let path = std::path::absolute(&l).unwrap_or_else(|_| l.clone().into());
-                        glib::filename_to_uri(path, None).map_or(l, |u| u.to_string())
-                    })
+                    text("uri")
+                } else if is_source {
+                    // A URI already (souphttpsrc) or a file path (filesrc).
+                    text("location").map(|l| location_uri(&l))
                 } else {
                     None
                 };

@@ -219,6 +219,22 @@ pub struct PipelineMessage {
     pub details: Value,
 }
 
+/// A source's `location` as a URI: kept when it is one already (`http://...`, as souphttpsrc
+/// takes), else a file path made absolute (`file:///...`).
+pub fn location_uri(location: &str) -> String {
+    let scheme = location.split_once("://").map(|(s, _)| s);
+    let is_uri = scheme.is_some_and(|s| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if is_uri {
+        return location.to_string();
+    }
+    let path = std::path::absolute(location).unwrap_or_else(|_| location.into());
+    gst::glib::filename_to_uri(path, None).map_or_else(|_| location.to_string(), |u| u.to_string())
+}
+
 /// A GStreamer structure as a JSON object (nested structures become objects).
 pub fn structure_to_json(s: &gst::StructureRef) -> Value {
     let mut map = Map::new();
@@ -498,6 +514,22 @@ mod tests {
             end_reason: (phase == Phase::End).then_some(EndReason::Recovered),
             evidence: None,
         }
+    }
+
+    #[test]
+    fn locations_become_uris() {
+        assert_eq!(
+            location_uri("http://127.0.0.1:8080/live.ts"),
+            "http://127.0.0.1:8080/live.ts"
+        );
+        assert_eq!(location_uri("/tmp/a b.mp4"), "file:///tmp/a%20b.mp4");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            location_uri("clip.ts"),
+            gst::glib::filename_to_uri(cwd.join("clip.ts"), None).unwrap()
+        );
+        // Not a scheme: a path that happens to hold "://".
+        assert!(location_uri("/x/1a://b").starts_with("file:///x/1a:"));
     }
 
     /// A long run keeps at most MAX_ENDED_EVENTS events in full; the summary still counts
