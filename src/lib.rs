@@ -24,6 +24,7 @@ pub mod event;
 pub mod luma;
 pub mod message;
 pub mod regions;
+pub mod transport;
 pub mod vqartifact;
 pub mod vqfreeze;
 pub mod vqinject;

@@ -945,3 +945,201 @@ fn a_held_picture_is_not_a_grid() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(defects.is_empty(), "{}", summary(&defects));
 }
+
+/// A 6 s MPEG-TS of the natural scene (H.264, 25 fps, a keyframe every 2 s) with AAC audio.
+fn scene_ts(tag: &str) -> Vec<u8> {
+    init();
+    let path = std::env::temp_dir().join(format!("vqmon-ts-{tag}-{}.ts", std::process::id()));
+    let info = i420_info(640, 360, FPS as i32);
+    let p = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=\"{}\" ! x264enc threads=1 bitrate=3000 key-int-max=50 bframes=0 \
+         speed-preset=veryfast ! h264parse ! queue ! mux. \
+         audiotestsrc num-buffers=259 ! audio/x-raw,rate=44100 ! audioconvert ! avenc_aac bitrate=256000 ! \
+         aacparse ! queue ! mux. mpegtsmux name=mux ! filesink location={}",
+        info.to_caps().unwrap(),
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let scene = h264::Natural::new(640, 360, 41);
+    run_to_eos(&p, |p| {
+        let src = appsrc(p);
+        for i in 0..6 * FPS {
+            src.push_buffer(natural_buffer(&scene, &info, i)).unwrap();
+        }
+        src.end_of_stream().unwrap();
+    });
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    bytes
+}
+
+/// The PTS (90 kHz) of a PES that starts in TS packet `pkt`, and its stream id.
+fn pes_start(pkt: &[u8]) -> Option<(u8, u64)> {
+    if pkt[1] & 0x40 == 0 {
+        return None;
+    }
+    let mut at = 4;
+    if pkt[3] & 0x20 != 0 {
+        at += 1 + usize::from(pkt[4]);
+    }
+    let pes = pkt.get(at..at + 14)?;
+    if pes[..3] != [0, 0, 1] || pes[7] & 0x80 == 0 {
+        return None;
+    }
+    let b = &pes[9..14];
+    let pts = (u64::from(b[0] & 0x0e) << 29)
+        | (u64::from(b[1]) << 22)
+        | (u64::from(b[2] & 0xfe) << 14)
+        | (u64::from(b[3]) << 7)
+        | (u64::from(b[4]) >> 1);
+    Some((pes[3], pts))
+}
+
+/// Removes `count` TS packets from the `nth` PES of the stream whose ids have `stream_id`'s high
+/// nibble (0xe: video, 0xc: audio), starting `skip` packets after the one that starts it, as a
+/// network loses them. Returns that PES's PTS and the first PES's, in 90 kHz ticks.
+fn lose_packets(
+    ts: &[u8],
+    stream_id: u8,
+    nth: usize,
+    skip: usize,
+    count: usize,
+) -> (Vec<u8>, u64, u64) {
+    let mut pid_of = None;
+    let (mut index, mut after, mut first, mut hit) = (None::<usize>, 0, None, None);
+    let mut out = Vec::with_capacity(ts.len());
+    for pkt in ts.chunks_exact(188) {
+        let pid = (u16::from(pkt[1] & 0x1f) << 8) | u16::from(pkt[2]);
+        if let Some((id, pts)) = pes_start(pkt)
+            && id >> 4 == stream_id >> 4
+        {
+            pid_of.get_or_insert(pid);
+            index = Some(index.map_or(0, |i| i + 1));
+            first.get_or_insert(pts);
+            after = 0;
+            if index == Some(nth) {
+                hit = Some(pts);
+            }
+        } else if Some(pid) == pid_of {
+            after += 1;
+        }
+        let lost =
+            Some(pid) == pid_of && index == Some(nth) && (skip..skip + count).contains(&after);
+        if !lost {
+            out.extend_from_slice(pkt);
+        }
+    }
+    assert_eq!(out.len() + 188 * count, ts.len(), "the PES is long enough");
+    (out, hit.unwrap(), first.unwrap())
+}
+
+/// Decodes a TS with vqartifact `props` on the video; returns the bus and the first frame's PTS.
+fn analyse_ts(ts: &[u8], tag: &str, props: &str) -> (BusLog, u64, gst::Structure) {
+    let path = std::env::temp_dir().join(format!("vqmon-lossy-{tag}-{}.ts", std::process::id()));
+    std::fs::write(&path, ts).unwrap();
+    let p = gst::parse::launch(&format!(
+        "filesrc location={} ! tsdemux name=d d. ! queue ! h264parse ! avdec_h264 ! \
+         vqartifact name=a {props} ! fakesink d. ! queue ! aacparse ! fakesink",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let a = p.by_name("a").unwrap();
+    let first = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let f = first.clone();
+    a.static_pad("sink")
+        .unwrap()
+        .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if let Some(gst::PadProbeData::Buffer(b)) = &info.data {
+                f.lock().unwrap().get_or_insert(b.pts().unwrap().nseconds());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    let log = run_to_eos(&p, |_| ());
+    let stats = a.property::<gst::Structure>("stats");
+    std::fs::remove_file(&path).unwrap();
+    let first = first.lock().unwrap().unwrap();
+    (log, first, stats)
+}
+
+/// Packets lost inside a P-frame of a TS (a continuity error tsdemux posts on the bus) are fused
+/// into the corruption event of that frame: `source` says `transport` and the event counts the
+/// error. avdec_h264 drops the damaged frame, and the frames predicted from it carry the damage
+/// to the next keyframe whatever the pixels show: once the stream has shown that all its
+/// pictures are references (here after the first loss), the event lasts to that keyframe.
+#[test]
+fn ts_continuity_errors_are_fused_into_the_event() {
+    let ts = scene_ts("cc");
+    // Frames 10 and 60 are P-frames (keyframes at 0, 50 and 100); a few packets after their
+    // start are lost.
+    let (lossy, pts10, first) = lose_packets(&ts, 0xe0, 10, 3, 4);
+    let (lossy, pts60, _) = lose_packets(&lossy, 0xe0, 60, 3, 4);
+    assert_eq!((pts10 - first) * FPS / 90_000, 10);
+    assert_eq!((pts60 - first) * FPS / 90_000, 60);
+    let (log, first_ns, stats) = analyse_ts(&lossy, "video", "");
+    assert_eq!(
+        log.warnings
+            .iter()
+            .filter(|w| w.contains("CONTINUITY"))
+            .count(),
+        2,
+        "{:?}",
+        log.warnings
+    );
+    let events = ends(&log, "corruption");
+    assert_eq!(events.len(), 2, "{}", summary(&log.defects));
+    let frames = |e: &DefectMessage| {
+        (
+            (ns(e.start.pts) - first_ns) / FRAME,
+            (ns(e.end.unwrap().pts) - first_ns).div_ceil(FRAME),
+        )
+    };
+    for e in &events {
+        assert!(
+            evidence_str(e, "source").contains("transport"),
+            "{}",
+            summary(&log.defects)
+        );
+        assert_eq!(evidence_u64(e, "transport-errors"), 1);
+        assert_eq!(evidence_u64(e, "lost-frames"), 1);
+    }
+    // The first loss, before the stream's structure is known: the dropped frame, and the next
+    // one, which shows the gap and on which the error lands.
+    assert_eq!(frames(events[0]), (10, 12), "{}", summary(&log.defects));
+    assert_eq!(evidence_u64(events[0], "transport-frames"), 1);
+    // The second: to the keyframe.
+    assert_eq!(frames(events[1]), (60, 100), "{}", summary(&log.defects));
+    assert_eq!(evidence_u64(events[1], "transport-frames"), 39);
+    assert_eq!(stats.get::<u64>("transport-errors").unwrap(), 2);
+    assert_eq!(stats.get::<u64>("transport-frames").unwrap(), 40);
+
+    // The same loss with the bus ignored: no transport evidence anywhere.
+    let (log, _, stats) = analyse_ts(&lossy, "ignored", "use-transport-errors=false");
+    assert!(
+        log.defects
+            .iter()
+            .all(|d| !evidence_str(d, "source").contains("transport")),
+        "{}",
+        summary(&log.defects)
+    );
+    assert_eq!(stats.get::<u64>("transport-errors").unwrap(), 0);
+
+    // Audio packets lost: tsdemux says so, the video's monitor does not take it.
+    let (lossy, _, _) = lose_packets(&ts, 0xc0, 40, 1, 1);
+    let (log, _, stats) = analyse_ts(&lossy, "audio", "");
+    assert!(
+        log.warnings.iter().any(|w| w.contains("CONTINUITY")),
+        "{:?}",
+        log.warnings
+    );
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+    assert_eq!(stats.get::<u64>("transport-errors").unwrap(), 0);
+
+    // And the clean stream raises nothing.
+    let (log, _, _) = analyse_ts(&ts, "clean", "");
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+    assert!(log.warnings.is_empty(), "{:?}", log.warnings);
+}

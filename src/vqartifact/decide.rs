@@ -158,6 +158,8 @@ pub struct Frame {
     pub now: Option<u64>,
     pub lost: LostFrames,
     pub decoder_flag: bool,
+    /// Transport errors placed on this frame, and whether it is predicted from a damaged one.
+    pub transport: crate::transport::TransportFrame,
     /// No unflagged frame has been seen since the stream started.
     pub startup: bool,
     /// Frames this one stands for (`frame-step`).
@@ -266,6 +268,8 @@ impl Detector {
             decoder_flag: f.decoder_flag,
             lost: f.lost.evidence,
             lost_start: f.lost.start,
+            transport: f.transport.errors,
+            propagated: f.transport.propagated,
             startup: f.startup,
             blockiness: score,
             analysed: f.pixels.is_some(),

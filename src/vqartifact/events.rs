@@ -86,6 +86,7 @@ pub struct CorruptionParams {
     pub scenecut: f32,
     pub use_decoder_flags: bool,
     pub use_lost_frames: bool,
+    pub use_transport_errors: bool,
     pub update_interval: u64,
 }
 
@@ -104,6 +105,12 @@ pub struct FrameEvidence {
     /// Frames missing before this one (timestamp gap after DISCONT), with where the gap began.
     pub lost: u64,
     pub lost_start: Option<(Times, u64)>,
+    /// Transport errors (demuxer continuity errors) placed on this frame: the access unit pushed
+    /// right after the error decodes to it, or was lost in the gap before it.
+    pub transport: u32,
+    /// The frame is predicted from a frame damaged by a transport error, before the stream's
+    /// recovery point.
+    pub propagated: bool,
     /// No unflagged frame has been seen since the stream started.
     pub startup: bool,
     pub blockiness: f64,
@@ -117,6 +124,10 @@ pub struct CorruptionEvidence {
     pub pixel_frames: u64,
     pub decoder_frames: u64,
     pub lost_frames: u64,
+    /// Frames with transport evidence (an error placed on them, or predicted from a damaged
+    /// reference), and the errors fused into the event.
+    pub transport_frames: u64,
+    pub transport_errors: u64,
     pub frames: u64,
     pub peak_cells: u32,
     pub sum_cells: u64,
@@ -130,14 +141,21 @@ pub struct CorruptionEvidence {
 }
 
 impl CorruptionEvidence {
+    /// Which kinds of evidence the event has, joined by `+` in a fixed order: `pixels`,
+    /// `decoder` (CORRUPTED flags and lost frames), `transport` (demuxer continuity errors).
     pub fn source(&self) -> &'static str {
         match (
             self.pixel_frames > 0,
             self.decoder_frames + self.lost_frames > 0,
+            self.transport_frames + self.transport_errors > 0,
         ) {
-            (true, true) => "both",
-            (true, false) => "pixels",
-            _ => "decoder",
+            (true, false, false) => "pixels",
+            (true, true, false) => "pixels+decoder",
+            (true, false, true) => "pixels+transport",
+            (true, true, true) => "pixels+decoder+transport",
+            (false, true, true) => "decoder+transport",
+            (false, false, true) => "transport",
+            (false, _, false) => "decoder",
         }
     }
 
@@ -155,8 +173,10 @@ impl CorruptionEvidence {
             "startup-unrecovered"
         } else if self.decoder_frames > 0 {
             "decoder"
-        } else {
+        } else if self.lost_frames > 0 {
             "lost-frames"
+        } else {
+            "transport-errors"
         }
     }
 
@@ -267,7 +287,12 @@ impl CorruptionTracker {
         let pixels = f.pixels.is_some();
         let decoder = p.use_decoder_flags && f.decoder_flag;
         let lost = if p.use_lost_frames { f.lost } else { 0 };
-        let evidence = pixels || decoder || lost > 0;
+        let (transport, propagated) = if p.use_transport_errors {
+            (f.transport, f.propagated)
+        } else {
+            (0, false)
+        };
+        let evidence = pixels || decoder || lost > 0 || transport > 0 || propagated;
         // The baseline learns from frames outside events, and from events that last: a state
         // that persists (a channel compressed this hard) is the channel's normal.
         if f.analysed && self.open.is_none_or(|o| f.t >= o.start_t + LEARN_AFTER) {
@@ -281,6 +306,17 @@ impl CorruptionTracker {
                 out.push(self.end(o, f.now, EndReason::Recovered));
                 self.open = None;
             }
+            return;
+        }
+        // A transport error alone while an event is open is fused into it without extending it:
+        // the demuxer discarded the unit it damaged (a lost frame, already counted) and the
+        // frame it lands on is whole.
+        if transport > 0
+            && !(pixels || decoder || lost > 0 || propagated)
+            && let Some(o) = self.open.as_mut()
+            && f.t < o.last_end_t + p.hangover
+        {
+            o.ev.transport_errors += u64::from(transport);
             return;
         }
         if pixels {
@@ -317,6 +353,8 @@ impl CorruptionTracker {
         ev.frames += 1;
         ev.decoder_frames += decoder as u64;
         ev.lost_frames += lost;
+        ev.transport_frames += u64::from(transport > 0 || propagated);
+        ev.transport_errors += u64::from(transport);
         ev.peak_blockiness = ev.peak_blockiness.max(f.blockiness);
         if let Some(b) = f.pixels {
             ev.pixel_frames += 1;
@@ -399,6 +437,7 @@ pub(crate) const TEST_CORRUPTION: CorruptionParams = CorruptionParams {
     scenecut: 20.0,
     use_decoder_flags: true,
     use_lost_frames: true,
+    use_transport_errors: true,
     update_interval: 0,
 };
 #[cfg(test)]
@@ -709,5 +748,52 @@ mod tests {
         assert_eq!(all[1].1, Phase::Update, "became an alarm");
         assert_eq!(all[2].1, Phase::End);
         assert!((125..150).contains(&all[2].0), "{all:?}");
+    }
+
+    #[test]
+    fn transport_errors_fuse_open_or_propagate() {
+        let p = TEST_CORRUPTION;
+        let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
+        const F: u64 = 40_000_000;
+        let mut ends = Vec::new();
+        let mut push =
+            |tr: &mut CorruptionTracker, i: u64, lost: u64, transport: u32, propagated| {
+                let f = FrameEvidence {
+                    t: i * F,
+                    duration: F,
+                    analysed: true,
+                    lost,
+                    transport,
+                    propagated,
+                    ..Default::default()
+                };
+                let mut out = Events::default();
+                tr.push(&f, &p, &mut out);
+                for e in out.iter().filter(|e| e.phase == Phase::End) {
+                    let EventEvidence::Corruption(c) = e.evidence else {
+                        unreachable!()
+                    };
+                    ends.push((
+                        e.start_t / F,
+                        e.duration.unwrap() / F,
+                        c.source(),
+                        c.transport_errors,
+                    ));
+                }
+            };
+        // A lost frame at 10, its error on frame 14: fused, the event keeps its extent.
+        for i in 0..100 {
+            let lost = u64::from(i == 10);
+            push(&mut tr, i, lost, u32::from(i == 14), false);
+        }
+        // An error alone opens an event on its frame; frames predicted from the damaged one
+        // extend it.
+        for i in 100..200 {
+            push(&mut tr, i, 0, u32::from(i == 120), (120..150).contains(&i));
+        }
+        assert_eq!(
+            ends,
+            [(10, 1, "decoder+transport", 1), (120, 30, "transport", 1)]
+        );
     }
 }

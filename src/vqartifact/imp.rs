@@ -30,6 +30,7 @@ use super::grid::{self, AxisTracker};
 use crate::event::{self, FrameClock};
 use crate::luma::{self, LumaLayout};
 use crate::message::{self, DefectMessage, EndReason, Measurement};
+use crate::transport;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -54,6 +55,7 @@ struct Settings {
     baseline_window: u64,
     use_decoder_flags: bool,
     use_lost_frames: bool,
+    use_transport_errors: bool,
     blockiness_warning: f64,
     blockiness_alarm: f64,
     blockiness_min_duration: u64,
@@ -82,6 +84,7 @@ impl Default for Settings {
             baseline_window: 30 * SECOND,
             use_decoder_flags: true,
             use_lost_frames: true,
+            use_transport_errors: true,
             blockiness_warning: 1.3,
             blockiness_alarm: 1.5,
             blockiness_min_duration: 2 * SECOND,
@@ -116,6 +119,7 @@ impl Settings {
             scenecut: self.scenecut_threshold as f32,
             use_decoder_flags: self.use_decoder_flags,
             use_lost_frames: self.use_lost_frames,
+            use_transport_errors: self.use_transport_errors,
             update_interval: self.update_interval,
         }
     }
@@ -348,6 +352,12 @@ struct Counters {
     discont_buffers: u64,
     decoder_flagged: u64,
     lost_frames: u64,
+    /// Frames with transport evidence (an error placed on them, or predicted from a damaged
+    /// reference).
+    transport_marks: u64,
+    /// Continuity errors of upstream streams, and marks lost to overflow, of watches that ended.
+    transport_errors: u64,
+    transport_overflow: u64,
     pixel_trigger_frames: u64,
     grid_changes: u64,
 }
@@ -390,6 +400,8 @@ impl State {
 pub struct VqArtifact {
     settings: Mutex<Settings>,
     state: Mutex<State>,
+    /// Continuity errors of upstream demuxers, from start to stop.
+    transport: Mutex<Option<transport::Watch>>,
     ids: Arc<AtomicU64>,
     live: AtomicU8,
     /// Order of creation in the process: spreads `frame-step` phases over instances.
@@ -414,6 +426,7 @@ impl ObjectSubclass for VqArtifact {
         VqArtifact {
             settings: Mutex::new(Settings::default()),
             state: Mutex::new(State::new(ids.clone())),
+            transport: Mutex::new(None),
             ids,
             live: AtomicU8::new(LIVE_UNKNOWN),
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
@@ -505,6 +518,12 @@ impl ObjectImpl for VqArtifact {
                     .nick("Use lost frames")
                     .blurb("Open or extend a corruption event for frames missing from a fixed-rate stream (a timestamp gap; in variable-rate streams only after a DISCONT buffer)")
                     .default_value(d.use_lost_frames)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecBoolean::builder("use-transport-errors")
+                    .nick("Use transport errors")
+                    .blurb("Open or extend a corruption event on the frame that follows a continuity error an upstream demuxer posted on the bus for this stream (tsdemux); the bus is watched from the start when set then")
+                    .default_value(d.use_transport_errors)
                     .mutable_playing()
                     .build(),
                 glib::ParamSpecDouble::builder("blockiness-warning")
@@ -620,6 +639,7 @@ impl ObjectImpl for VqArtifact {
             "baseline-window" => set!(baseline_window, u64),
             "use-decoder-flags" => set!(use_decoder_flags, bool),
             "use-lost-frames" => set!(use_lost_frames, bool),
+            "use-transport-errors" => set!(use_transport_errors, bool),
             "blockiness-warning" => set!(blockiness_warning, f64),
             "blockiness-alarm" => set!(blockiness_alarm, f64),
             "blockiness-min-duration" => set!(blockiness_min_duration, u64),
@@ -653,6 +673,7 @@ impl ObjectImpl for VqArtifact {
             "baseline-window" => s.baseline_window.to_value(),
             "use-decoder-flags" => s.use_decoder_flags.to_value(),
             "use-lost-frames" => s.use_lost_frames.to_value(),
+            "use-transport-errors" => s.use_transport_errors.to_value(),
             "blockiness-warning" => s.blockiness_warning.to_value(),
             "blockiness-alarm" => s.blockiness_alarm.to_value(),
             "blockiness-min-duration" => s.blockiness_min_duration.to_value(),
@@ -714,14 +735,26 @@ impl BaseTransformImpl for VqArtifact {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = State::new(self.ids.clone());
-        let draw = self.settings.lock().unwrap().draw;
-        self.obj().set_passthrough(!draw);
+        let settings = *self.settings.lock().unwrap();
+        self.obj().set_passthrough(!settings.draw);
+        let obj = self.obj();
+        *self.transport.lock().unwrap() = if settings.use_transport_errors {
+            transport::Watch::new(obj.upcast_ref(), &obj.static_pad("sink").unwrap())
+        } else {
+            None
+        };
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         self.close_all(EndReason::Stopped);
-        self.state.lock().unwrap().analysis = None;
+        let mut state = self.state.lock().unwrap();
+        state.analysis = None;
+        if let Some(w) = self.transport.lock().unwrap().take() {
+            let (errors, overflow) = w.counts();
+            state.counters.transport_errors += errors;
+            state.counters.transport_overflow += overflow;
+        }
         Ok(())
     }
 
@@ -730,6 +763,9 @@ impl BaseTransformImpl for VqArtifact {
         match event.view() {
             EventView::FlushStop(_) => {
                 self.close_all(EndReason::Flush);
+                if let Some(w) = self.transport.lock().unwrap().as_ref() {
+                    w.clear();
+                }
                 let mut state = self.state.lock().unwrap();
                 if let Some(a) = state.analysis.as_mut() {
                     a.cells.reset();
@@ -904,6 +940,15 @@ impl VqArtifact {
             state.counters.decoder_flagged += 1;
         }
         let startup = state.startup && decoder_flag;
+        let transport = self
+            .transport
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or_else(Default::default, |w| {
+                w.take(times.running_time, times.running_time.map(|rt| rt + dur))
+            });
+        state.counters.transport_marks += u64::from(transport.errors > 0 || transport.propagated);
         if !decoder_flag {
             state.startup = false;
         }
@@ -987,6 +1032,7 @@ impl VqArtifact {
             now,
             lost: gap,
             decoder_flag,
+            transport,
             startup,
             step,
             pixels,
@@ -1160,7 +1206,17 @@ impl VqArtifact {
     fn stats(&self) -> gst::Structure {
         let phase = self.phase(&self.settings.lock().unwrap());
         let state = self.state.lock().unwrap();
+        let transport = self
+            .transport
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or((0, 0), transport::Watch::counts);
         let c = &state.counters;
+        let transport = (
+            transport.0 + c.transport_errors,
+            transport.1 + c.transport_overflow,
+        );
         let mut s = gst::Structure::builder("vqartifact-stats")
             .field("frames", c.frames)
             .field("duration", c.duration)
@@ -1170,6 +1226,9 @@ impl VqArtifact {
             .field("pixel-trigger-frames", c.pixel_trigger_frames)
             .field("decoder-flagged-frames", c.decoder_flagged)
             .field("lost-frames", c.lost_frames)
+            .field("transport-errors", transport.0)
+            .field("transport-frames", c.transport_marks)
+            .field("transport-marks-dropped", transport.1)
             .field(
                 "blockiness-intervals",
                 state.detector.blockiness.intervals_total,
@@ -1228,6 +1287,8 @@ fn evidence_structure(e: &EventEvidence, size: (u32, u32)) -> gst::Structure {
                 .field("pixel-frames", c.pixel_frames)
                 .field("decoder-frames", c.decoder_frames)
                 .field("lost-frames", c.lost_frames)
+                .field("transport-frames", c.transport_frames)
+                .field("transport-errors", c.transport_errors)
                 .field("boxed-cells", c.signatures[Signature::Boxed as usize])
                 .field(
                     "fill-cells",

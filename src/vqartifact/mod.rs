@@ -36,7 +36,16 @@
  * only fills and stale cells count. A buffer flagged CORRUPTED by the decoder
  * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
  * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
- * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too. The
+ * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too, and
+ * so are transport errors (`use-transport-errors`): the continuity warnings an upstream demuxer
+ * (tsdemux) posts on the bus for a stream that feeds this element, read through sync-message
+ * emission (the application keeps its bus). The error lands on the frame the demuxer pushes
+ * next; an error while an event is open is fused into it. tsdemux discards the damaged unit,
+ * so the frames predicted from it are damaged until the next picture decodable on its own;
+ * once the stream has shown 25 units that are all reference pictures (H.264, H.265, MPEG-2,
+ * read from the demuxer's output after the first error), the event lasts to that recovery
+ * point (at most 10 s). With non-reference pictures in the stream the lost unit may have been
+ * one, and the event keeps the extent the other evidence gives. The
  * first evidence opens a `corruption` defect (for lost frames it starts where the first missing
  * frame was due); it stays open while evidence continues and for `hangover` after the last
  * (propagated damage is smeared, not blocky, and is not seen again), and ends at the end of the
@@ -76,13 +85,15 @@
  *
  * Element messages named `vqmon-defect` (see docs/messages.md), `defect` one of:
  *
- * - corruption: `source` (string: `pixels`, `decoder` for the CORRUPTED flag or lost frames,
- *   `both`), `signature` (string, the dominant evidence: `boxed`, `fill-green`, `fill-grey`,
- *   `smear`, `stale`, `decoder`, `startup-unrecovered` for flagged frames before the decoder ever
- *   recovered, `lost-frames`), `x`, `y`, `width`, `height` (guint64, pixel box of all flagged
+ * - corruption: `source` (string: the kinds of evidence joined by `+`: `pixels`, `decoder` for
+ *   the CORRUPTED flag or lost frames, `transport` for demuxer continuity errors), `signature`
+ *   (string, the dominant evidence: `boxed`, `fill-green`, `fill-grey`, `smear`, `stale`,
+ *   `decoder`, `startup-unrecovered` for flagged frames before the decoder ever recovered,
+ *   `lost-frames`, `transport-errors`), `x`, `y`, `width`, `height` (guint64, pixel box of all flagged
  *   clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last` (guint64,
  *   16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells), `peak-cells`,
- *   `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `boxed-cells`, `fill-cells`,
+ *   `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `transport-frames`,
+ *   `transport-errors`, `boxed-cells`, `fill-cells`,
  *   `smear-cells`, `stale-cells` (guint64), `mean-cells`, `blockiness` (gdouble, peak score
  *   during the event), `scene-cut` (gboolean).
  * - blockiness: `severity` (string: `warning`, `alarm`), `frames` (guint64), `peak-score`,
