@@ -26,6 +26,16 @@ pub struct Times {
     pub stream_time: Option<u64>,
 }
 
+/// Running time of a buffer pushed on `pad`, from the pad's TIME segment (for probes, which see
+/// buffers outside any element's own segment bookkeeping).
+pub fn pad_running_time(pad: &gst::Pad, buf: &gst::BufferRef) -> Option<gst::ClockTime> {
+    let pts = buf.pts()?;
+    let seg = pad.sticky_event::<gst::event::Segment>(0)?;
+    seg.segment()
+        .downcast_ref::<gst::ClockTime>()?
+        .to_running_time(pts)
+}
+
 impl Times {
     /// The same times as clock times, for messages.
     pub fn stamp(&self) -> Stamp {

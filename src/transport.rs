@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex, Weak};
 use gst::glib;
 use gst::prelude::*;
 
+use crate::event::pad_running_time;
+
 /// What a demuxer pushed, at a running time (`None` when its segment was not known: the mark
 /// then applies to the next frame).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +140,12 @@ impl Marks {
         self.propagating = None;
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.marks.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.marks.is_empty()
     }
@@ -471,10 +475,11 @@ fn on_warning(shared: &Arc<Shared>, msg: &gst::MessageRef) {
                         .and_then(|m| picture(c, &m[..m.len().min(PARSED)]))
                 });
                 let damaged = pending.swap(false, Ordering::AcqRel);
-                let mark = chain
-                    .lock()
-                    .unwrap()
-                    .unit(damaged, pic, running_time(pad, buf));
+                let mark = chain.lock().unwrap().unit(
+                    damaged,
+                    pic,
+                    pad_running_time(pad, buf).map(gst::ClockTime::nseconds),
+                );
                 if let Some(mark) = mark
                     && let Some(shared) = weak.upgrade()
                 {
@@ -498,15 +503,6 @@ fn first_timed<'a>(info: &'a gst::PadProbeInfo<'_>) -> Option<&'a gst::BufferRef
         Some(gst::PadProbeData::BufferList(l)) => l.iter().find(|b| b.pts().is_some()),
         _ => None,
     }
-}
-
-fn running_time(pad: &gst::Pad, buf: &gst::BufferRef) -> Option<u64> {
-    let pts = buf.pts()?;
-    let seg = pad.sticky_event::<gst::event::Segment>(0)?;
-    seg.segment()
-        .downcast_ref::<gst::ClockTime>()?
-        .to_running_time(pts)
-        .map(gst::ClockTime::nseconds)
 }
 
 #[cfg(test)]

@@ -354,7 +354,7 @@ struct Counters {
     lost_frames: u64,
     /// Frames with transport evidence (an error placed on them, or predicted from a damaged
     /// reference).
-    transport_marks: u64,
+    transport_frames: u64,
     /// Continuity errors of upstream streams, and marks lost to overflow, of watches that ended.
     transport_errors: u64,
     transport_overflow: u64,
@@ -948,7 +948,7 @@ impl VqArtifact {
             .map_or_else(Default::default, |w| {
                 w.take(times.running_time, times.running_time.map(|rt| rt + dur))
             });
-        state.counters.transport_marks += u64::from(transport.errors > 0 || transport.propagated);
+        state.counters.transport_frames += u64::from(transport.errors > 0 || transport.propagated);
         if !decoder_flag {
             state.startup = false;
         }
@@ -1227,7 +1227,7 @@ impl VqArtifact {
             .field("decoder-flagged-frames", c.decoder_flagged)
             .field("lost-frames", c.lost_frames)
             .field("transport-errors", transport.0)
-            .field("transport-frames", c.transport_marks)
+            .field("transport-frames", c.transport_frames)
             .field("transport-marks-dropped", transport.1)
             .field(
                 "blockiness-intervals",

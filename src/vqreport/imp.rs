@@ -431,13 +431,7 @@ fn probe_element(
             if let Some(buf) = info.buffer()
                 && buf.flags().contains(gst::BufferFlags::CORRUPTED)
             {
-                let running_time = buf.pts().and_then(|pts| {
-                    pad.sticky_event::<gst::event::Segment>(0).and_then(|s| {
-                        s.segment()
-                            .downcast_ref::<gst::ClockTime>()
-                            .and_then(|s| s.to_running_time(pts))
-                    })
-                });
+                let running_time = crate::event::pad_running_time(pad, buf);
                 let _ = tx.send(Cmd::Corrupted {
                     element: element.clone(),
                     pad: pad_name.clone(),
