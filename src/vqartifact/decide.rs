@@ -11,7 +11,7 @@
 //! where a triggering cluster is in the picture, the blockiness time series, and the
 //! [`Detector`] that takes one frame's measurements through all of them to the trackers.
 
-use super::cells::CellFrame;
+use super::cells::{CellFrame, CellParams};
 use super::events::{
     BlockinessFrame, BlockinessParams, BlockinessTracker, Compressed, CorruptionParams,
     CorruptionTracker, Events, FrameEvidence,
@@ -221,6 +221,21 @@ impl Detector {
         }
     }
 
+    /// The cell parameters for the next frame. While the smoothed blockiness stays below the
+    /// warning level, the coding leaves no visible grid (a deblocked or fine encode), so a grid
+    /// edge is one the codec did not make: a step of `clean_step` across a cell side counts
+    /// instead of `base.step_min`. Before the level is known (start, reset) and on blocky
+    /// coding, the base parameters apply.
+    pub fn cell_params(&self, base: CellParams, clean_step: f32, p: &Params) -> CellParams {
+        match self.blockiness.smoothed {
+            Some(s) if s < p.blockiness.warn => CellParams {
+                step_min: clean_step.min(base.step_min),
+                ..base
+            },
+            _ => base,
+        }
+    }
+
     /// Decides one frame.
     pub fn frame(&mut self, f: &Frame, p: &Params) -> Decided {
         let mut out = Decided::default();
@@ -425,6 +440,37 @@ mod tests {
             measurement_interval: interval,
         };
         (d, p)
+    }
+
+    #[test]
+    fn faint_steps_count_only_on_clean_coding() {
+        let (mut d, p) = detector(0);
+        let base = CellParams::default();
+        let step = |d: &Detector| d.cell_params(base, 10.0, &p).step_min;
+        // Before any score the coding is not known.
+        assert_eq!(step(&d), base.step_min);
+        let frame = |i: u64, r8: f64| Frame {
+            t: i * F,
+            dur: F,
+            step: 1,
+            pixels: Some(Pixels {
+                r8,
+                r16: r8,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        d.frame(&frame(0, 1.1), &p);
+        assert_eq!(step(&d), 10.0);
+        // Never above the configured step.
+        assert_eq!(d.cell_params(base, 30.0, &p).step_min, base.step_min);
+        // Coding with a visible grid (at or above the warning level, smoothed over a second):
+        // the base step again.
+        for i in 1..50 {
+            d.frame(&frame(i, p.blockiness.warn + 0.5), &p);
+        }
+        assert!(d.blockiness.smoothed.unwrap() >= p.blockiness.warn);
+        assert_eq!(step(&d), base.step_min);
     }
 
     #[test]

@@ -45,6 +45,7 @@ const SECOND: u64 = 1_000_000_000;
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     edge_step: f64,
+    clean_edge_step: f64,
     edge_ratio: f64,
     sides_min: u32,
     cluster_min: u32,
@@ -74,6 +75,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             edge_step: 20.0,
+            clean_edge_step: 10.0,
             edge_ratio: 3.0,
             sides_min: 3,
             cluster_min: 4,
@@ -447,6 +449,14 @@ impl ObjectImpl for VqArtifact {
                     .default_value(d.edge_step)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecDouble::builder("clean-edge-step")
+                    .nick("Edge step on clean coding")
+                    .blurb("The edge step that counts instead of edge-step while the smoothed blockiness is below blockiness-warning (the coding leaves no visible grid); the smaller of both applies")
+                    .minimum(1.0)
+                    .maximum(255.0)
+                    .default_value(d.clean_edge_step)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecDouble::builder("edge-ratio")
                     .nick("Edge ratio")
                     .blurb("Smallest ratio of the step across a cell edge to the steps beside it (each plus 2) that makes the edge blocky")
@@ -629,6 +639,7 @@ impl ObjectImpl for VqArtifact {
         }
         match pspec.name() {
             "edge-step" => set!(edge_step, f64),
+            "clean-edge-step" => set!(clean_edge_step, f64),
             "edge-ratio" => set!(edge_ratio, f64),
             "sides-min" => set!(sides_min, u32),
             "cluster-min" => set!(cluster_min, u32),
@@ -663,6 +674,7 @@ impl ObjectImpl for VqArtifact {
         let s = *self.settings.lock().unwrap();
         match pspec.name() {
             "edge-step" => s.edge_step.to_value(),
+            "clean-edge-step" => s.clean_edge_step.to_value(),
             "edge-ratio" => s.edge_ratio.to_value(),
             "sides-min" => s.sides_min.to_value(),
             "cluster-min" => s.cluster_min.to_value(),
@@ -972,9 +984,14 @@ impl VqArtifact {
             None => None,
             Some(Ok(())) => {
                 state.counters.analysed_frames += 1;
+                let cell_params = state.detector.cell_params(
+                    settings.cell_params(analysis.full_range),
+                    settings.clean_edge_step as f32,
+                    &settings.params(),
+                );
                 let cf = analysis.cells.analyse(
                     &analysis.features,
-                    &settings.cell_params(analysis.full_range),
+                    &cell_params,
                     settings.cluster_radius as usize,
                 );
                 if settings.estimate_grid && analysis.update_grid(t, SECOND, cf.cell_mafd) {

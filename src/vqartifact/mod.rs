@@ -19,7 +19,8 @@
  *
  * Corruption: a cell is *boxed* when at least `sides-min` of its edges step by `edge-step` code
  * values more than, and `edge-ratio` times, the steps beside them (misplaced or wrongly predicted
- * macroblocks); *fill* when it is exactly constant at a concealment colour (green: luma below the
+ * macroblocks; while the smoothed blockiness is below `blockiness-warning`, the coding leaves no
+ * grid edge of its own and `clean-edge-step` applies instead); *fill* when it is exactly constant at a concealment colour (green: luma below the
  * black level, as all-zero YUV renders; grey: mid-level) next to a textured cell; *smear* when
  * its rows (or columns) repeat exactly while it has structure the other way and the cell below or
  * above (beside) is smeared too (rows copied down, streaks); *stale* when, at a hard cut, a
