@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MPL-2.0
 #
 # make demo   the main job on generated media: a stream with known defects, analysed by vqmon
+#             (the elements in a pipeline, then the file with the vqmon program)
 # make test   fmt, clippy and the whole test suite
 # make bench  the analysis benchmarks (criterion), the side-by-side comparison with FFmpeg and the
 #             many-streams scale benchmark (pinned to one core)
@@ -20,11 +21,12 @@ build:
 	$(CARGO) build --release
 
 demo: deps
-	$(CARGO) build --release --lib --example demo
+	$(CARGO) build --release --lib --bin vqmon --example demo
 	$(CARGO) run --release --example demo
 	@echo
-	@echo "== the same stream from its MP4 file, through pipelines/analyze-file.sh and vqreport =="
-	GST_PLUGIN_PATH=$(CURDIR)/target/release pipelines/analyze-file.sh target/vqmon-demo.mp4 target/vqmon-demo-report.json
+	@echo "== the same stream from its MP4 file, through vqmon analyze (exit status 1: defects found) =="
+	target/release/vqmon analyze target/vqmon-demo.mp4 --report target/vqmon-demo-report.json; \
+	  status=$$?; echo "vqmon analyze exit status $$status"; test $$status -eq 1
 	@echo "report: target/vqmon-demo-report.json"
 
 test: deps

@@ -10,7 +10,7 @@
 //! and a matching beep) gets every kind of defect injected by vqinject; the video goes through an
 //! H.264 encode and decode, then vqfreeze, vqartifact and avsyncmon watch both streams and vqreport
 //! writes the JSON report. The demo prints what was injected next to what was detected, with precision and
-//! recall, and keeps the encoded MP4 for `pipelines/analyze-file.sh`.
+//! recall, and keeps the encoded MP4 for `vqmon analyze`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -539,6 +539,49 @@ fn a_report_says_what_it_watched() {
     );
 }
 
+/// The application's `analysis` (a JSON object) is written into the report as it was given;
+/// anything else fails at READY with the reason, and without it the report has no `analysis`.
+#[test]
+fn an_application_says_what_it_analysed() {
+    init();
+    let launch = |analysis: Option<&str>, location: &Path| {
+        let p = gst::parse::launch(&format!(
+            "videotestsrc num-buffers=5 ! vqfreeze ! fakesink vqreport name=r location={}",
+            location.display()
+        ))
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        if let Some(a) = analysis {
+            p.by_name("r").unwrap().set_property("analysis", a);
+        }
+        p
+    };
+    let location = tmp("analysis.json");
+    let given = r#"{"tool": "test", "not-analysed": [{"what": "audio", "reason": "none"}]}"#;
+    let p = launch(Some(given), &location);
+    run_to_eos(&p);
+    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    assert_eq!(
+        report["analysis"],
+        serde_json::from_str::<Value>(given).unwrap()
+    );
+    let p = launch(None, &location);
+    run_to_eos(&p);
+    let report = validated(&std::fs::read_to_string(&location).unwrap());
+    assert!(report.get("analysis").is_none(), "{report:#}");
+    for bad in ["[1, 2]", "{\"unclosed\": ", "plain text"] {
+        let p = launch(Some(bad), &location);
+        assert!(p.set_state(gst::State::Ready).is_err(), "{bad}");
+        let text = error_text(p.upcast_ref());
+        assert!(
+            text.contains("analysis must be a JSON object"),
+            "{bad}: {text}"
+        );
+        p.set_state(gst::State::Null).unwrap();
+    }
+}
+
 /// A summary interval under 100 ms (1 ns wrote 18 MB/s) is refused at READY with the reason.
 #[test]
 fn a_flooding_interval_fails_at_ready() {

@@ -56,6 +56,8 @@ struct Settings {
     event_lines: bool,
     post_messages: bool,
     label: Option<String>,
+    /// The application's account of what it analysed (a JSON object), checked at start.
+    analysis: Option<String>,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             event_lines: DEFAULT_EVENT_LINES,
             post_messages: DEFAULT_POST_MESSAGES,
             label: None,
+            analysis: None,
         }
     }
 }
@@ -148,6 +151,11 @@ impl ObjectImpl for VqReport {
                     .blurb("The stream's name for the operator, written into every report (watched.label)")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("analysis")
+                    .nick("Analysis")
+                    .blurb("The application's account of what it analysed and what not, and why (a JSON object), written into every report as 'analysis'")
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("report")
                     .nick("Report")
                     .blurb("The latest report (JSON)")
@@ -182,6 +190,12 @@ impl ObjectImpl for VqReport {
                     .expect("type checked upstream")
                     .filter(|l| !l.is_empty())
             }
+            "analysis" => {
+                s.analysis = value
+                    .get::<Option<String>>()
+                    .expect("type checked upstream")
+                    .filter(|l| !l.is_empty())
+            }
             _ => unimplemented!(),
         }
         gst::info!(CAT, imp = self, "{} set", pspec.name());
@@ -196,6 +210,7 @@ impl ObjectImpl for VqReport {
             "event-lines" => s.event_lines.to_value(),
             "post-messages" => s.post_messages.to_value(),
             "label" => s.label.to_value(),
+            "analysis" => s.analysis.to_value(),
             "report" => self.latest.lock().unwrap().to_value(),
             _ => unimplemented!(),
         }
@@ -268,6 +283,16 @@ impl VqReport {
                     MIN_INTERVAL / 1_000_000,
                     settings.interval
                 )
+            );
+            return Err(gst::StateChangeError);
+        }
+        if let Some(text) = settings.analysis.as_deref()
+            && let Err(e) = analysis_object(text)
+        {
+            gst::element_imp_error!(
+                self,
+                gst::LibraryError::Settings,
+                ("analysis must be a JSON object: {}", e)
             );
             return Err(gst::StateChangeError);
         }
@@ -758,7 +783,7 @@ impl Worker {
 
     fn build(&self, kind: ReportKind, complete: bool) -> Report {
         let utc = message::utc_string(message::now_unix_usec()).unwrap_or_default();
-        self.collector.report(
+        let mut report = self.collector.report(
             kind,
             complete,
             Generator {
@@ -770,7 +795,14 @@ impl Worker {
             utc,
             self.watched(),
             self.detectors(),
-        )
+        );
+        // Checked when the element started.
+        report.analysis = self
+            .settings
+            .analysis
+            .as_deref()
+            .and_then(|t| analysis_object(t).ok());
+        report
     }
 
     fn summary(&mut self) {
@@ -873,5 +905,14 @@ impl Worker {
             // Stop trying after the first failure: the warning said it.
             self.ndjson = None;
         }
+    }
+}
+
+/// The `analysis` property's text as a JSON object.
+fn analysis_object(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err("not an object".into()),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -53,6 +53,10 @@
  * every defect of the run) and in `events-omitted` and `pipeline-messages-omitted`. A summary
  * line lists only the events that changed since the previous one.
  *
+ * An application can add its own account of what it analysed and what not, and why: the
+ * `analysis` property, a JSON object written into every report as `analysis` (`vqmon analyze`
+ * sets it; docs/vqmon.md). Text that is not a JSON object fails the change to READY.
+ *
  * An unwritable `location` or `ndjson-location` fails the change to READY with an error message.
  * A failed write of the final report posts an error, but the bus message and the `report`
  * property still carry it.

@@ -62,6 +62,9 @@ pub struct Report {
     pub events_omitted: u64,
     pub pipeline_messages: Vec<PipelineMessage>,
     pub pipeline_messages_omitted: u64,
+    /// The application's account of what it analysed (vqreport's `analysis` property).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<Value>,
 }
 
 /// What the pipeline watched, and where.
@@ -486,6 +489,7 @@ impl Collector {
             events_omitted: self.events_omitted,
             pipeline_messages: self.messages.clone(),
             pipeline_messages_omitted: self.messages_omitted,
+            analysis: None,
         }
     }
 }

@@ -1,0 +1,570 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! `vqmon analyze`: one pipeline per input (uridecodebin, the detectors that apply to each
+//! stream, vqreport), run to EOS with a progress bar and the defects printed as they open and
+//! close, then the summary and the verdict.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+use crate::input::{self, Media};
+use crate::plan::Plan;
+use crate::set::{self, Setting};
+use crate::summary::{self, Cost};
+use crate::{AnalyzeArgs, Severity};
+
+/// Exit statuses.
+pub const CLEAN: u8 = 0;
+pub const DEFECTS: u8 = 1;
+pub const NOT_ANALYSED: u8 = 2;
+
+/// How often the progress is refreshed.
+const TICK: Duration = Duration::from_millis(250);
+
+/// What became of one input.
+struct Outcome {
+    input: String,
+    plan: Option<Plan>,
+    report: Option<Value>,
+    cost: Cost,
+    error: Option<String>,
+}
+
+impl Outcome {
+    fn status(&self, fail_on: Severity) -> u8 {
+        if self.error.is_some() {
+            return NOT_ANALYSED;
+        }
+        match &self.report {
+            Some(r) if summary::failing(&summary::events(r), fail_on) > 0 => DEFECTS,
+            Some(_) => CLEAN,
+            None => NOT_ANALYSED,
+        }
+    }
+}
+
+pub fn run(args: &AnalyzeArgs) -> u8 {
+    let mut settings = Vec::new();
+    for s in &args.sets {
+        match set::parse(s) {
+            Ok(s) => settings.push(s),
+            Err(e) => {
+                eprintln!("vqmon: {e}");
+                return NOT_ANALYSED;
+            }
+        }
+    }
+    let multi = MultiProgress::new();
+    if args.quiet {
+        multi.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let n = args.inputs.len();
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..n).map(|_| None).collect());
+    let jobs = usize::from(args.jobs).min(n);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let o = analyse(&args.inputs[i], i, n, args, &settings, &multi, jobs);
+                    outcomes.lock().unwrap()[i] = Some(o);
+                }
+            });
+        }
+    });
+    let outcomes: Vec<Outcome> = outcomes
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut status = CLEAN;
+    for o in &outcomes {
+        if let Some(plan) = &o.plan {
+            print!(
+                "{}",
+                summary::render(plan, o.report.as_ref(), &o.cost, args.fail_on)
+            );
+        }
+        if let Some(e) = &o.error {
+            if o.plan.is_none() {
+                println!("\n== {}", o.input);
+            }
+            println!("  not analysed: {e}");
+            eprintln!("vqmon: {}: {e}", o.input);
+        }
+        status = status.max(o.status(args.fail_on));
+    }
+    if n > 1 {
+        println!("\n{:<8} input", "verdict");
+        for o in &outcomes {
+            println!("{:<8} {}", verdict(o.status(args.fail_on)), o.input);
+        }
+    }
+    println!("\nverdict: {}", verdict(status));
+    status
+}
+
+fn verdict(status: u8) -> &'static str {
+    match status {
+        CLEAN => "pass",
+        DEFECTS => "fail",
+        _ => "not analysed",
+    }
+}
+
+/// `path` for input `i` of `n`: REPORT-1.json, REPORT-2.json, ... when there are several.
+fn numbered(path: &Path, i: usize, n: usize) -> PathBuf {
+    if n == 1 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{}.{}", i + 1, ext.to_string_lossy()),
+        None => format!("{stem}-{}", i + 1),
+    };
+    path.with_file_name(name)
+}
+
+fn analyse(
+    input: &str,
+    i: usize,
+    n: usize,
+    args: &AnalyzeArgs,
+    settings: &[Setting],
+    multi: &MultiProgress,
+    jobs: usize,
+) -> Outcome {
+    let mut out = Outcome {
+        input: input.to_string(),
+        plan: None,
+        report: None,
+        cost: Cost::default(),
+        error: None,
+    };
+    let discovered = match input::to_uri(input).and_then(|uri| input::discover(&uri)) {
+        Ok(d) => d,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    if discovered.live {
+        out.error = Some(
+            "a live source: vqmon analyze reads files and on-demand URIs; live streams are for vqmon monitor"
+                .into(),
+        );
+        return out;
+    }
+    let plan = Plan::new(&discovered);
+    out.plan = Some(plan.clone());
+    let report_path = args.report.as_deref().map(|p| numbered(p, i, n));
+    let ndjson_path = args.ndjson.as_deref().map(|p| numbered(p, i, n));
+    let run = Run::build(&discovered.uri, &plan, settings, report_path, ndjson_path);
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    let name = Path::new(input)
+        .file_name()
+        .map_or(input.to_string(), |f| f.to_string_lossy().to_string());
+    let bar = multi.add(match discovered.duration {
+        Some(d) => ProgressBar::new(d.mseconds()).with_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {msg}")
+                .unwrap()
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner()
+            .with_style(ProgressStyle::with_template("{prefix} {spinner} {msg}").unwrap()),
+    });
+    bar.set_prefix(name.clone());
+    let print = |line: String| {
+        if args.quiet {
+        } else if multi.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            multi.println(line).ok();
+        }
+    };
+    let cpu0 = (jobs == 1).then(process_cpu_ns).flatten();
+    let t0 = Instant::now();
+    let result = run.play(&bar, discovered.duration, |line| {
+        print(format!("{name}: {line}"))
+    });
+    let wall = t0.elapsed().as_nanos() as u64;
+    bar.finish_and_clear();
+    multi.remove(&bar);
+    out.cost = Cost {
+        media_ns: run.position().or(discovered.duration.map(|d| d.nseconds())),
+        wall_ns: Some(wall),
+        cpu_ns: cpu0.and_then(|c0| process_cpu_ns().map(|c| c.saturating_sub(c0))),
+        detectors_ns: Some(run.cost.busy.load(Ordering::Relaxed)),
+        frames: run.cost.frames.load(Ordering::Relaxed),
+    };
+    out.report = run.finish();
+    match result {
+        Err(e) => out.error = Some(e),
+        Ok(()) if !plan.analyses_something() => {
+            let why: Vec<String> = plan
+                .not_analysed
+                .iter()
+                .map(|n| format!("{}: {}", n.what, n.reason))
+                .collect();
+            out.error = Some(format!(
+                "nothing in it could be analysed ({})",
+                why.join("; ")
+            ));
+        }
+        Ok(()) if out.report.is_none() => {
+            out.error = Some("vqreport wrote no final report".into());
+        }
+        Ok(()) => (),
+    }
+    out
+}
+
+/// The time the detectors take, measured between a probe where a buffer enters the first
+/// detector of a branch and one where it leaves the last (same streaming thread).
+#[derive(Default)]
+struct BusyTime {
+    busy: AtomicU64,
+    /// Video frames that reached the end of the first video branch.
+    frames: AtomicU64,
+}
+
+struct Run {
+    pipeline: gst::Pipeline,
+    cost: Arc<BusyTime>,
+}
+
+impl Run {
+    fn build(
+        uri: &str,
+        plan: &Plan,
+        settings: &[Setting],
+        report: Option<PathBuf>,
+        ndjson: Option<PathBuf>,
+    ) -> Result<Run, String> {
+        let make = |factory: &str, name: Option<String>| element(factory, name, settings);
+        let pipeline = gst::Pipeline::with_name("vqmon-analyze");
+        let src = make("uridecodebin", None)?;
+        src.set_property("uri", uri);
+        let vqreport = make("vqreport", Some("vqreport0".into()))?;
+        vqreport.set_property(
+            "analysis",
+            serde_json::to_string(plan).map_err(|e| e.to_string())?,
+        );
+        if let Some(p) = report {
+            vqreport.set_property("location", p.to_string_lossy().to_string());
+        }
+        if let Some(p) = ndjson {
+            vqreport.set_property("ndjson-location", p.to_string_lossy().to_string());
+            vqreport.set_property("event-lines", true);
+        }
+        pipeline
+            .add_many([&src, &vqreport])
+            .map_err(|e| e.to_string())?;
+        let avsync = match plan.avsync {
+            Some(_) => {
+                let a = make("avsyncmon", Some("avsyncmon0".into()))?;
+                pipeline.add(&a).map_err(|e| e.to_string())?;
+                Some(a)
+            }
+            None => None,
+        };
+        let cost = Arc::new(BusyTime::default());
+        let counts = Mutex::new([0usize; 3]);
+        let weak = pipeline.downgrade();
+        let settings = settings.to_vec();
+        let branch_cost = cost.clone();
+        let avsync_at = plan.avsync;
+        src.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = weak.upgrade() else {
+                return;
+            };
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let media = match caps.structure(0).map(|s| s.name().as_str()) {
+                Some(n) if n.starts_with("video/") => Media::Video,
+                Some(n) if n.starts_with("audio/") => Media::Audio,
+                _ => Media::Other,
+            };
+            let index = {
+                let mut c = counts.lock().unwrap();
+                let i = c[media as usize];
+                c[media as usize] += 1;
+                i
+            };
+            if let Err(e) = link_branch(
+                &pipeline,
+                pad,
+                media,
+                index,
+                avsync.as_ref().filter(|_| {
+                    avsync_at.is_some_and(|(v, a)| match media {
+                        Media::Video => v == index,
+                        Media::Audio => a == index,
+                        Media::Other => false,
+                    })
+                }),
+                &settings,
+                &branch_cost,
+            ) {
+                gst::element_error!(
+                    pipeline,
+                    gst::CoreError::Negotiation,
+                    ("cannot analyse {} stream {index}: {e}", media.as_str())
+                );
+            }
+        });
+        Ok(Run { pipeline, cost })
+    }
+
+    /// Runs to EOS, refreshing `bar` and passing each defect's start and end to `line`.
+    fn play(
+        &self,
+        bar: &ProgressBar,
+        duration: Option<gst::ClockTime>,
+        line: impl Fn(String),
+    ) -> Result<(), String> {
+        let bus = self.pipeline.bus().unwrap();
+        if self.pipeline.set_state(gst::State::Playing).is_err() {
+            return Err(first_error(&bus).unwrap_or_else(|| "the pipeline cannot start".into()));
+        }
+        let started = Instant::now();
+        loop {
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(TICK.as_nanos() as u64))
+            {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => return Ok(()),
+                    gst::MessageView::Error(e) => return Err(input::explain(e)),
+                    gst::MessageView::Element(m) => {
+                        if let Some(s) = m.structure()
+                            && s.name() == "vqmon-defect"
+                            && let Some(text) = defect_line(s)
+                        {
+                            line(text);
+                        }
+                    }
+                    _ => (),
+                }
+            }
+            let pos = self.position();
+            if let Some(p) = pos {
+                bar.set_position(p / 1_000_000);
+            }
+            let elapsed = started.elapsed().as_nanos() as u64;
+            let speed = pos
+                .filter(|_| elapsed > 0)
+                .map(|p| p as f64 / elapsed as f64);
+            let eta = match (pos, duration, speed) {
+                (Some(p), Some(d), Some(s)) if s > 0.0 => {
+                    Some((d.nseconds().saturating_sub(p) as f64 / s) as u64)
+                }
+                _ => None,
+            };
+            bar.set_message(format!(
+                "{} / {}  {}  ETA {}",
+                summary::hms(pos),
+                summary::hms(duration.map(|d| d.nseconds())),
+                speed.map_or("-".into(), |s| format!("{s:.1}x")),
+                summary::hms(eta)
+            ));
+        }
+    }
+
+    fn position(&self) -> Option<u64> {
+        self.pipeline
+            .query_position::<gst::ClockTime>()
+            .map(|p| p.nseconds())
+    }
+
+    /// Stops the pipeline and returns vqreport's final report (written at EOS, or when the
+    /// pipeline stops before it).
+    fn finish(&self) -> Option<Value> {
+        let _ = self.pipeline.set_state(gst::State::Null);
+        let v = self.pipeline.by_name("vqreport0")?;
+        let text = v.property::<Option<String>>("report")?;
+        let report: Value = serde_json::from_str(&text).ok()?;
+        (report["kind"] == "final").then_some(report)
+    }
+}
+
+fn first_error(bus: &gst::Bus) -> Option<String> {
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some(input::explain(e));
+        }
+    }
+    None
+}
+
+/// A defect message as a progress line: starts and ends (and points), not updates.
+fn defect_line(s: &gst::StructureRef) -> Option<String> {
+    let phase = s.get::<&str>("phase").ok()?;
+    let defect = s.get::<&str>("defect").ok()?;
+    let element = s.get::<&str>("element").unwrap_or("?");
+    let time = |k: &str| s.get::<u64>(k).ok().filter(|&t| t != u64::MAX);
+    let start = time("stream-time").or(time("running-time"));
+    Some(match phase {
+        "start" => format!("{defect} started at {} ({element})", summary::hms(start)),
+        "point" => format!("{defect} at {} ({element})", summary::hms(start)),
+        "end" => format!(
+            "{defect} from {} ended at {} ({element}, {})",
+            summary::hms(start),
+            summary::hms(time("end-stream-time").or(time("end-running-time"))),
+            s.get::<&str>("end-reason").unwrap_or("-")
+        ),
+        _ => return None,
+    })
+}
+
+/// A new element of `factory`, named `name`, with the `--set` settings that concern it.
+fn element(
+    factory: &str,
+    name: Option<String>,
+    settings: &[Setting],
+) -> Result<gst::Element, String> {
+    let mut b = gst::ElementFactory::make(factory);
+    if let Some(n) = name {
+        b = b.name(n);
+    }
+    let e = b
+        .build()
+        .map_err(|e| format!("the element {factory} is missing: {e}"))?;
+    set::apply(&e, settings);
+    Ok(e)
+}
+
+/// Links a decoded stream to its detectors and a sink.
+fn link_branch(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    media: Media,
+    index: usize,
+    avsync: Option<&gst::Element>,
+    settings: &[Setting],
+    cost: &Arc<BusyTime>,
+) -> Result<(), String> {
+    let make = |factory: &str, name: Option<String>| element(factory, name, settings);
+    let mut chain = vec![make("queue", None)?];
+    // Where the detectors begin and end.
+    let mut detectors: Vec<gst::Element> = Vec::new();
+    match media {
+        Media::Video => {
+            chain.push(make("videoconvert", None)?);
+            detectors.push(make("vqfreeze", Some(format!("vqfreeze{index}")))?);
+            detectors.push(make("vqartifact", Some(format!("vqartifact{index}")))?);
+        }
+        Media::Audio => chain.push(make("audioconvert", None)?),
+        Media::Other => (),
+    }
+    let sink = make("fakesink", None)?;
+    sink.set_property("sync", false);
+    let all: Vec<&gst::Element> = chain.iter().chain(&detectors).chain([&sink]).collect();
+    pipeline
+        .add_many(all.iter().copied())
+        .map_err(|e| e.to_string())?;
+    let before_sink: Vec<&gst::Element> = chain.iter().chain(&detectors).collect();
+    gst::Element::link_many(before_sink.iter().copied()).map_err(|e| e.to_string())?;
+    let last = *before_sink.last().unwrap();
+    let (entry, exit) = match avsync {
+        Some(a) => {
+            let (sink_pad, src_pad) = match media {
+                Media::Video => ("video_sink", "video_src"),
+                _ => ("audio_sink", "audio_src"),
+            };
+            last.link_pads(Some("src"), a, Some(sink_pad))
+                .map_err(|e| e.to_string())?;
+            a.link_pads(Some(src_pad), &sink, Some("sink"))
+                .map_err(|e| e.to_string())?;
+            (
+                detectors
+                    .first()
+                    .and_then(|d| d.static_pad("sink"))
+                    .or_else(|| a.static_pad(sink_pad)),
+                sink.static_pad("sink"),
+            )
+        }
+        None => {
+            last.link(&sink).map_err(|e| e.to_string())?;
+            (
+                detectors.first().and_then(|d| d.static_pad("sink")),
+                sink.static_pad("sink"),
+            )
+        }
+    };
+    if let (Some(entry), Some(exit)) = (entry, exit) {
+        let since: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let s = since.clone();
+        entry.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            *s.lock().unwrap() = Some(Instant::now());
+            gst::PadProbeReturn::Ok
+        });
+        let cost = cost.clone();
+        let count_frames = media == Media::Video && index == 0;
+        exit.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if let Some(t) = since.lock().unwrap().take() {
+                cost.busy
+                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+            if count_frames {
+                cost.frames.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    for e in all {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    let queue_sink = chain[0].static_pad("sink").unwrap();
+    pad.link(&queue_sink).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// CPU time of the whole process (user and system, all threads) in ns, from /proc.
+fn process_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 in the /proc ABI on every Linux architecture.
+    Some(ticks * 10_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_are_numbered_with_several_inputs() {
+        let p = Path::new("/tmp/out.json");
+        assert_eq!(numbered(p, 0, 1), PathBuf::from("/tmp/out.json"));
+        assert_eq!(numbered(p, 1, 3), PathBuf::from("/tmp/out-2.json"));
+        assert_eq!(numbered(Path::new("r"), 0, 2), PathBuf::from("r-1"));
+    }
+
+    #[test]
+    fn cpu_time_is_read() {
+        assert!(process_cpu_ns().is_some());
+    }
+}

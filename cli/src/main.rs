@@ -1,0 +1,96 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! `vqmon`: the vqmon detectors as one command. `vqmon analyze` gives a QC verdict on files and
+//! URIs (docs/vqmon.md). The plugin is linked in and registered statically: no
+//! `GST_PLUGIN_PATH` is needed.
+
+mod analyze;
+mod input;
+mod plan;
+mod set;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "vqmon",
+    version,
+    about = "Inline audio/video quality monitoring"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse files or URIs with every detector that applies, and give a verdict.
+    ///
+    /// Exit status: 0 when nothing at or above --fail-on was found, 1 when something was, 2 when
+    /// an input could not be analysed.
+    Analyze(AnalyzeArgs),
+}
+
+/// How grave a defect must be to fail the verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Severity {
+    /// Short or mild defects too (a freeze under its alarm duration, blockiness at warning
+    /// level, timestamp faults, stutter).
+    Minor,
+    /// Only defects a viewer cannot miss (long freezes and black, corruption, blockiness at alarm
+    /// level, A/V offsets out of tolerance, stalls).
+    Major,
+}
+
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// Media files or URIs (file://, http://, rtsp://, ...).
+    #[arg(required = true, value_name = "FILE|URI")]
+    pub inputs: Vec<String>,
+    /// Write the JSON report (vqreport's schema) here; with several inputs, REPORT-1.json,
+    /// REPORT-2.json, ... in the order given.
+    #[arg(long, value_name = "REPORT.json")]
+    pub report: Option<PathBuf>,
+    /// Write every defect as an NDJSON line as it starts, is updated and ends (numbered as
+    /// --report with several inputs).
+    #[arg(long, value_name = "EVENTS.ndjson")]
+    pub ndjson: Option<PathBuf>,
+    /// Set a detector property, e.g. vqfreeze.min-duration=500000000 (repeatable). The element
+    /// is vqfreeze, vqartifact, avsyncmon or vqreport; it applies to every instance.
+    #[arg(long = "set", value_name = "ELEMENT.PROPERTY=VALUE")]
+    pub sets: Vec<String>,
+    /// Fail (exit 1) on defects of this severity or graver.
+    #[arg(long, value_enum, default_value_t = Severity::Major)]
+    pub fail_on: Severity,
+    /// Inputs analysed at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+    /// No progress bar and no defect lines while running; the summary only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = gst::init() {
+        eprintln!("vqmon: GStreamer cannot start: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = gstvqmon::plugin_register_static() {
+        eprintln!("vqmon: the vqmon elements cannot be registered: {e}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        Command::Analyze(args) => ExitCode::from(analyze::run(&args)),
+    }
+}

@@ -1,0 +1,325 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! `vqmon analyze` run as a user runs it, on files the tests make: H.264 + AAC in MP4 with
+//! defects injected before encoding (vqinject), clean, audio-only, missing and corrupt files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Once;
+
+use gst::prelude::*;
+use serde_json::Value;
+
+const FPS: u64 = 25;
+
+fn init() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        gst::init().unwrap();
+        gstvqmon::plugin_register_static().unwrap();
+    });
+}
+
+fn dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Writes an MP4 of `seconds` s: a moving zone plate with `schedule` injected (None: no video), and a
+/// tone (when `audio`).
+fn make(name: &str, seconds: u64, video: Option<&str>, audio: bool) -> PathBuf {
+    init();
+    let path = dir().join(name);
+    let mut desc = format!(
+        "mp4mux name=mux ! filesink location=\"{}\" ",
+        path.display()
+    );
+    if let Some(schedule) = video {
+        desc += &format!(
+            "videotestsrc pattern=zone-plate kt=2 kx2=20 ky2=20 num-buffers={} ! \
+             video/x-raw,width=320,height=240,framerate={FPS}/1 ! vqinject schedule=\"{schedule}\" ! \
+             videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast key-int-max=25 ! \
+             h264parse ! queue ! mux. ",
+            seconds * FPS
+        );
+    }
+    if audio {
+        desc += &format!(
+            "audiotestsrc wave=sine volume=0.3 samplesperbuffer=1920 num-buffers={} ! \
+             audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! aacparse ! queue ! mux. ",
+            seconds * 25
+        );
+    }
+    let p = gst::parse::launch(&desc).unwrap();
+    p.set_state(gst::State::Playing).unwrap();
+    let msg = p
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the file is written");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
+    p.set_state(gst::State::Null).unwrap();
+    path
+}
+
+fn vqmon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vqmon"))
+        .args(args)
+        .env_remove("GST_PLUGIN_PATH")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+fn report(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn validate(report: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../../docs/vqreport.schema.json")).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+/// (defect, start s) of the report's events.
+fn defects(report: &Value) -> Vec<(String, f64)> {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["defect"].as_str().unwrap().to_string(),
+                e["start"]["stream-time"].as_u64().unwrap() as f64 / 1e9,
+            )
+        })
+        .collect()
+}
+
+/// Injected freeze and black on video with sound: each found at its time, exit 1, a report valid
+/// against the schema that says what was analysed; the summary names the defects.
+#[test]
+fn injected_defects_are_found_and_fail() {
+    let f = make(
+        "defects.mp4",
+        12,
+        Some("freeze@2s+3s; black@7s+2500ms"),
+        true,
+    );
+    let r = dir().join("defects.json");
+    let nd = dir().join("defects.ndjson");
+    let _ = std::fs::remove_file(&nd);
+    let o = vqmon(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+        "--ndjson",
+        nd.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let rep = report(&r);
+    validate(&rep);
+    assert_eq!(rep["complete"], true);
+    let found = defects(&rep);
+    let major: Vec<&(String, f64)> = found
+        .iter()
+        .filter(|(d, _)| d == "freeze" || d == "black")
+        .collect();
+    assert_eq!(major.len(), 2, "{found:?}");
+    assert_eq!(major[0].0, "freeze");
+    assert!((major[0].1 - 2.0).abs() < 0.05, "{found:?}");
+    assert_eq!(major[1].0, "black");
+    assert!((major[1].1 - 7.0).abs() < 0.05, "{found:?}");
+    // What ran on what.
+    let streams = rep["analysis"]["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 2);
+    assert_eq!(
+        streams[0]["detectors"],
+        serde_json::json!(["vqfreeze0", "vqartifact0", "avsyncmon0"])
+    );
+    assert_eq!(streams[1]["detectors"], serde_json::json!(["avsyncmon0"]));
+    // The summary: the table and the worst events with clock times; the defects as they happen.
+    assert!(out.contains("freeze"), "{out}");
+    assert!(out.contains("00:00:02.000 - 00:00:05.000"), "{out}");
+    assert!(out.contains("verdict: fail"), "{out}");
+    assert!(
+        err.contains("freeze started at 00:00:02.000 (vqfreeze0)"),
+        "{err}"
+    );
+    // Every event line of the NDJSON file is valid too.
+    let lines = std::fs::read_to_string(&nd).unwrap();
+    assert!(lines.lines().count() >= 4, "{lines}");
+    for l in lines.lines() {
+        validate(&serde_json::from_str(l).unwrap());
+    }
+}
+
+/// A clean file passes; `--fail-on minor` fails on a short freeze that `major` lets pass.
+#[test]
+fn clean_passes_and_fail_on_sets_the_bar() {
+    let clean = make("clean.mp4", 6, Some(""), true);
+    let o = vqmon(&["analyze", clean.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("no defect found"), "{out}");
+    assert!(out.contains("verdict: pass"), "{out}");
+
+    let short = make("short-freeze.mp4", 6, Some("freeze@2s+1s"), false);
+    let o = vqmon(&["analyze", "-q", short.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("minor freeze"), "{out}");
+    assert!(err.is_empty(), "quiet: {err}");
+    let o = vqmon(&[
+        "analyze",
+        "-q",
+        "--fail-on",
+        "minor",
+        short.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
+
+/// Audio only: nothing here can analyse it yet, and that is said, never a silent all-clear.
+#[test]
+fn audio_only_is_not_an_all_clear() {
+    let f = make("audio-only.m4a", 4, None, true);
+    let r = dir().join("audio-only.json");
+    let o = vqmon(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        out.contains("not analysed: video detectors (vqfreeze, vqartifact) (no video stream)"),
+        "{out}"
+    );
+    assert!(out.contains("verdict: not analysed"), "{out}");
+    assert!(err.contains("nothing in it could be analysed"), "{err}");
+    let rep = report(&r);
+    validate(&rep);
+    let reasons: Vec<&str> = rep["analysis"]["not-analysed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["reason"].as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"no video stream"), "{reasons:?}");
+    assert!(rep["detectors"].as_array().unwrap().is_empty());
+}
+
+/// A missing file, a file that is no media, a bad --set: exit 2 and a message naming the cause.
+#[test]
+fn what_cannot_be_analysed_says_why() {
+    let o = vqmon(&["analyze", "/nonexistent/clip.mp4"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains("/nonexistent/clip.mp4: no such file"),
+        "{:?}",
+        text(&o)
+    );
+
+    let junk = dir().join("junk.mp4");
+    std::fs::write(
+        &junk,
+        (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let o = vqmon(&["analyze", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("unsupported format"), "{:?}", text(&o));
+
+    let clean = make("for-set.mp4", 2, Some(""), false);
+    let o = vqmon(&[
+        "analyze",
+        "--set",
+        "vqfreeze.min-durat=1",
+        clean.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("bad --set 'vqfreeze.min-durat=1': vqfreeze has no property 'min-durat'"),
+        "{:?}",
+        text(&o)
+    );
+    // A good --set reaches the element: the report lists the setting.
+    let r = dir().join("for-set.json");
+    let o = vqmon(&[
+        "analyze",
+        "-q",
+        "--set",
+        "vqartifact.edge-step=25",
+        "--report",
+        r.to_str().unwrap(),
+        clean.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let rep = report(&r);
+    let art = rep["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["factory"] == "vqartifact")
+        .unwrap();
+    assert_eq!(art["settings"]["edge-step"], 25.0);
+}
+
+/// Two inputs, two jobs: a report each, numbered in the order given, and one verdict per input;
+/// the exit status is the worst.
+#[test]
+fn several_inputs_in_parallel() {
+    let a = make("multi-a.mp4", 5, Some(""), false);
+    let b = make("multi-b.mp4", 5, Some("freeze@1s+3s"), false);
+    let r = dir().join("multi.json");
+    let o = vqmon(&[
+        "analyze",
+        "--jobs",
+        "2",
+        "-q",
+        "--report",
+        r.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let ra = report(&dir().join("multi-1.json"));
+    let rb = report(&dir().join("multi-2.json"));
+    assert!(
+        ra["analysis"]["input"]
+            .as_str()
+            .unwrap()
+            .ends_with("multi-a.mp4")
+    );
+    assert!(defects(&ra).is_empty(), "{:?}", defects(&ra));
+    assert_eq!(defects(&rb)[0].0, "freeze");
+    assert!(out.contains(&format!("pass     {}", a.display())), "{out}");
+    assert!(out.contains(&format!("fail     {}", b.display())), "{out}");
+}
