@@ -19,7 +19,14 @@ use std::hint::black_box;
 #[path = "frames.rs"]
 mod frames;
 
-fn analyse(f: &mut Features, cells: &mut Cells, pic: &[u8], w: usize, h: usize) -> f64 {
+fn analyse(
+    f: &mut Features,
+    cells: &mut Cells,
+    medians: &mut Vec<u32>,
+    pic: &[u8],
+    w: usize,
+    h: usize,
+) -> f64 {
     f.begin(w, h);
     f.plane(pic, w, 0);
     let c = cells.analyse(f, &CellParams::default(), 3);
@@ -30,6 +37,7 @@ fn analyse(f: &mut Features, cells: &mut Cells, pic: &[u8], w: usize, h: usize) 
         Axis::NATIVE,
         w,
         h,
+        medians,
     );
     r8 + f64::from(c.new_cells)
 }
@@ -45,11 +53,19 @@ fn bench(c: &mut Criterion) {
         let fr = frames::frames_sized(4, w, h);
         let mut f = Features::new(w, h);
         let mut cells = Cells::new(w / CELL, h / CELL);
+        let mut medians = Vec::with_capacity(w.max(h));
         let mut k = 0;
         g.bench_function(format!("{name}-8bit"), |b| {
             b.iter(|| {
                 k = (k + 1) % fr.len();
-                black_box(analyse(&mut f, &mut cells, black_box(&fr[k]), w, h))
+                black_box(analyse(
+                    &mut f,
+                    &mut cells,
+                    &mut medians,
+                    black_box(&fr[k]),
+                    w,
+                    h,
+                ))
             })
         });
     }

@@ -747,6 +747,8 @@ fn colour_bars_are_neither_blocky_nor_corrupt() {
         ("smpte75", 720, 576),
         ("smpte100", 640, 360),
         ("smpte-rp-219", 1280, 720),
+        // Band edges on rows 280, 320 and 360, all on the 8-pixel grid.
+        ("smpte-rp-219", 640, 480),
     ];
     for (pattern, w, h) in cases {
         for coded in [

@@ -168,6 +168,8 @@ struct Analysis {
     band: Vec<u8>,
     row16: Vec<u16>,
     grid: GridState,
+    /// Scratch of the profiles' medians (blockiness), as long as the longer profile.
+    medians: Vec<u32>,
     nominal_duration: u64,
     /// Analysed area of the last frame (origin and size), from the crop metadata.
     area: (usize, usize, usize, usize),
@@ -194,6 +196,7 @@ impl Analysis {
             } else {
                 vec![0; w]
             },
+            medians: Vec::with_capacity(w.max(h)),
             grid: GridState {
                 colacc: vec![0.0; w],
                 rowacc: vec![0.0; h],
@@ -1011,7 +1014,15 @@ impl VqArtifact {
                 };
                 let f = &analysis.features;
                 let (w, h) = (f.width(), f.height());
-                let (r8, r16) = grid::blockiness(&f.colprof[..w], &f.rowprof[..h], gx, gy, w, h);
+                let (r8, r16) = grid::blockiness(
+                    &f.colprof[..w],
+                    &f.rowprof[..h],
+                    gx,
+                    gy,
+                    w,
+                    h,
+                    &mut analysis.medians,
+                );
                 let (ox, oy, _, _) = analysis.area;
                 gst::trace!(
                     CAT,

@@ -53,8 +53,8 @@
  * last frame with evidence.
  *
  * Blockiness: per frame, the mean horizontal (vertical) step on the 8-pixel grid lines over the
- * mean step elsewhere (each column or row capped at 4 times the mean, so a few sharp edges of
- * graphics on the grid are not a grid), the larger of both directions (1.0 = no visible grid),
+ * mean step elsewhere (each column or row capped at 4 times the mean and 16 times the median, so
+ * a few sharp edges of graphics or bars on the grid are not a grid, on flat pictures too), the larger of both directions (1.0 = no visible grid),
  * from that frame alone; `score-16` is the same on the 16-pixel grid. With `estimate-grid`, the grid's period and
  * phase are estimated every second from the profiles accumulated over that second, so upscaled
  * (fractional grids) and shifted video is scored on its real grid. The score smoothed over 1 s
