@@ -4,7 +4,8 @@
 # Installs what building, testing and demonstrating vqmon needs on Debian 12, only if missing:
 # GStreamer 1.22 development files and plugins (x264enc, avdec_h264 for the re-encode tests,
 # timeoverlay from gstreamer1.0-x for the burnt-in clock example),
-# meson/ninja, FFmpeg (benchmarks compare against it) and Python GStreamer bindings.
+# meson/ninja, FFmpeg (benchmarks compare against it), Python GStreamer bindings and Chromium
+# (the HTML report of vqmon analyze is checked in a real browser, headless).
 # Runs apt as root, or through sudo.
 set -euo pipefail
 
@@ -24,6 +25,7 @@ packages=(
   ninja-build
   ffmpeg
   python3-gst-1.0
+  chromium
 )
 
 missing=()

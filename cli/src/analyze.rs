@@ -19,6 +19,7 @@ use gst::prelude::*;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
+use crate::html::{self, Series, Thumbnails};
 use crate::input::{self, Media};
 use crate::plan::Plan;
 use crate::set::{self, Setting};
@@ -207,7 +208,8 @@ fn analyse(
     };
     let cpu0 = (jobs == 1).then(process_cpu_ns).flatten();
     let t0 = Instant::now();
-    let result = run.play(&bar, discovered.duration, |line| {
+    let mut series = Series::default();
+    let result = run.play(&bar, discovered.duration, &mut series, |line| {
         print(format!("{name}: {line}"))
     });
     let wall = t0.elapsed().as_nanos() as u64;
@@ -217,8 +219,8 @@ fn analyse(
         media_ns: run.position().or(discovered.duration.map(|d| d.nseconds())),
         wall_ns: Some(wall),
         cpu_ns: cpu0.and_then(|c0| process_cpu_ns().map(|c| c.saturating_sub(c0))),
-        detectors_ns: Some(run.cost.busy.load(Ordering::Relaxed)),
-        frames: run.cost.frames.load(Ordering::Relaxed),
+        detectors_ns: Some(run.taps.cost.busy.load(Ordering::Relaxed)),
+        frames: run.taps.cost.frames.load(Ordering::Relaxed),
     };
     out.report = run.finish();
     match result {
@@ -239,6 +241,24 @@ fn analyse(
         }
         Ok(()) => (),
     }
+    if let (Some(path), Some(report)) = (args.html.as_deref(), out.report.as_ref()) {
+        let path = numbered(path, i, n);
+        let written = html::render(
+            &plan,
+            report,
+            &out.cost,
+            &series,
+            &run.thumbnails(),
+            args.fail_on,
+        )
+        .and_then(|text| std::fs::write(&path, text).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            out.error.get_or_insert(format!(
+                "the HTML report {} cannot be written: {e}",
+                path.display()
+            ));
+        }
+    }
     out
 }
 
@@ -251,9 +271,29 @@ struct BusyTime {
     frames: AtomicU64,
 }
 
+/// The frame each video branch is analysing now (a reference, no copy), and the defects'
+/// first frames taken from it when they start.
+#[derive(Default)]
+struct Frames {
+    current: Mutex<Vec<(gst::glib::WeakRef<gst::Pad>, Option<gst::Buffer>)>>,
+    taken: Mutex<Vec<(String, u64, gst::Sample)>>,
+}
+
+/// Thumbnails taken at most per input.
+const MAX_THUMBNAILS: usize = 64;
+/// Their width in pixels.
+const THUMBNAIL_WIDTH: i32 = 192;
+
+/// What the branches' probes feed.
+#[derive(Default)]
+struct Taps {
+    cost: BusyTime,
+    frames: Frames,
+}
+
 struct Run {
     pipeline: gst::Pipeline,
-    cost: Arc<BusyTime>,
+    taps: Arc<Taps>,
 }
 
 impl Run {
@@ -291,11 +331,17 @@ impl Run {
             }
             None => None,
         };
-        let cost = Arc::new(BusyTime::default());
+        let taps = Arc::new(Taps::default());
+        let videos = plan.streams.iter().filter(|s| s.media == "video").count();
+        taps.frames
+            .current
+            .lock()
+            .unwrap()
+            .resize_with(videos, || (gst::glib::WeakRef::new(), None));
         let counts = Mutex::new([0usize; 3]);
         let weak = pipeline.downgrade();
         let settings = settings.to_vec();
-        let branch_cost = cost.clone();
+        let branch_taps = taps.clone();
         let avsync_at = plan.avsync;
         src.connect_pad_added(move |_, pad| {
             let Some(pipeline) = weak.upgrade() else {
@@ -326,7 +372,7 @@ impl Run {
                     })
                 }),
                 &settings,
-                &branch_cost,
+                &branch_taps,
             ) {
                 gst::element_error!(
                     pipeline,
@@ -335,7 +381,15 @@ impl Run {
                 );
             }
         });
-        Ok(Run { pipeline, cost })
+        // A defect's first frame: taken in the thread that posts its start, while the branch
+        // is on that frame.
+        let bus = pipeline.bus().unwrap();
+        bus.enable_sync_message_emission();
+        let taker = taps.clone();
+        bus.connect_sync_message(Some("element"), move |_, msg| {
+            take_frame(&taker.frames, msg);
+        });
+        Ok(Run { pipeline, taps })
     }
 
     /// Runs to EOS, refreshing `bar` and passing each defect's start and end to `line`.
@@ -343,6 +397,7 @@ impl Run {
         &self,
         bar: &ProgressBar,
         duration: Option<gst::ClockTime>,
+        series: &mut Series,
         line: impl Fn(String),
     ) -> Result<(), String> {
         let bus = self.pipeline.bus().unwrap();
@@ -356,14 +411,15 @@ impl Run {
                 match msg.view() {
                     gst::MessageView::Eos(_) => return Ok(()),
                     gst::MessageView::Error(e) => return Err(input::explain(e)),
-                    gst::MessageView::Element(m) => {
-                        if let Some(s) = m.structure()
-                            && s.name() == "vqmon-defect"
-                            && let Some(text) = defect_line(s)
-                        {
-                            line(text);
+                    gst::MessageView::Element(m) => match m.structure() {
+                        Some(s) if s.name() == "vqmon-defect" => {
+                            if let Some(text) = defect_line(s) {
+                                line(text);
+                            }
                         }
-                    }
+                        Some(s) if s.name() == "vqmon-measurement" => measurement(s, series),
+                        _ => (),
+                    },
                     _ => (),
                 }
             }
@@ -397,6 +453,35 @@ impl Run {
             .map(|p| p.nseconds())
     }
 
+    /// The first frames of the defects, as PNG thumbnails.
+    fn thumbnails(&self) -> Thumbnails {
+        let taken = std::mem::take(&mut *self.taps.frames.taken.lock().unwrap());
+        let mut out = Thumbnails::new();
+        for (element, id, sample) in taken {
+            let Some(info) = sample
+                .caps()
+                .and_then(|c| gst_video::VideoInfo::from_caps(c).ok())
+            else {
+                continue;
+            };
+            let h = (i64::from(THUMBNAIL_WIDTH) * i64::from(info.height())
+                / i64::from(info.width().max(1))) as i32
+                & !1;
+            let caps = gst::Caps::builder("image/png")
+                .field("width", THUMBNAIL_WIDTH)
+                .field("height", h.max(2))
+                .build();
+            if let Ok(png) =
+                gst_video::convert_sample(&sample, &caps, Some(gst::ClockTime::from_seconds(5)))
+                && let Some(buf) = png.buffer()
+                && let Ok(map) = buf.map_readable()
+            {
+                out.insert((element, id), map.to_vec());
+            }
+        }
+        out
+    }
+
     /// Stops the pipeline and returns vqreport's final report (written at EOS, or when the
     /// pipeline stops before it).
     fn finish(&self) -> Option<Value> {
@@ -415,6 +500,72 @@ fn first_error(bus: &gst::Bus) -> Option<String> {
         }
     }
     None
+}
+
+/// Keeps the frame a defect starts on (sync handler, in the posting thread): the frame of the
+/// video branch of the posting element (a second video stream's detectors end in `1`; avsyncmon
+/// watches the first).
+fn take_frame(frames: &Frames, msg: &gst::MessageRef) {
+    let Some(s) = msg.structure() else { return };
+    if s.name() != "vqmon-defect" || !matches!(s.get::<&str>("phase"), Ok("start" | "point")) {
+        return;
+    }
+    let (Ok(element), Ok(id)) = (s.get::<&str>("element"), s.get::<u64>("id")) else {
+        return;
+    };
+    let branch = element
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse::<usize>()
+        .unwrap_or(0);
+    let (pad, buffer) = {
+        let current = frames.current.lock().unwrap();
+        match current.get(branch) {
+            Some((pad, Some(buf))) => (pad.upgrade(), buf.clone()),
+            _ => return,
+        }
+    };
+    let mut taken = frames.taken.lock().unwrap();
+    if taken.len() >= MAX_THUMBNAILS {
+        return;
+    }
+    if let Some(caps) = pad.and_then(|p| p.current_caps()) {
+        let sample = gst::Sample::builder().buffer(&buffer).caps(&caps).build();
+        taken.push((element.to_string(), id, sample));
+    }
+}
+
+/// Keeps the values the HTML report plots: blockiness and A/V offsets.
+fn measurement(s: &gst::StructureRef, series: &mut Series) {
+    let (Ok(name), Ok(element), Ok(values)) = (
+        s.get::<&str>("measurement"),
+        s.get::<&str>("element"),
+        s.get::<gst::Structure>("values"),
+    ) else {
+        return;
+    };
+    let Some(t) = s
+        .get::<u64>("stream-time")
+        .ok()
+        .filter(|&t| t != u64::MAX)
+        .or_else(|| s.get::<u64>("running-time").ok())
+        .map(|ns| ns as f64 / 1e9)
+    else {
+        return;
+    };
+    match name {
+        "blockiness" => {
+            if let Ok(mean) = values.get::<f64>("mean") {
+                series.blockiness.push((element.to_string(), t, mean));
+            }
+        }
+        "av-offset" if values.get::<bool>("available").unwrap_or(false) => {
+            if let Ok(offset) = values.get::<i64>("offset") {
+                let source = values.get::<&str>("source").unwrap_or("?").to_string();
+                series.av_offset.push((t, offset as f64 / 1e6, source));
+            }
+        }
+        _ => (),
+    }
 }
 
 /// A defect message as a progress line: starts and ends (and points), not updates.
@@ -437,7 +588,8 @@ fn defect_line(s: &gst::StructureRef) -> Option<String> {
     })
 }
 
-/// A new element of `factory`, named `name`, with the `--set` settings that concern it.
+/// A new element of `factory`, named `name`, with the `--set` settings that concern it. vqartifact
+/// posts its blockiness every second unless told otherwise (the HTML report plots it).
 fn element(
     factory: &str,
     name: Option<String>,
@@ -446,6 +598,9 @@ fn element(
     let mut b = gst::ElementFactory::make(factory);
     if let Some(n) = name {
         b = b.name(n);
+    }
+    if factory == "vqartifact" {
+        b = b.property("measurement-interval", 1_000_000_000u64);
     }
     let e = b
         .build()
@@ -462,7 +617,7 @@ fn link_branch(
     index: usize,
     avsync: Option<&gst::Element>,
     settings: &[Setting],
-    cost: &Arc<BusyTime>,
+    taps: &Arc<Taps>,
 ) -> Result<(), String> {
     let make = |factory: &str, name: Option<String>| element(factory, name, settings);
     let mut chain = vec![make("queue", None)?];
@@ -515,19 +670,32 @@ fn link_branch(
     if let (Some(entry), Some(exit)) = (entry, exit) {
         let since: Arc<Mutex<Option<Instant>>> = Arc::default();
         let s = since.clone();
-        entry.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        // The video branch's current frame, for the thumbnail of a defect that starts on it.
+        let slot = (media == Media::Video).then(|| {
+            if let Some(c) = taps.frames.current.lock().unwrap().get_mut(index) {
+                c.0 = entry.downgrade();
+            }
+            (taps.clone(), index)
+        });
+        entry.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
             *s.lock().unwrap() = Some(Instant::now());
+            if let (Some((taps, i)), Some(buf)) = (&slot, info.buffer())
+                && let Some(c) = taps.frames.current.lock().unwrap().get_mut(*i)
+            {
+                c.1 = Some(buf.to_owned());
+            }
             gst::PadProbeReturn::Ok
         });
-        let cost = cost.clone();
+        let taps = taps.clone();
         let count_frames = media == Media::Video && index == 0;
         exit.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
             if let Some(t) = since.lock().unwrap().take() {
-                cost.busy
+                taps.cost
+                    .busy
                     .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
             }
             if count_frames {
-                cost.frames.fetch_add(1, Ordering::Relaxed);
+                taps.cost.frames.fetch_add(1, Ordering::Relaxed);
             }
             gst::PadProbeReturn::Ok
         });

@@ -11,6 +11,7 @@
 //! `GST_PLUGIN_PATH` is needed.
 
 mod analyze;
+mod html;
 mod input;
 mod plan;
 mod set;
@@ -61,6 +62,11 @@ pub struct AnalyzeArgs {
     /// REPORT-2.json, ... in the order given.
     #[arg(long, value_name = "REPORT.json")]
     pub report: Option<PathBuf>,
+    /// Write the HTML report: one self-contained file with a timeline per detector and defect
+    /// type, the measurements over time, and every event with its evidence and first frame
+    /// (numbered as --report with several inputs).
+    #[arg(long, value_name = "REPORT.html")]
+    pub html: Option<PathBuf>,
     /// Write every defect as an NDJSON line as it starts, is updated and ends (numbered as
     /// --report with several inputs).
     #[arg(long, value_name = "EVENTS.ndjson")]

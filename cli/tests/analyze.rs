@@ -174,6 +174,75 @@ fn injected_defects_are_found_and_fail() {
     }
 }
 
+/// The HTML report in a real browser (Debian's Chromium, headless): the timeline has a lane per
+/// detector and defect type, the event table a row per event with its first frame, and the page
+/// fetches nothing. A screenshot is left in target/vqmon-report.png.
+#[test]
+fn html_report_in_a_browser() {
+    let f = make("html.mp4", 12, Some("freeze@2s+3s; black@7s+2500ms"), true);
+    let page = dir().join("report.html");
+    let o = vqmon(&[
+        "analyze",
+        "-q",
+        f.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    let chromium = |extra: &[&str]| {
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,2200",
+        ];
+        args.extend_from_slice(extra);
+        let uri = format!("file://{}", page.display());
+        args.push(&uri);
+        Command::new("chromium")
+            .args(&args)
+            .output()
+            .expect("chromium (Debian package chromium, installed by scripts/install-deps.sh)")
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // The lanes, as the browser parsed the inline SVG (text on a line of its own).
+    let words = dom.split_whitespace().collect::<Vec<_>>().join(" ");
+    for lane in ["vqfreeze0 freeze", "vqfreeze0 black"] {
+        assert!(
+            words.contains(&format!("> {lane} </text>")),
+            "lane {lane}: {dom}"
+        );
+    }
+    let rows = dom.matches("<tr class=\"event ").count();
+    assert!(rows >= 2, "{dom}");
+    assert!(
+        dom.contains("data-defect=\"freeze\" data-element=\"vqfreeze0\""),
+        "{dom}"
+    );
+    assert!(dom.contains("data-defect=\"black\""), "{dom}");
+    assert_eq!(
+        dom.matches("src=\"data:image/png;base64,").count(),
+        rows,
+        "{dom}"
+    );
+    assert!(dom.contains("verdict: fail"), "{dom}");
+    assert!(!dom.contains("src=\"http") && !dom.contains("href=\"http"));
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("vqmon-report.png");
+    let s = chromium(&[&format!("--screenshot={}", shot.display())]);
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
 /// A clean file passes; `--fail-on minor` fails on a short freeze that `major` lets pass.
 #[test]
 fn clean_passes_and_fail_on_sets_the_bar() {
