@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::html::{self, Series, Thumbnails};
 use crate::input::{self, Media};
 use crate::plan::Plan;
+use crate::profile::{self, Profile, Used};
 use crate::set::{self, Setting};
 use crate::summary::{self, Cost};
 use crate::{AnalyzeArgs, Severity};
@@ -57,7 +58,15 @@ impl Outcome {
 }
 
 pub fn run(args: &AnalyzeArgs) -> u8 {
-    let mut settings = Vec::new();
+    let profile = match args.profile.as_deref().map(profile::load).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("vqmon: {e}");
+            return NOT_ANALYSED;
+        }
+    };
+    // The profile first, the command line after it: the last value set wins.
+    let mut settings = profile.as_ref().map_or(Vec::new(), |p| p.settings.clone());
     for s in &args.sets {
         match set::parse(s) {
             Ok(s) => settings.push(s),
@@ -67,6 +76,10 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
             }
         }
     }
+    let fail_on = args
+        .fail_on
+        .or(profile.as_ref().and_then(|p| p.fail_on))
+        .unwrap_or(Severity::Major);
     let multi = MultiProgress::new();
     if args.quiet {
         multi.set_draw_target(ProgressDrawTarget::hidden());
@@ -75,6 +88,15 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..n).map(|_| None).collect());
     let jobs = usize::from(args.jobs).min(n);
+    let job = Job {
+        args,
+        settings: &settings,
+        profile: profile.as_ref().map(Profile::used),
+        fail_on,
+        multi: &multi,
+        n,
+        jobs,
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
@@ -83,7 +105,7 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
                     if i >= n {
                         break;
                     }
-                    let o = analyse(&args.inputs[i], i, n, args, &settings, &multi, jobs);
+                    let o = analyse(&args.inputs[i], i, &job);
                     outcomes.lock().unwrap()[i] = Some(o);
                 }
             });
@@ -100,7 +122,7 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
         if let Some(plan) = &o.plan {
             print!(
                 "{}",
-                summary::render(plan, o.report.as_ref(), &o.cost, args.fail_on)
+                summary::render(plan, o.report.as_ref(), &o.cost, fail_on)
             );
         }
         if let Some(e) = &o.error {
@@ -110,12 +132,12 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
             println!("  not analysed: {e}");
             eprintln!("vqmon: {}: {e}", o.input);
         }
-        status = status.max(o.status(args.fail_on));
+        status = status.max(o.status(fail_on));
     }
     if n > 1 {
         println!("\n{:<8} input", "verdict");
         for o in &outcomes {
-            println!("{:<8} {}", verdict(o.status(args.fail_on)), o.input);
+            println!("{:<8} {}", verdict(o.status(fail_on)), o.input);
         }
     }
     println!("\nverdict: {}", verdict(status));
@@ -143,15 +165,28 @@ fn numbered(path: &Path, i: usize, n: usize) -> PathBuf {
     path.with_file_name(name)
 }
 
-fn analyse(
-    input: &str,
-    i: usize,
+/// What every input of a run shares.
+struct Job<'a> {
+    args: &'a AnalyzeArgs,
+    /// The profile's settings, then the command line's.
+    settings: &'a [Setting],
+    profile: Option<Used>,
+    fail_on: Severity,
+    multi: &'a MultiProgress,
+    /// Inputs, and inputs analysed at once.
     n: usize,
-    args: &AnalyzeArgs,
-    settings: &[Setting],
-    multi: &MultiProgress,
     jobs: usize,
-) -> Outcome {
+}
+
+fn analyse(input: &str, i: usize, job: &Job) -> Outcome {
+    let Job {
+        args,
+        settings,
+        multi,
+        n,
+        jobs,
+        ..
+    } = *job;
     let mut out = Outcome {
         input: input.to_string(),
         plan: None,
@@ -173,7 +208,9 @@ fn analyse(
         );
         return out;
     }
-    let plan = Plan::new(&discovered);
+    let mut plan = Plan::new(&discovered);
+    plan.profile = job.profile.clone();
+    plan.overrides = args.sets.clone();
     out.plan = Some(plan.clone());
     let report_path = args.report.as_deref().map(|p| numbered(p, i, n));
     let ndjson_path = args.ndjson.as_deref().map(|p| numbered(p, i, n));
@@ -249,7 +286,7 @@ fn analyse(
             &out.cost,
             &series,
             &run.thumbnails(),
-            args.fail_on,
+            job.fail_on,
         )
         .and_then(|text| std::fs::write(&path, text).map_err(|e| e.to_string()));
         if let Err(e) = written {

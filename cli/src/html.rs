@@ -403,6 +403,8 @@ mod tests {
             input: "file:///a<b>.mp4".into(),
             streams: Vec::new(),
             not_analysed: Vec::new(),
+            profile: None,
+            overrides: Vec::new(),
             avsync: None,
         };
         let cost = Cost {

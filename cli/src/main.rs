@@ -14,6 +14,7 @@ mod analyze;
 mod html;
 mod input;
 mod plan;
+mod profile;
 mod set;
 mod summary;
 
@@ -40,6 +41,8 @@ enum Command {
     /// Exit status: 0 when nothing at or above --fail-on was found, 1 when something was, 2 when
     /// an input could not be analysed.
     Analyze(AnalyzeArgs),
+    /// List the shipped profiles (--profile NAME) and what each sets.
+    Profiles,
 }
 
 /// How grave a defect must be to fail the verdict.
@@ -71,13 +74,17 @@ pub struct AnalyzeArgs {
     /// --report with several inputs).
     #[arg(long, value_name = "EVENTS.ndjson")]
     pub ndjson: Option<PathBuf>,
+    /// Threshold preset: a shipped profile (broadcast, ott, strict; see `vqmon profiles`) or a
+    /// TOML file of your own. --set and --fail-on on the command line win over it.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
     /// Set a detector property, e.g. vqfreeze.min-duration=500000000 (repeatable). The element
     /// is vqfreeze, vqartifact, avsyncmon or vqreport; it applies to every instance.
     #[arg(long = "set", value_name = "ELEMENT.PROPERTY=VALUE")]
     pub sets: Vec<String>,
-    /// Fail (exit 1) on defects of this severity or graver.
-    #[arg(long, value_enum, default_value_t = Severity::Major)]
-    pub fail_on: Severity,
+    /// Fail (exit 1) on defects of this severity or graver [default: the profile's, else major].
+    #[arg(long, value_enum)]
+    pub fail_on: Option<Severity>,
     /// Inputs analysed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
@@ -98,5 +105,26 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Analyze(args) => ExitCode::from(analyze::run(&args)),
+        Command::Profiles => match profile::listing() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vqmon: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
+}
+
+/// GStreamer with the vqmon elements, for the unit tests (once: registering the plugin from two
+/// test threads at once is not safe).
+#[cfg(test)]
+fn test_init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gst::init().unwrap();
+        gstvqmon::plugin_register_static().unwrap();
+    });
 }

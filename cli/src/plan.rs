@@ -41,6 +41,9 @@ pub struct Plan {
     pub input: String,
     pub streams: Vec<StreamPlan>,
     pub not_analysed: Vec<NotAnalysed>,
+    /// The profile in use (None: the elements' defaults), and the `--set` given after it.
+    pub profile: Option<crate::profile::Used>,
+    pub overrides: Vec<String>,
     /// A/V sync is measured between these two (video index, audio index).
     #[serde(skip)]
     pub avsync: Option<(usize, usize)>,
@@ -121,6 +124,8 @@ impl Plan {
             input: d.uri.clone(),
             streams,
             not_analysed,
+            profile: None,
+            overrides: Vec::new(),
             avsync,
         }
     }

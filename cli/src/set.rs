@@ -119,14 +119,9 @@ fn out_of_range(pspec: &glib::ParamSpec, v: &glib::Value) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn init() {
-        gst::init().unwrap();
-        gstvqmon::plugin_register_static().unwrap();
-    }
-
     #[test]
     fn settings_are_checked() {
-        init();
+        crate::test_init();
         let s = parse("vqfreeze.min-duration=500000000").unwrap();
         let e = gst::ElementFactory::make("vqfreeze").build().unwrap();
         apply(&e, &[s]);

@@ -99,6 +99,17 @@ fn validate(report: &Value) {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
+/// A detector's setting as the report lists it.
+fn setting(report: &Value, factory: &str, property: &str) -> Value {
+    report["detectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["factory"] == factory)
+        .unwrap()["settings"][property]
+        .clone()
+}
+
 /// (defect, start s) of the report's events.
 fn defects(report: &Value) -> Vec<(String, f64)> {
     report["events"]
@@ -269,6 +280,86 @@ fn clean_passes_and_fail_on_sets_the_bar() {
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
 }
 
+/// Profiles: `broadcast` reports freezes from 2 s (FFmpeg's default), so a 1 s freeze is not
+/// one (vqfreeze calls its repeated frames stutter, minor); `strict` fails on minor defects; a user's file is read, the command line wins over it,
+/// a bad one is refused; the report records the profile and the overrides.
+#[test]
+fn profiles_set_thresholds_and_the_bar() {
+    let short = make("profile-freeze.mp4", 6, Some("freeze@2s+1s"), false);
+    let short = short.to_str().unwrap();
+    let status = |extra: &[&str]| {
+        let mut a = vec!["analyze", "-q", short];
+        a.extend_from_slice(extra);
+        let o = vqmon(&a);
+        (o.status.code(), text(&o).0, text(&o).1)
+    };
+    let (code, out, _) = status(&[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("minor freeze"), "{out}");
+    let (code, out, _) = status(&["--profile", "broadcast"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("freeze "), "{out}");
+    let (code, out, _) = status(&["--profile", "strict"]);
+    assert_eq!(code, Some(1), "{out}");
+
+    let mine = dir().join("mine.toml");
+    std::fs::write(
+        &mine,
+        "description = \"mine\"\nfail-on = \"minor\"\n[vqartifact]\nedge-step = 30\n",
+    )
+    .unwrap();
+    let r = dir().join("profile.json");
+    let (code, out, _) = status(&[
+        "--profile",
+        mine.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    let rep = report(&r);
+    validate(&rep);
+    assert_eq!(rep["analysis"]["profile"]["name"], "mine");
+    assert_eq!(
+        rep["analysis"]["profile"]["settings"],
+        serde_json::json!(["vqartifact.edge-step=30"])
+    );
+    assert_eq!(setting(&rep, "vqartifact", "edge-step"), 30.0);
+    // The command line wins: --fail-on and --set after the profile.
+    let (code, out, _) = status(&[
+        "--profile",
+        mine.to_str().unwrap(),
+        "--fail-on",
+        "major",
+        "--set",
+        "vqartifact.edge-step=25",
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let rep = report(&r);
+    assert_eq!(
+        rep["analysis"]["overrides"],
+        serde_json::json!(["vqartifact.edge-step=25"])
+    );
+    assert_eq!(setting(&rep, "vqartifact", "edge-step"), 25.0);
+
+    std::fs::write(&mine, "[vqfreeze]\nmin-duration = \"soon\"\n").unwrap();
+    let (code, _, err) = status(&["--profile", mine.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("'soon' is not a valid guint64"), "{err}");
+    let (code, _, err) = status(&["--profile", "nosuch"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no profile 'nosuch'"), "{err}");
+    let o = vqmon(&["profiles"]);
+    assert!(
+        text(&o)
+            .0
+            .contains("--set vqfreeze.min-duration=2000000000"),
+        "{:?}",
+        text(&o)
+    );
+}
+
 /// Audio only: nothing here can analyse it yet, and that is said, never a silent all-clear.
 #[test]
 fn audio_only_is_not_an_all_clear() {
@@ -351,13 +442,7 @@ fn what_cannot_be_analysed_says_why() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let rep = report(&r);
-    let art = rep["detectors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["factory"] == "vqartifact")
-        .unwrap();
-    assert_eq!(art["settings"]["edge-step"], 25.0);
+    assert_eq!(setting(&rep, "vqartifact", "edge-step"), 25.0);
 }
 
 /// Two inputs, two jobs: a report each, numbered in the order given, and one verdict per input;
