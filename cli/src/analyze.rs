@@ -11,7 +11,7 @@
 //! close, then the summary and the verdict.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,11 @@ pub const NOT_ANALYSED: u8 = 2;
 
 /// How often the progress is refreshed.
 const TICK: Duration = Duration::from_millis(250);
+/// How long the pipeline may take to reach EOS once it was sent.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Set by Ctrl-C: every running input stops (EOS) and is reported on what it analysed.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// What became of one input.
 struct Outcome {
@@ -80,6 +85,12 @@ pub fn run(args: &AnalyzeArgs) -> u8 {
         .fail_on
         .or(profile.as_ref().and_then(|p| p.fail_on))
         .unwrap_or(Severity::Major);
+    // A second Ctrl-C is not caught: the first has the inputs stop cleanly.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    });
     let multi = MultiProgress::new();
     if args.quiet {
         multi.set_draw_target(ProgressDrawTarget::hidden());
@@ -201,13 +212,6 @@ fn analyse(input: &str, i: usize, job: &Job) -> Outcome {
             return out;
         }
     };
-    if discovered.live {
-        out.error = Some(
-            "a live source: vqmon analyze reads files and on-demand URIs; live streams are for vqmon monitor"
-                .into(),
-        );
-        return out;
-    }
     let mut plan = Plan::new(&discovered);
     plan.profile = job.profile.clone();
     plan.overrides = args.sets.clone();
@@ -246,7 +250,8 @@ fn analyse(input: &str, i: usize, job: &Job) -> Outcome {
     let cpu0 = (jobs == 1).then(process_cpu_ns).flatten();
     let t0 = Instant::now();
     let mut series = Series::default();
-    let result = run.play(&bar, discovered.duration, &mut series, |line| {
+    let stop = args.duration.map(|s| (s * 1e9) as u64);
+    let result = run.play(&bar, discovered.duration, stop, &mut series, |line| {
         print(format!("{name}: {line}"))
     });
     let wall = t0.elapsed().as_nanos() as u64;
@@ -429,11 +434,14 @@ impl Run {
         Ok(Run { pipeline, taps })
     }
 
-    /// Runs to EOS, refreshing `bar` and passing each defect's start and end to `line`.
+    /// Runs to EOS, refreshing `bar` and passing each defect's start and end to `line`. At
+    /// `stop` (media time, ns) or on Ctrl-C it sends EOS, so that the detectors close what is open
+    /// and vqreport writes a complete report of what was analysed.
     fn play(
         &self,
         bar: &ProgressBar,
         duration: Option<gst::ClockTime>,
+        stop: Option<u64>,
         series: &mut Series,
         line: impl Fn(String),
     ) -> Result<(), String> {
@@ -442,6 +450,8 @@ impl Run {
             return Err(first_error(&bus).unwrap_or_else(|| "the pipeline cannot start".into()));
         }
         let started = Instant::now();
+        let mut stopping: Option<Instant> = None;
+        let (mut started_defects, mut open) = (0u64, 0i64);
         loop {
             if let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(TICK.as_nanos() as u64))
             {
@@ -450,6 +460,14 @@ impl Run {
                     gst::MessageView::Error(e) => return Err(input::explain(e)),
                     gst::MessageView::Element(m) => match m.structure() {
                         Some(s) if s.name() == "vqmon-defect" => {
+                            match s.get::<&str>("phase") {
+                                Ok("start") => {
+                                    (started_defects, open) = (started_defects + 1, open + 1)
+                                }
+                                Ok("point") => started_defects += 1,
+                                Ok("end") => open -= 1,
+                                _ => (),
+                            }
                             if let Some(text) = defect_line(s) {
                                 line(text);
                             }
@@ -461,26 +479,60 @@ impl Run {
                 }
             }
             let pos = self.position();
-            if let Some(p) = pos {
-                bar.set_position(p / 1_000_000);
+            let interrupted = INTERRUPTED.load(Ordering::Relaxed);
+            if stopping.is_none() && (interrupted || stop.zip(pos).is_some_and(|(s, p)| p >= s)) {
+                line(format!(
+                    "{} at {}: stopping",
+                    if interrupted {
+                        "interrupted"
+                    } else {
+                        "--duration reached"
+                    },
+                    summary::hms(pos)
+                ));
+                self.pipeline.send_event(gst::event::Eos::new());
+                stopping = Some(Instant::now());
+            }
+            if stopping.is_some_and(|t| t.elapsed() > STOP_TIMEOUT) {
+                return Err(format!(
+                    "the pipeline did not stop within {} s of EOS",
+                    STOP_TIMEOUT.as_secs()
+                ));
             }
             let elapsed = started.elapsed().as_nanos() as u64;
             let speed = pos
                 .filter(|_| elapsed > 0)
                 .map(|p| p as f64 / elapsed as f64);
-            let eta = match (pos, duration, speed) {
-                (Some(p), Some(d), Some(s)) if s > 0.0 => {
-                    Some((d.nseconds().saturating_sub(p) as f64 / s) as u64)
+            match duration {
+                // A file: where, how fast, how long still.
+                Some(d) => {
+                    if let Some(p) = pos {
+                        bar.set_position(p / 1_000_000);
+                    }
+                    let eta = match (pos, speed) {
+                        (Some(p), Some(s)) if s > 0.0 => {
+                            Some((d.nseconds().saturating_sub(p) as f64 / s) as u64)
+                        }
+                        _ => None,
+                    };
+                    bar.set_message(format!(
+                        "{} / {}  {}  ETA {}",
+                        summary::hms(pos),
+                        summary::hms(Some(d.nseconds())),
+                        speed.map_or("-".into(), |s| format!("{s:.1}x")),
+                        summary::hms(eta)
+                    ));
                 }
-                _ => None,
-            };
-            bar.set_message(format!(
-                "{} / {}  {}  ETA {}",
-                summary::hms(pos),
-                summary::hms(duration.map(|d| d.nseconds())),
-                speed.map_or("-".into(), |s| format!("{s:.1}x")),
-                summary::hms(eta)
-            ));
+                // A live stream (or one of unknown length): a running status line.
+                None => {
+                    bar.tick();
+                    bar.set_message(format!(
+                        "{} analysed, {started_defects} defects, {open} open{}",
+                        summary::hms(pos),
+                        if stopping.is_some() { ", stopping" } else { "" }
+                    ));
+                }
+            }
         }
     }
 

@@ -401,6 +401,7 @@ mod tests {
         let plan = Plan {
             tool: "vqmon analyze",
             input: "file:///a<b>.mp4".into(),
+            live: false,
             streams: Vec::new(),
             not_analysed: Vec::new(),
             profile: None,

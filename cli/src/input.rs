@@ -11,6 +11,7 @@
 //! is built for exactly those streams.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ use gst::prelude::*;
 
 /// How long an input may take to preroll.
 const PREROLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a live input may take to show all its streams.
+const LIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {
@@ -148,10 +151,18 @@ pub fn discover(uri: &str) -> Result<Discovered, String> {
             None
         });
     }
+    let no_more_pads = Arc::new(AtomicBool::new(false));
+    {
+        let done = no_more_pads.clone();
+        src.connect_no_more_pads(move |_| done.store(true, Ordering::Release));
+    }
     let bus = pipeline.bus().unwrap();
     let outcome = match pipeline.set_state(gst::State::Paused) {
         Err(_) => Err(failure(&bus).unwrap_or_else(|| "the input cannot be opened".into())),
-        Ok(gst::StateChangeSuccess::NoPreroll) => Ok(true),
+        // A live source does not preroll: it plays until its streams are all exposed.
+        Ok(gst::StateChangeSuccess::NoPreroll) => {
+            wait_live(&pipeline, &bus, &no_more_pads).map(|()| true)
+        }
         Ok(_) => wait_preroll(&bus).map(|()| false),
     };
     let duration = pipeline.query_duration::<gst::ClockTime>();
@@ -211,6 +222,25 @@ fn wait_preroll(bus: &gst::Bus) -> Result<(), String> {
             _ => (),
         }
     }
+}
+
+/// Plays a live input until uridecodebin has exposed all its streams (or `LIVE_TIMEOUT`, with
+/// what it has then).
+fn wait_live(pipeline: &gst::Pipeline, bus: &gst::Bus, done: &AtomicBool) -> Result<(), String> {
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        return Err(failure(bus).unwrap_or_else(|| "the live input cannot start".into()));
+    }
+    let deadline = std::time::Instant::now() + LIVE_TIMEOUT;
+    while !done.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+        if let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Error],
+        ) && let gst::MessageView::Error(e) = msg.view()
+        {
+            return Err(explain(e));
+        }
+    }
+    Ok(())
 }
 
 fn failure(bus: &gst::Bus) -> Option<String> {

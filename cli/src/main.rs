@@ -85,12 +85,23 @@ pub struct AnalyzeArgs {
     /// Fail (exit 1) on defects of this severity or graver [default: the profile's, else major].
     #[arg(long, value_enum)]
     pub fail_on: Option<Severity>,
+    /// Stop after this much media time, in seconds (a live stream is watched until then, or until
+    /// Ctrl-C). The report covers what was analysed.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub duration: Option<f64>,
     /// Inputs analysed at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
     /// No progress bar and no defect lines while running; the summary only.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
 }
 
 fn main() -> ExitCode {

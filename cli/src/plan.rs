@@ -39,6 +39,8 @@ pub struct NotAnalysed {
 pub struct Plan {
     pub tool: &'static str,
     pub input: String,
+    /// A live source: analysed from when vqmon joined it, until EOS, --duration or Ctrl-C.
+    pub live: bool,
     pub streams: Vec<StreamPlan>,
     pub not_analysed: Vec<NotAnalysed>,
     /// The profile in use (None: the elements' defaults), and the `--set` given after it.
@@ -122,6 +124,7 @@ impl Plan {
         Plan {
             tool: "vqmon analyze",
             input: d.uri.clone(),
+            live: d.live,
             streams,
             not_analysed,
             profile: None,

@@ -93,7 +93,12 @@ pub const WORST: usize = 5;
 /// The summary text of one input.
 pub fn render(plan: &Plan, report: Option<&Value>, cost: &Cost, fail_on: Severity) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "\n== {}", plan.input);
+    let _ = writeln!(
+        o,
+        "\n== {}{}",
+        plan.input,
+        if plan.live { " (live)" } else { "" }
+    );
     for s in &plan.streams {
         let by = if s.detectors.is_empty() {
             "not analysed".to_string()

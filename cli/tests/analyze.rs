@@ -360,6 +360,67 @@ fn profiles_set_thresholds_and_the_bar() {
     );
 }
 
+/// A live MPEG-TS stream over UDP: discovered while playing, watched with a running status until
+/// `--duration`, or until Ctrl-C (SIGINT), then reported on what was analysed (complete: EOS was
+/// sent through the pipeline). The injected freeze is found.
+#[test]
+fn live_udp_until_duration_or_ctrl_c() {
+    init();
+    let port = 20_000 + std::process::id() % 20_000;
+    let sender = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=zone-plate kt=2 kx2=20 ky2=20 ! \
+         video/x-raw,width=320,height=240,framerate={FPS}/1 ! vqinject schedule=\"freeze@3s+3s\" ! \
+         videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=ultrafast \
+         key-int-max=25 ! h264parse ! mpegtsmux ! udpsink host=127.0.0.1 port={port}"
+    ))
+    .unwrap();
+    sender.set_state(gst::State::Playing).unwrap();
+    let uri = format!("udp://127.0.0.1:{port}");
+    let r = dir().join("live.json");
+    let o = vqmon(&[
+        "analyze",
+        &uri,
+        "--duration",
+        "8",
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(out.contains(&format!("== {uri} (live)")), "{out}");
+    assert!(err.contains("--duration reached at 00:00:08"), "{err}");
+    assert!(err.contains("freeze started at"), "{err}");
+    let rep = report(&r);
+    validate(&rep);
+    assert_eq!(rep["complete"], true);
+    assert_eq!(rep["analysis"]["live"], true);
+    assert_eq!(defects(&rep)[0].0, "freeze");
+
+    // Ctrl-C: the same, stopped by the user.
+    let child = Command::new(env!("CARGO_BIN_EXE_vqmon"))
+        .args(["analyze", "-q", &uri, "--report", r.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    sender.set_state(gst::State::Null).unwrap();
+    let (out, err) = text(&o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{out}\n{err}");
+    assert!(out.contains("verdict: "), "{out}");
+    let rep = report(&r);
+    validate(&rep);
+    assert_eq!(rep["complete"], true);
+    let frames = rep["detectors"][0]["frames"].as_u64().unwrap();
+    assert!(frames > 25, "{frames}");
+}
+
 /// Audio only: nothing here can analyse it yet, and that is said, never a silent all-clear.
 #[test]
 fn audio_only_is_not_an_all_clear() {
