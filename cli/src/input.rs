@@ -184,7 +184,7 @@ pub fn discover(uri: &str) -> Result<Discovered, String> {
     let undecodable = undecodable.lock().unwrap().clone();
     if streams.is_empty() && !undecodable.is_empty() {
         return Err(format!(
-            "no decoder for {}: install the GStreamer plugin that decodes it (gstreamer1.0-libav or gstreamer1.0-plugins-bad)",
+            "no decoder installed for {}: install the GStreamer plugin that decodes it (gstreamer1.0-libav or gstreamer1.0-plugins-bad)",
             undecodable.join(", ")
         ));
     }
@@ -254,10 +254,20 @@ fn failure(bus: &gst::Bus) -> Option<String> {
 /// A GStreamer error in words a user can act on.
 pub fn explain(e: &gst::message::Error) -> String {
     let err = e.error();
+    let detail = e.debug().and_then(|d| d.lines().last().map(str::to_string));
+    if err.matches(gst::StreamError::CodecNotFound) || err.matches(gst::CoreError::MissingPlugin) {
+        // The debug text names the stream: "Missing decoder: KLV Metadata (meta/x-klv, ...)".
+        let what = detail
+            .as_deref()
+            .map(|d| d.trim_start_matches("Missing decoder: ").to_string())
+            .unwrap_or_else(|| err.message().to_string());
+        return format!(
+            "no decoder installed for {what}: install the GStreamer plugin that decodes it \
+             (gstreamer1.0-libav or gstreamer1.0-plugins-bad)"
+        );
+    }
     let what = if err.matches(gst::StreamError::TypeNotFound) {
         "unsupported format: the type of the data cannot be determined (not a media file, or a corrupt one)".to_string()
-    } else if err.matches(gst::StreamError::CodecNotFound) {
-        format!("no decoder: {}", err.message())
     } else if err.matches(gst::StreamError::Demux)
         || err.matches(gst::StreamError::Decode)
         || err.matches(gst::StreamError::Format)
@@ -273,8 +283,8 @@ pub fn explain(e: &gst::message::Error) -> String {
     } else {
         err.message().to_string()
     };
-    match e.debug() {
-        Some(d) if !d.is_empty() => format!("{what} ({})", d.lines().last().unwrap_or("")),
+    match detail {
+        Some(d) if !d.is_empty() => format!("{what} ({d})"),
         _ => what,
     }
 }

@@ -57,7 +57,13 @@ fn make(name: &str, seconds: u64, video: Option<&str>, audio: bool) -> PathBuf {
             seconds * 25
         );
     }
-    let p = gst::parse::launch(&desc).unwrap();
+    run_to_eos(&desc);
+    path
+}
+
+/// Runs a pipeline that writes a file to its EOS; an error or 120 s without EOS fails the test.
+fn run_to_eos(desc: &str) {
+    let p = gst::parse::launch(desc).unwrap();
     p.set_state(gst::State::Playing).unwrap();
     let msg = p
         .bus()
@@ -69,7 +75,6 @@ fn make(name: &str, seconds: u64, video: Option<&str>, audio: bool) -> PathBuf {
         .expect("the file is written");
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
     p.set_state(gst::State::Null).unwrap();
-    path
 }
 
 fn vqmon(args: &[&str]) -> Output {
@@ -504,6 +509,62 @@ fn what_cannot_be_analysed_says_why() {
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     let rep = report(&r);
     assert_eq!(setting(&rep, "vqartifact", "edge-step"), 25.0);
+}
+
+/// MPEG-TS with a KLV metadata stream no decoder reads: beside video, the summary and the report
+/// name it as not analysed; alone, the input cannot be analysed (exit 2) and the message says
+/// which decoder is missing.
+#[test]
+fn streams_without_a_decoder_are_named() {
+    init();
+    let klv = "fakesrc num-buffers=10 sizetype=fixed sizemax=16 filltype=zero format=time \
+               datarate=400 ! identity datarate=400 ! meta/x-klv,parsed=true ! m.";
+    let write = |name: &str, video: bool| {
+        let path = dir().join(name);
+        let v = if video {
+            "videotestsrc num-buffers=50 ! video/x-raw,width=320,height=240,format=I420,\
+             framerate=25/1 ! x264enc speed-preset=ultrafast ! h264parse ! m."
+        } else {
+            ""
+        };
+        run_to_eos(&format!(
+            "mpegtsmux name=m ! filesink location=\"{}\" {v} {klv}",
+            path.display()
+        ));
+        path
+    };
+    let both = write("klv-video.ts", true);
+    let r = dir().join("klv.json");
+    let o = vqmon(&[
+        "analyze",
+        "-q",
+        both.to_str().unwrap(),
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("not analysed: meta/x-klv (no decoder installed for it)"),
+        "{out}"
+    );
+    let rep = report(&r);
+    assert!(
+        rep["analysis"]["not-analysed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["what"] == "meta/x-klv" && n["reason"] == "no decoder installed for it"),
+        "{rep:#}"
+    );
+    let alone = write("klv-only.ts", false);
+    let o = vqmon(&["analyze", "-q", alone.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(
+        err.contains("no decoder installed for KLV Metadata"),
+        "{err}"
+    );
 }
 
 /// Two inputs, two jobs: a report each, numbered in the order given, and one verdict per input;
