@@ -3,6 +3,7 @@
 # make demo   the main job on generated media: a stream with known defects, analysed by vqmon
 #             (the elements in a pipeline, then the file with the vqmon program)
 # make test   fmt, clippy and the whole test suite
+# make fuzz   each fuzz target for FUZZ_SECONDS (600) with cargo-fuzz, on stable Rust
 # make bench  the analysis benchmarks (criterion), the side-by-side comparison with FFmpeg and the
 #             many-streams scale benchmark (pinned to one core)
 
@@ -10,7 +11,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: all deps build demo test bench compare install clean
+.PHONY: all deps build demo test bench compare install clean fuzz
 
 all: build
 
@@ -31,6 +32,13 @@ demo: deps
 
 test: deps
 	scripts/test.sh
+
+FUZZ_SECONDS ?= 600
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $$($(CARGO) fuzz list); do \
+	  $(CARGO) fuzz run --sanitizer none -O -a $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=20000 || exit 1; \
+	done
 
 bench:
 	$(CARGO) bench --bench freeze
