@@ -32,7 +32,7 @@ pub mod vqreport;
 
 pub use message::{
     DEFECT_STRUCTURE, DefectMessage, EndReason, INJECTION_STRUCTURE, MEASUREMENT_STRUCTURE,
-    Measurement, Phase, Stamp,
+    Measurement, Phase, Severity, Stamp,
 };
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

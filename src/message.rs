@@ -34,6 +34,36 @@ pub enum Phase {
     Point,
 }
 
+/// How grave a defect is, in the `severity` evidence field of the detectors that grade their
+/// defects (vqfreeze's freeze and black: `major` once it has lasted `alarm-duration`), and in
+/// what applications judge by. Ordered: `Minor < Major`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Minor,
+    Major,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "minor" => Ok(Severity::Minor),
+            "major" => Ok(Severity::Major),
+            other => Err(format!("a severity is minor or major, not '{other}'")),
+        }
+    }
+}
+
 impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {

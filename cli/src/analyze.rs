@@ -287,7 +287,7 @@ fn analyse(input: &str, i: usize, job: &Job) -> Outcome {
         let path = numbered(path, i, n);
         let written = html::render(
             &plan,
-            report,
+            &summary::events(report),
             &out.cost,
             &series,
             &run.thumbnails(),
@@ -390,11 +390,7 @@ impl Run {
                 return;
             };
             let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-            let media = match caps.structure(0).map(|s| s.name().as_str()) {
-                Some(n) if n.starts_with("video/") => Media::Video,
-                Some(n) if n.starts_with("audio/") => Media::Audio,
-                _ => Media::Other,
-            };
+            let media = input::media_of(&caps);
             let index = {
                 let mut c = counts.lock().unwrap();
                 let i = c[media as usize];
@@ -759,7 +755,8 @@ fn link_branch(
     if let (Some(entry), Some(exit)) = (entry, exit) {
         let since: Arc<Mutex<Option<Instant>>> = Arc::default();
         let s = since.clone();
-        // The video branch's current frame, for the thumbnail of a defect that starts on it.
+        // The video branch's current frame, for the thumbnail of a defect that starts on it;
+        // kept until the next one, since a stall starts while no frame flows and shows the last.
         let slot = (media == Media::Video).then(|| {
             if let Some(c) = taps.frames.current.lock().unwrap().get_mut(index) {
                 c.0 = entry.downgrade();

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::Severity;
 use crate::plan::Plan;
-use crate::summary::{self, Cost};
+use crate::summary::{self, Cost, Event};
 
 /// Values over time collected while the pipeline ran.
 #[derive(Debug, Clone, Default)]
@@ -42,33 +42,21 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// One lane of the timeline: a detector element and a defect type.
-fn lanes(report: &Value) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for e in report["events"].as_array().into_iter().flatten() {
-        let lane = (
-            e["element"].as_str().unwrap_or("?").to_string(),
-            e["defect"].as_str().unwrap_or("?").to_string(),
-        );
-        if !out.contains(&lane) {
-            out.push(lane);
-        }
-    }
+/// The lanes of the timeline: each detector element and defect type that has an event.
+fn lanes(events: &[Event]) -> Vec<(&str, &str)> {
+    let mut out: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.element.as_str(), e.defect.as_str()))
+        .collect();
     out.sort();
+    out.dedup();
     out
-}
-
-fn seconds(v: &Value, key: &str) -> Option<f64> {
-    v.get(key)
-        .and_then(|t| t.get("stream-time").or(t.get("running-time")))
-        .and_then(Value::as_u64)
-        .map(|ns| ns as f64 / 1e9)
 }
 
 /// The timeline as SVG: one lane per element and defect type, intervals as bars, points as
 /// marks.
-fn timeline(report: &Value, duration: f64) -> Result<String, String> {
-    let lanes = lanes(report);
+fn timeline(events: &[Event], duration: f64) -> Result<String, String> {
+    let lanes = lanes(events);
     let mut svg = String::new();
     if lanes.is_empty() {
         return Ok(svg);
@@ -102,15 +90,13 @@ fn timeline(report: &Value, duration: f64) -> Result<String, String> {
             .disable_y_mesh()
             .draw()
             .map_err(|e| e.to_string())?;
-        for e in report["events"].as_array().into_iter().flatten() {
-            let lane = (
-                e["element"].as_str().unwrap_or("?").to_string(),
-                e["defect"].as_str().unwrap_or("?").to_string(),
-            );
+        let seconds = |ns: u64| ns as f64 / 1e9;
+        for e in events {
+            let lane = (e.element.as_str(), e.defect.as_str());
             let y = lanes.iter().position(|l| *l == lane).unwrap_or(0) as f64;
-            let start = seconds(e, "start").unwrap_or(0.0);
-            let end = seconds(e, "end").unwrap_or(duration);
-            let colour = match summary::severity(&lane.1, &e["evidence"]) {
+            let start = e.start.map_or(0.0, seconds);
+            let end = e.end.map_or(duration, seconds);
+            let colour = match e.severity {
                 Severity::Major => RGBColor(200, 40, 40),
                 Severity::Minor => RGBColor(230, 150, 30),
             };
@@ -216,15 +202,14 @@ fn evidence_text(ev: &Value) -> String {
 /// The whole report.
 pub fn render(
     plan: &Plan,
-    report: &Value,
+    events: &[Event],
     cost: &Cost,
     series: &Series,
     thumbnails: &Thumbnails,
     fail_on: Severity,
 ) -> Result<String, String> {
     let duration = cost.media_ns.map_or(0.0, |ns| ns as f64 / 1e9);
-    let events = summary::events(report);
-    let failing = summary::failing(&events, fail_on);
+    let failing = summary::failing(events, fail_on);
     let mut o = String::new();
     let title = format!("vqmon report: {}", plan.input);
     let _ = write!(
@@ -244,10 +229,7 @@ pub fn render(
         o,
         "<p id=\"verdict\" class=\"{class}\">verdict: {verdict} &mdash; {} defects, {failing} at or above {}</p>",
         events.len(),
-        match fail_on {
-            Severity::Major => "major",
-            Severity::Minor => "minor",
-        }
+        fail_on.as_str()
     );
     let _ = writeln!(
         o,
@@ -290,7 +272,7 @@ pub fn render(
         let _ = writeln!(o, "</ul>");
     }
     let _ = writeln!(o, "<h2>Timeline</h2>\n<div id=\"timeline\">");
-    let svg = timeline(report, duration)?;
+    let svg = timeline(events, duration)?;
     if svg.is_empty() {
         let _ = writeln!(o, "<p>No defect.</p>");
     } else {
@@ -330,45 +312,33 @@ pub fn render(
          <th>element</th><th>start</th><th>end</th><th>duration (s)</th><th>evidence</th></tr>"
     );
     let engine = base64::engine::general_purpose::STANDARD;
-    for e in report["events"].as_array().into_iter().flatten() {
-        let defect = e["defect"].as_str().unwrap_or("?");
-        let element = e["element"].as_str().unwrap_or("?");
-        let id = e["id"].as_u64().unwrap_or(0);
-        let sev = match summary::severity(defect, &e["evidence"]) {
-            Severity::Major => "major",
-            Severity::Minor => "minor",
-        };
+    for e in events {
+        let sev = e.severity.as_str();
         let thumb = thumbnails
-            .get(&(element.to_string(), id))
+            .get(&(e.element.clone(), e.id))
             .map_or(String::new(), |png| {
                 format!(
                     "<img alt=\"first frame\" src=\"data:image/png;base64,{}\">",
                     engine.encode(png)
                 )
             });
-        let ns = |k: &str| {
-            e.get(k)
-                .and_then(|t| t.get("stream-time").or(t.get("running-time")))
-                .and_then(Value::as_u64)
-        };
         let _ = writeln!(
             o,
             "<tr class=\"event {sev}\" data-defect=\"{}\" data-element=\"{}\"><td>{thumb}</td>\
              <td>{}</td><td>{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"evidence\">{}</td></tr>",
-            esc(defect),
-            esc(element),
-            esc(defect),
-            esc(element),
-            summary::hms(ns("start")),
-            if e["open"].as_bool().unwrap_or(false) {
+            esc(&e.defect),
+            esc(&e.element),
+            esc(&e.defect),
+            esc(&e.element),
+            summary::hms(e.start),
+            if e.open {
                 "open".into()
             } else {
-                summary::hms(ns("end"))
+                summary::hms(e.end)
             },
-            e["duration"]
-                .as_u64()
+            e.duration
                 .map_or("-".into(), |d| format!("{:.3}", d as f64 / 1e9)),
-            esc(&evidence_text(&e["evidence"]))
+            esc(&evidence_text(&e.evidence))
         );
     }
     let _ = writeln!(o, "</table>\n</body></html>");
@@ -420,7 +390,8 @@ mod tests {
         };
         let mut thumbs = Thumbnails::new();
         thumbs.insert(("vqfreeze0".into(), 1), vec![0x89, b'P', b'N', b'G']);
-        let html = render(&plan, &report, &cost, &series, &thumbs, Severity::Major).unwrap();
+        let events = summary::events(&report);
+        let html = render(&plan, &events, &cost, &series, &thumbs, Severity::Major).unwrap();
         assert!(html.contains("file:///a&lt;b&gt;.mp4"));
         // The lanes: SVG text (plotters puts it on a line of its own).
         let words = html.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -289,7 +289,8 @@ pub fn explain(e: &gst::message::Error) -> String {
     }
 }
 
-fn media_of(caps: &gst::CapsRef) -> Media {
+/// Video, audio or neither, from a stream's caps.
+pub fn media_of(caps: &gst::CapsRef) -> Media {
     match caps.structure(0).map(|s| s.name().as_str()) {
         Some(n) if n.starts_with("video/") => Media::Video,
         Some(n) if n.starts_with("audio/") => Media::Audio,

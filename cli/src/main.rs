@@ -21,7 +21,8 @@ mod summary;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -45,15 +46,22 @@ enum Command {
     Profiles,
 }
 
-/// How grave a defect must be to fail the verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
-pub enum Severity {
-    /// Short or mild defects too (a freeze under its alarm duration, blockiness at warning
-    /// level, timestamp faults, stutter).
-    Minor,
-    /// Only defects a viewer cannot miss (long freezes and black, corruption, blockiness at alarm
-    /// level, A/V offsets out of tolerance, stalls).
-    Major,
+/// How grave a defect is: the message model's severity.
+pub use gstvqmon::Severity;
+
+/// `--fail-on`: the severity names, listed in `--help`.
+fn severity_arg() -> impl TypedValueParser<Value = Severity> {
+    clap::builder::PossibleValuesParser::new([
+        clap::builder::PossibleValue::new("minor").help(
+            "Short or mild defects too (a freeze under its alarm duration, blockiness at \
+             warning level, timestamp faults, stutter)",
+        ),
+        clap::builder::PossibleValue::new("major").help(
+            "Only defects a viewer cannot miss (long freezes and black, corruption, blockiness \
+             at alarm level, A/V offsets out of tolerance, stalls)",
+        ),
+    ])
+    .map(|s| s.parse::<Severity>().expect("one of the possible values"))
 }
 
 #[derive(clap::Args)]
@@ -83,7 +91,7 @@ pub struct AnalyzeArgs {
     #[arg(long = "set", value_name = "ELEMENT.PROPERTY=VALUE")]
     pub sets: Vec<String>,
     /// Fail (exit 1) on defects of this severity or graver [default: the profile's, else major].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = severity_arg())]
     pub fail_on: Option<Severity>,
     /// Stop after this much media time, in seconds (a live stream is watched until then, or until
     /// Ctrl-C). The report covers what was analysed.

@@ -95,11 +95,7 @@ pub fn parse(name: &str, source: &str, text: &str) -> Result<Profile, String> {
         match (key.as_str(), value) {
             ("description", toml::Value::String(s)) => p.description = s.clone(),
             ("fail-on", toml::Value::String(s)) => {
-                p.fail_on = Some(match s.as_str() {
-                    "minor" => Severity::Minor,
-                    "major" => Severity::Major,
-                    other => return Err(bad(format!("fail-on is minor or major, not '{other}'"))),
-                })
+                p.fail_on = Some(s.parse().map_err(|e| bad(format!("fail-on: {e}")))?)
             }
             (element, toml::Value::Table(props)) => {
                 for (prop, v) in props {
@@ -137,13 +133,7 @@ pub fn listing() -> Result<String, String> {
         let p = parse(name, "built-in", text)?;
         out += &format!("{name}\n  {}\n", p.description);
         if let Some(f) = p.fail_on {
-            out += &format!(
-                "  fail-on {}\n",
-                match f {
-                    Severity::Minor => "minor",
-                    Severity::Major => "major",
-                }
-            );
+            out += &format!("  fail-on {}\n", f.as_str());
         }
         for s in &p.sets {
             out += &format!("  --set {s}\n");
@@ -188,7 +178,10 @@ mod tests {
             )
         );
         for (text, why) in [
-            ("fail-on = \"sometimes\"", "fail-on is minor or major"),
+            (
+                "fail-on = \"sometimes\"",
+                "fail-on: a severity is minor or major, not 'sometimes'",
+            ),
             ("colour = 3", "unknown key 'colour'"),
             (
                 "[vqfreeze]\nmin-durat = 3",

@@ -61,11 +61,10 @@ pub fn parse(arg: &str) -> Result<Setting, String> {
             pspec.value_type().name()
         ))
     })?;
-    // The element checks ranges when the value is set: try it on the throwaway instance.
+    // GLib would clamp an out-of-range value with a warning nobody sees: refuse it here.
     if let Some(range) = out_of_range(&pspec, &parsed) {
         return Err(bad(range));
     }
-    element.set_property_from_value(property, &parsed);
     Ok(Setting {
         factory: factory.to_string(),
         property: property.to_string(),

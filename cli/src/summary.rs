@@ -53,11 +53,13 @@ pub fn severity(defect: &str, evidence: &Value) -> Severity {
 pub struct Event {
     pub defect: String,
     pub element: String,
+    pub id: u64,
     pub start: Option<u64>,
     pub end: Option<u64>,
     pub duration: Option<u64>,
     pub severity: Severity,
     pub open: bool,
+    pub evidence: Value,
 }
 
 /// The events of a report, in their order there (start time).
@@ -72,10 +74,12 @@ pub fn events(report: &Value) -> Vec<Event> {
             Event {
                 severity: severity(&defect, &e["evidence"]),
                 element: e["element"].as_str().unwrap_or("?").to_string(),
+                id: e["id"].as_u64().unwrap_or(0),
                 start: t(&e["start"], "stream-time").or(t(&e["start"], "running-time")),
                 end: t(&e["end"], "stream-time").or(t(&e["end"], "running-time")),
                 duration: t(e, "duration"),
                 open: e["open"].as_bool().unwrap_or(false),
+                evidence: e["evidence"].clone(),
                 defect,
             }
         })
@@ -165,10 +169,7 @@ pub fn render(plan: &Plan, report: Option<&Value>, cost: &Cost, fail_on: Severit
         let _ = writeln!(
             o,
             "  {:<6}{:<14}{} - {}  {}{}",
-            match e.severity {
-                Severity::Major => "major",
-                Severity::Minor => "minor",
-            },
+            e.severity.as_str(),
             e.defect,
             hms(e.start),
             if e.open { "(open)".into() } else { hms(e.end) },
@@ -185,10 +186,7 @@ pub fn render(plan: &Plan, report: Option<&Value>, cost: &Cost, fail_on: Severit
         "\n  {} defects, {} at or above {}",
         evs.len(),
         n,
-        match fail_on {
-            Severity::Major => "major",
-            Severity::Minor => "minor",
-        }
+        fail_on.as_str()
     );
     o
 }

@@ -222,13 +222,13 @@ impl Detector {
     }
 
     /// The cell parameters for the next frame. While the smoothed blockiness stays below the
-    /// warning level, the coding leaves no visible grid (a deblocked or fine encode), so a grid
+    /// warning level `warn`, the coding leaves no visible grid (a deblocked or fine encode), so a grid
     /// edge is one the codec did not make: a step of `clean_step` across a cell side counts
     /// instead of `base.step_min`. Before the level is known (start, reset) and on blocky
     /// coding, the base parameters apply.
-    pub fn cell_params(&self, base: CellParams, clean_step: f32, p: &Params) -> CellParams {
+    pub fn cell_params(&self, base: CellParams, clean_step: f32, warn: f64) -> CellParams {
         match self.blockiness.smoothed {
-            Some(s) if s < p.blockiness.warn => CellParams {
+            Some(s) if s < warn => CellParams {
                 step_min: clean_step.min(base.step_min),
                 ..base
             },
@@ -446,7 +446,7 @@ mod tests {
     fn faint_steps_count_only_on_clean_coding() {
         let (mut d, p) = detector(0);
         let base = CellParams::default();
-        let step = |d: &Detector| d.cell_params(base, 10.0, &p).step_min;
+        let step = |d: &Detector| d.cell_params(base, 10.0, p.blockiness.warn).step_min;
         // Before any score the coding is not known.
         assert_eq!(step(&d), base.step_min);
         let frame = |i: u64, r8: f64| Frame {
@@ -463,7 +463,10 @@ mod tests {
         d.frame(&frame(0, 1.1), &p);
         assert_eq!(step(&d), 10.0);
         // Never above the configured step.
-        assert_eq!(d.cell_params(base, 30.0, &p).step_min, base.step_min);
+        assert_eq!(
+            d.cell_params(base, 30.0, p.blockiness.warn).step_min,
+            base.step_min
+        );
         // Coding with a visible grid (at or above the warning level, smoothed over a second):
         // the base step again.
         for i in 1..50 {

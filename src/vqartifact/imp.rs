@@ -990,7 +990,7 @@ impl VqArtifact {
                 let cell_params = state.detector.cell_params(
                     settings.cell_params(analysis.full_range),
                     settings.clean_edge_step as f32,
-                    &settings.params(),
+                    settings.blockiness_warning,
                 );
                 let cf = analysis.cells.analyse(
                     &analysis.features,

@@ -20,48 +20,48 @@
  * Corruption: a cell is *boxed* when at least `sides-min` of its edges step by `edge-step` code
  * values more than, and `edge-ratio` times, the steps beside them (misplaced or wrongly predicted
  * macroblocks; while the smoothed blockiness is below `blockiness-warning`, the coding leaves no
- * grid edge of its own and `clean-edge-step` applies instead); *fill* when it is exactly constant at a concealment colour (green: luma below the
- * black level, as all-zero YUV renders; grey: mid-level) next to a textured cell; *smear* when
- * its rows (or columns) repeat exactly while it has structure the other way and the cell below or
- * above (beside) is smeared too (rows copied down, streaks); *stale* when, at a hard cut, a
- * textured cell that usually changes kept its content (concealment from the old picture). Only
- * new flags count: not seen in the cell in the previous frame(s), and not in a *chronic* cell
- * (flagged in more than `chronic-fraction` of about the last 250 frames: logos, pillarbox edges,
- * tickers, screen content). A frame triggers when at least `cluster-min` new cells lie within
- * `cluster-radius` cells of one (twice as many at a scene cut, see `scenecut-threshold`) and
- * their count exceeds by 2 the 95th percentile of the channel's own recent frames over
- * `baseline-window` (learnt from the first second on; frames of events older than 2 s feed it
- * too, so a persistently bad channel raises its own bar). While the smoothed blockiness is at
- * alarm level, or the frame's score jumps by more than 1 above its last second's (a change of
- * coding, which local damage does not cause), boxed and smeared cells are the codec's own and
- * only fills and stale cells count. A buffer flagged CORRUPTED by the decoder
- * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap
- * in a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass
- * DISCONT on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too, and
- * so are transport errors (`use-transport-errors`): the continuity warnings an upstream demuxer
- * (tsdemux) posts on the bus for a stream that feeds this element, read through sync-message
- * emission (the application keeps its bus). The error lands on the frame the demuxer pushes
- * next; an error while an event is open is fused into it. tsdemux discards the damaged unit,
- * so the frames predicted from it are damaged until the next picture decodable on its own;
- * once the stream has shown 25 units that are all reference pictures (H.264, H.265, MPEG-2,
- * read from the demuxer's output after the first error), the event lasts to that recovery
- * point (at most 10 s). With non-reference pictures in the stream the lost unit may have been
- * one, and the event keeps the extent the other evidence gives. The
- * first evidence opens a `corruption` defect (for lost frames it starts where the first missing
- * frame was due); it stays open while evidence continues and for `hangover` after the last
- * (propagated damage is smeared, not blocky, and is not seen again), and ends at the end of the
- * last frame with evidence.
+ * grid edge of its own and `clean-edge-step` applies instead); *fill* when it is exactly constant
+ * at a concealment colour (green: luma below the black level, as all-zero YUV renders; grey:
+ * mid-level) next to a textured cell; *smear* when its rows (or columns) repeat exactly while it
+ * has structure the other way and the cell below or above (beside) is smeared too (rows copied
+ * down, streaks); *stale* when, at a hard cut, a textured cell that usually changes kept its
+ * content (concealment from the old picture). Only new flags count: not seen in the cell in the
+ * previous frame(s), and not in a *chronic* cell (flagged in more than `chronic-fraction` of about
+ * the last 250 frames: logos, pillarbox edges, tickers, screen content). A frame triggers when at
+ * least `cluster-min` new cells lie within `cluster-radius` cells of one (twice as many at a scene
+ * cut, see `scenecut-threshold`) and their count exceeds by 2 the 95th percentile of the channel's
+ * own recent frames over `baseline-window` (learnt from the first second on; frames of events older
+ * than 2 s feed it too, so a persistently bad channel raises its own bar). While the smoothed
+ * blockiness is at alarm level, or the frame's score jumps by more than 1 above its last second's
+ * (a change of coding, which local damage does not cause), boxed and smeared cells are the codec's
+ * own and only fills and stale cells count. A buffer flagged CORRUPTED by the decoder
+ * (`use-decoder-flags`) and frames missing from the timeline (`use-lost-frames`: a timestamp gap in
+ * a stream of fixed frame rate, since decoders drop what they cannot repair and do not pass DISCONT
+ * on; in variable-rate streams only a gap before a DISCONT buffer) are evidence too, and so are
+ * transport errors (`use-transport-errors`): the continuity warnings an upstream demuxer (tsdemux)
+ * posts on the bus for a stream that feeds this element, read through sync-message emission (the
+ * application keeps its bus). The error lands on the frame the demuxer pushes next; an error while
+ * an event is open is fused into it. tsdemux discards the damaged unit, so the frames predicted
+ * from it are damaged until the next picture decodable on its own; once the stream has shown 25
+ * units that are all reference pictures (H.264, H.265, MPEG-2, read from the demuxer's output after
+ * the first error), the event lasts to that recovery point (at most 10 s). With non-reference
+ * pictures in the stream the lost unit may have been one, and the event keeps the extent the other
+ * evidence gives. The first evidence opens a `corruption` defect (for lost frames it starts where
+ * the first missing frame was due); it stays open while evidence continues and for `hangover` after
+ * the last (propagated damage is smeared, not blocky, and is not seen again), and ends at the end
+ * of the last frame with evidence.
  *
  * Blockiness: per frame, the mean horizontal (vertical) step on the 8-pixel grid lines over the
- * mean step elsewhere (each column or row capped at 4 times the mean and 16 times the median, so
- * a few sharp edges of graphics or bars on the grid are not a grid, on flat pictures too), the larger of both directions (1.0 = no visible grid),
- * from that frame alone; `score-16` is the same on the 16-pixel grid. With `estimate-grid`, the grid's period and
- * phase are estimated every second from the profiles accumulated over that second, so upscaled
- * (fractional grids) and shifted video is scored on its real grid. The score smoothed over 1 s
- * that stays above `blockiness-warning` for `blockiness-min-duration` opens a `blockiness` defect;
- * it becomes an alarm (update message) once above `blockiness-alarm` for as long, and ends at the
- * first frame back below the warning level. With `measurement-interval`, a `blockiness`
- * vqmon-measurement is posted at that interval for time series.
+ * mean step elsewhere (each column or row capped at 4 times the mean and 16 times the median, so a
+ * few sharp edges of graphics or bars on the grid are not a grid, on flat pictures too), the larger
+ * of both directions (1.0 = no visible grid), from that frame alone; `score-16` is the same on the
+ * 16-pixel grid. With `estimate-grid`, the grid's period and phase are estimated every second from
+ * the profiles accumulated over that second, so upscaled (fractional grids) and shifted video is
+ * scored on its real grid. The score smoothed over 1 s that stays above `blockiness-warning` for
+ * `blockiness-min-duration` opens a `blockiness` defect; it becomes an alarm (update message) once
+ * above `blockiness-alarm` for as long, and ends at the first frame back below the warning level.
+ * With `measurement-interval`, a `blockiness` vqmon-measurement is posted at that interval for time
+ * series.
  *
  * Crop metadata: when buffers carry a #GstVideoCropMeta, only the visible rectangle is analysed;
  * cells stay on the coded grid (the first whole cell inside the rectangle), and the reported
@@ -78,25 +78,24 @@
  * event and input-problem counters and the last blockiness score and grid.
  *
  * Open defects are closed at EOS, flush, new segment, stream start, caps change and stop, with the
- * reason; a backwards timestamp closes them as `discont` at the previous frame's end. Buffers without timestamps are placed after the previous frame (one warning); buffers
- * that cannot be mapped pass through unanalysed, are counted in `stats` and the first posts a
- * warning.
+ * reason; a backwards timestamp closes them as `discont` at the previous frame's end. Buffers
+ * without timestamps are placed after the previous frame (one warning); buffers that cannot be
+ * mapped pass through unanalysed, are counted in `stats` and the first posts a warning.
  *
  * ## Messages
  *
  * Element messages named `vqmon-defect` (see docs/messages.md), `defect` one of:
  *
- * - corruption: `source` (string: the kinds of evidence joined by `+`: `pixels`, `decoder` for
- *   the CORRUPTED flag or lost frames, `transport` for demuxer continuity errors), `signature`
+ * - corruption: `source` (string: the kinds of evidence joined by `+`: `pixels`, `decoder` for the
+ *   CORRUPTED flag or lost frames, `transport` for demuxer continuity errors), `signature`
  *   (string, the dominant evidence: `boxed`, `fill-green`, `fill-grey`, `smear`, `stale`,
  *   `decoder`, `startup-unrecovered` for flagged frames before the decoder ever recovered,
- *   `lost-frames`, `transport-errors`), `x`, `y`, `width`, `height` (guint64, pixel box of all flagged
- *   clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last` (guint64,
- *   16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells), `peak-cells`,
- *   `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `transport-frames`,
- *   `transport-errors`, `boxed-cells`, `fill-cells`,
- *   `smear-cells`, `stale-cells` (guint64), `mean-cells`, `blockiness` (gdouble, peak score
- *   during the event), `scene-cut` (gboolean).
+ *   `lost-frames`, `transport-errors`), `x`, `y`, `width`, `height` (guint64, pixel box of all
+ *   flagged clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last`
+ *   (guint64, 16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells),
+ *   `peak-cells`, `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `transport-frames`,
+ *   `transport-errors`, `boxed-cells`, `fill-cells`, `smear-cells`, `stale-cells` (guint64),
+ *   `mean-cells`, `blockiness` (gdouble, peak score during the event), `scene-cut` (gboolean).
  * - blockiness: `severity` (string: `warning`, `alarm`), `frames` (guint64), `peak-score`,
  *   `mean-score`, `peak-score-16`, `grid-period-x`, `grid-phase-x`, `grid-period-y`,
  *   `grid-phase-y` (gdouble).

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::stillness::{Change, FrameStats, StillParams, classify_with};
 pub use crate::event::Times;
 use crate::event::{DefectEvent, EventBuf};
-use crate::message::{EndReason, Phase};
+use crate::message::{EndReason, Phase, Severity};
 
 /// Median block MAD (8-bit code values) from which a still picture counts as noisy.
 pub const NOISY_FLOOR: f64 = 0.75;
@@ -127,27 +127,13 @@ impl Defect {
     }
 }
 
-/// How bad a freeze or black defect is: `Major` once it has lasted `alarm-duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Minor,
-    Major,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Minor => "minor",
-            Severity::Major => "major",
-        }
-    }
-
-    fn of(duration: u64, p: &Params) -> Self {
-        if duration >= p.alarm_duration {
-            Severity::Major
-        } else {
-            Severity::Minor
-        }
+/// How bad a freeze or black defect of `duration` is: `Major` once it has lasted
+/// `alarm-duration`.
+fn severity_of(duration: u64, p: &Params) -> Severity {
+    if duration >= p.alarm_duration {
+        Severity::Major
+    } else {
+        Severity::Minor
     }
 }
 
@@ -633,7 +619,7 @@ impl Tracker {
             if !run.confirmed && shown >= p.black_min_duration {
                 run.confirmed = true;
                 run.last_update_t = run.start_t;
-                run.ev.severity = Severity::of(shown, p);
+                run.ev.severity = severity_of(shown, p);
                 self.totals.blacks += 1;
                 ev.push(Event {
                     defect: Defect::Black,
@@ -864,7 +850,7 @@ impl Tracker {
             run.confirmed = true;
             run.last_update_t = run.start_t;
             run.ev.kind = freeze_kind(&run.ev);
-            run.ev.severity = Severity::of(shown, p);
+            run.ev.severity = severity_of(shown, p);
             self.totals.freezes += 1;
             if run.ev.severity == Severity::Major {
                 self.totals.major_freezes += 1;
@@ -904,7 +890,7 @@ impl Tracker {
         run.ev.jitter = run.jitter;
         if run.confirmed {
             self.totals.frozen_time += end_t.saturating_sub(run.start_t);
-            run.ev.severity = Severity::of(end_t.saturating_sub(run.start_t), p);
+            run.ev.severity = severity_of(end_t.saturating_sub(run.start_t), p);
             ev.push(end_event(
                 Defect::Freeze,
                 run.id,
@@ -1109,7 +1095,7 @@ impl Tracker {
         if let Some(mut run) = self.black.take()
             && run.confirmed
         {
-            run.ev.severity = Severity::of(end_t.saturating_sub(run.start_t), p);
+            run.ev.severity = severity_of(end_t.saturating_sub(run.start_t), p);
             ev.push(end_event(
                 Defect::Black,
                 run.id,

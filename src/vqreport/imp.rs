@@ -286,16 +286,22 @@ impl VqReport {
             );
             return Err(gst::StateChangeError);
         }
-        if let Some(text) = settings.analysis.as_deref()
-            && let Err(e) = analysis_object(text)
+        let analysis = match settings
+            .analysis
+            .as_deref()
+            .map(analysis_object)
+            .transpose()
         {
-            gst::element_imp_error!(
-                self,
-                gst::LibraryError::Settings,
-                ("analysis must be a JSON object: {}", e)
-            );
-            return Err(gst::StateChangeError);
-        }
+            Ok(a) => a,
+            Err(e) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Settings,
+                    ("analysis must be a JSON object: {}", e)
+                );
+                return Err(gst::StateChangeError);
+            }
+        };
         if let Some(loc) = settings.location.as_deref().filter(|l| *l != "-")
             && let Err(e) = check_writable(Path::new(loc))
         {
@@ -362,6 +368,7 @@ impl VqReport {
             ndjson,
             latest: self.latest.clone(),
             collector: Collector::default(),
+            analysis,
             touched: Vec::new(),
             finished: false,
         };
@@ -569,6 +576,8 @@ struct Worker {
     ndjson: Option<LineWriter>,
     latest: Arc<Mutex<Option<String>>>,
     collector: Collector,
+    /// The `analysis` property, parsed when the element started.
+    analysis: Option<serde_json::Value>,
     /// Events touched since the last summary (element, id).
     touched: Vec<(String, u64)>,
     finished: bool,
@@ -796,12 +805,7 @@ impl Worker {
             self.watched(),
             self.detectors(),
         );
-        // Checked when the element started.
-        report.analysis = self
-            .settings
-            .analysis
-            .as_deref()
-            .and_then(|t| analysis_object(t).ok());
+        report.analysis.clone_from(&self.analysis);
         report
     }
 
