@@ -11,7 +11,8 @@
  * plugin-vqmon:
  *
  * Inline audio/video quality monitoring: freezes, black, stalls and stutter (vqfreeze), block
- * corruption and blockiness (vqartifact), audio/video sync (avsyncmon), posted as
+ * corruption and blockiness (vqartifact), audio/video sync (avsyncmon), silence, loudness,
+ * clipping and channel faults (vqaudio), posted as
  * `vqmon-defect` element messages with one shared model (see docs/messages.md), and collected into
  * JSON reports by vqreport.
  *
@@ -26,6 +27,7 @@ pub mod message;
 pub mod regions;
 pub mod transport;
 pub mod vqartifact;
+pub mod vqaudio;
 pub mod vqfreeze;
 pub mod vqinject;
 pub mod vqreport;
@@ -40,6 +42,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     avsyncmon::register(plugin)?;
     vqartifact::register(plugin)?;
     vqinject::register(plugin)?;
+    vqaudio::register(plugin)?;
     vqreport::register(plugin)?;
     Ok(())
 }

@@ -194,3 +194,96 @@ fn vqartifact_frames_allocate_nothing() {
         assert_eq!(stats.get::<u64>("corruption-events").unwrap(), 0);
     }
 }
+
+#[test]
+fn vqaudio_buffers_allocate_nothing() {
+    init();
+    // Stereo S16 interleaved and 5.1 F32 non-interleaved: tone with silences and clipped runs,
+    // judged against EBU R128 (every decision path runs; posting is off).
+    for (format, channels, layout) in [
+        (
+            gst_audio::AudioFormat::S16le,
+            2u32,
+            gst_audio::AudioLayout::Interleaved,
+        ),
+        (
+            gst_audio::AudioFormat::F32le,
+            6,
+            gst_audio::AudioLayout::NonInterleaved,
+        ),
+    ] {
+        let rate = 48_000u32;
+        let info = gst_audio::AudioInfo::builder(format, rate, channels)
+            .layout(layout)
+            .build()
+            .unwrap();
+        let per = 1024u64;
+        let bpf = info.bpf() as usize;
+        let finfo = info.format_info();
+        let width = (finfo.width() / 8) as usize;
+        let bufs: Vec<gst::Buffer> = (0..600u64)
+            .map(|k| {
+                let mut data = vec![0u8; per as usize * bpf];
+                for i in 0..per {
+                    let n = k * per + i;
+                    let t = n as f64 / rate as f64;
+                    let x = if (t % 5.0) > 2.5 && (t % 5.0) < 4.9 {
+                        0.0
+                    } else if (t % 1.0) < 0.01 {
+                        1.0
+                    } else {
+                        0.5 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                    };
+                    for c in 0..channels as usize {
+                        let bytes: Vec<u8> = if format == gst_audio::AudioFormat::S16le {
+                            ((x * 32767.0) as i16).to_le_bytes().to_vec()
+                        } else {
+                            (x as f32).to_le_bytes().to_vec()
+                        };
+                        let idx = if layout == gst_audio::AudioLayout::Interleaved {
+                            (i as usize * channels as usize + c) * width
+                        } else {
+                            (c * per as usize + i as usize) * width
+                        };
+                        data[idx..idx + width].copy_from_slice(&bytes);
+                    }
+                }
+                let mut b = gst::Buffer::from_mut_slice(data);
+                {
+                    let b = b.get_mut().unwrap();
+                    b.set_pts(gst::ClockTime::from_nseconds(
+                        k * per * 1_000_000_000 / rate as u64,
+                    ));
+                    if layout == gst_audio::AudioLayout::NonInterleaved {
+                        gst_audio::AudioMeta::add(b, &info, per as usize, &[]).unwrap();
+                    }
+                }
+                b
+            })
+            .collect();
+        let mut h = gst_check::Harness::new("vqaudio");
+        let elem = h.element().unwrap();
+        elem.set_property("post-messages", false);
+        elem.set_property("loudness-standard", "ebu-r128");
+        h.set_src_caps(info.to_caps().unwrap());
+        let mut count = 0;
+        for (k, b) in bufs.into_iter().enumerate() {
+            let counting = k >= 100;
+            COUNT.with(|n| n.set(0));
+            COUNTING.with(|c| c.set(counting));
+            let r = h.push(b);
+            COUNTING.with(|c| c.set(false));
+            count += COUNT.with(|n| n.get());
+            r.unwrap();
+            h.pull().unwrap();
+        }
+        assert_eq!(
+            count, 0,
+            "{format:?} {channels} ch: {count} allocations in 500 buffers"
+        );
+        let stats = elem.property::<gst::Structure>("stats");
+        assert_eq!(stats.get::<u64>("samples").unwrap(), 600 * per, "{stats}");
+        assert!(stats.get::<u64>("silences").unwrap() >= 2, "{stats}");
+        assert!(stats.get::<u64>("clippings").unwrap() >= 2, "{stats}");
+    }
+}

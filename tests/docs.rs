@@ -38,7 +38,7 @@ fn every_stats_field_is_documented() {
         "videotestsrc num-buffers=300 pattern=ball ! video/x-raw,width=320,height=240,\
          framerate=25/1 ! vqfreeze name=f ! vqartifact name=a ! avsyncmon name=s ! fakesink \
          audiotestsrc num-buffers=600 samplesperbuffer=480 ! audio/x-raw,rate=48000,channels=1 ! \
-         s.audio_sink s.audio_src ! fakesink",
+         s.audio_sink s.audio_src ! vqaudio name=q ! fakesink",
     )
     .unwrap()
     .downcast::<gst::Pipeline>()
@@ -47,7 +47,12 @@ fn every_stats_field_is_documented() {
     wait_eos(&p);
     // Read at EOS, before stopping forgets the negotiated state.
     let mut seen = Vec::new();
-    for (name, element) in [("f", "vqfreeze"), ("a", "vqartifact"), ("s", "avsyncmon")] {
+    for (name, element) in [
+        ("f", "vqfreeze"),
+        ("a", "vqartifact"),
+        ("s", "avsyncmon"),
+        ("q", "vqaudio"),
+    ] {
         let stats = p.by_name(name).unwrap().property::<gst::Structure>("stats");
         let doc = documented(element);
         let missing: Vec<&str> = stats
@@ -62,7 +67,14 @@ fn every_stats_field_is_documented() {
         seen.extend(stats.fields().map(|f| f.to_string()));
     }
     p.set_state(gst::State::Null).unwrap();
-    for optional in ["caps", "grid-period-x", "video-caps", "audio-caps"] {
+    for optional in [
+        "caps",
+        "grid-period-x",
+        "video-caps",
+        "audio-caps",
+        "verdict",
+        "integrated-loudness",
+    ] {
         assert!(seen.iter().any(|f| f == optional), "{optional}: {seen:?}");
     }
 }
