@@ -7,8 +7,9 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! `make demo`: a generated audio/video stream (textured, moving picture with a flash every 3 s
-//! and a matching beep) gets every kind of defect injected by vqinject; the video goes through an
-//! H.264 encode and decode, then vqfreeze, vqartifact and avsyncmon watch both streams and vqreport
+//! and a matching beep over a quiet bed) gets every kind of defect injected by vqinject; the video
+//! goes through an H.264 encode and decode, then vqfreeze, vqartifact, avsyncmon and vqaudio
+//! watch both streams and vqreport
 //! writes the JSON report. The demo prints what was injected next to what was detected, with precision and
 //! recall, and keeps the encoded MP4 for `vqmon analyze`.
 
@@ -22,7 +23,12 @@ use gstvqmon::{DefectMessage, Phase};
 
 const SCHEDULE: &str = "freeze@4s+3s; black@10s+3s; freeze@16s+3s:noise=4; drop@22s+3s; \
     stutter@28s+3s; corrupt@33s+1s:area=0.2; blocky@36s+2s:q=28; \
+    mute@4s+4s:channel=1; clip@13.5s+1s:gain=52dB; gain@18s+12s:+8dB; \
     offset@40s+12s:200ms; gap@55s+300ms; silence@57s+2s; drift@60s+24s:2000ppm";
+
+/// The programme loudness of the demo's audio (beeps over a quiet bed, as measured), the target
+/// vqaudio judges it against: a custom standard, +/-3 LU, -1 dBTP.
+const TARGET_LUFS: f64 = -27.0;
 
 /// Defects a detector may rightly report for an injected kind (vqmon-injection `defect`).
 fn expected(injected: &str) -> &'static [&'static str] {
@@ -38,6 +44,12 @@ fn expected(injected: &str) -> &'static [&'static str] {
         "clock-drift" => &["clock-drift"],
         "corruption" => &["corruption"],
         "blockiness" => &["blockiness"],
+        "silence" => &["silence"],
+        "channel-loss" => &["channel-loss"],
+        // A gain stage that clips puts the true peak over the limit too, and, like a gain step,
+        // can fail the programme's integrated loudness.
+        "clipping" => &["clipping", "true-peak", "loudness"],
+        "loudness" => &["loudness"],
         _ => &[],
     }
 }
@@ -69,6 +81,21 @@ fn intervals(msgs: &[DefectMessage]) -> Vec<Interval<'_>> {
                     end_msg: end,
                 });
             }
+            // The integrated loudness verdict judges the whole programme.
+            Phase::Point
+                if m.evidence
+                    .as_ref()
+                    .and_then(|e| e.get::<String>("scope").ok())
+                    .as_deref()
+                    == Some("integrated") =>
+            {
+                out.push(Interval {
+                    start: 0.0,
+                    end: f64::INFINITY,
+                    start_msg: m,
+                    end_msg: None,
+                })
+            }
             Phase::Point => out.push(Interval {
                 start: secs(m.start.running_time),
                 end: secs(m.start.running_time),
@@ -86,6 +113,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sig = AvSignal::new(25, 25 * 86, |_| 0);
     sig.width = 640;
     sig.height = 360;
+    // A quiet programme bed under the beeps (-50 dBFS peak white noise), so that silence and a
+    // lost channel mean something.
+    sig.bed = 0.003;
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     std::fs::create_dir_all(&target)?;
     let clip = target.join("vqmon-demo.mp4");
@@ -93,7 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "vqmon demo: {} s of generated {}x{} 25 fps textured, moving video with a flash every 3 s and\n\
          a matching 1 kHz beep; vqinject injects, on the raw streams:\n  {SCHEDULE}\n\
-         video: x264enc -> avdec_h264 -> vqfreeze -> vqartifact -> avsyncmon; audio: -> avsyncmon;\n         vqreport -> {}\n",
+         video: x264enc -> avdec_h264 -> vqfreeze -> vqartifact -> avsyncmon; audio: -> avsyncmon -> vqaudio;\n         vqreport -> {}\n",
         sig.frames / 25,
         sig.width,
         sig.height,
@@ -109,7 +139,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              vqartifact name=vqartifact ! sync.video_sink sync.video_src ! fakesink sync=false \
            vt. ! {q} ! mux. \
          appsrc name=asrc format=time ! vqinject name=inject-audio seed=1 schedule=\"{SCHEDULE}\" ! tee name=at \
-           at. ! {q} ! sync.audio_sink sync.audio_src ! fakesink sync=false \
+           at. ! {q} ! sync.audio_sink sync.audio_src ! vqaudio name=vqaudio \
+             target-loudness={TARGET_LUFS} loudness-tolerance=3 ! fakesink sync=false \
            at. ! {q} ! audioconvert ! avenc_aac ! mux.",
         report = report.display(),
         clip = clip.display(),

@@ -404,3 +404,89 @@ fn signal_and_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `secs` of a two-tone stereo programme at -23 LUFS in `format`/`layout`, through vqinject with
+/// `schedule` and vqaudio (EBU R128).
+fn audio_quality_pipeline(schedule: &str, secs: u64, format: &str, layout: &str) -> BusLog {
+    init();
+    let p = gst::parse::launch(&format!(
+        "audiotestsrc wave=sine freq=997 volume=0.1 num-buffers={n} samplesperbuffer=480 \
+         ! audio/x-raw,rate=48000,channels=2 ! audioconvert dithering=none \
+         ! audio/x-raw,format={format},layout={layout} \
+         ! vqinject seed=3 schedule=\"{schedule}\" ! vqaudio loudness-standard=ebu-r128 \
+         loudness-tolerance=3.5 ! fakesink",
+        n = secs * 100
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    run_to_eos(&p, |_| ())
+}
+
+#[test]
+fn audio_quality_injections_are_found_by_vqaudio() {
+    // A 997 Hz tone at -20 dBFS in both channels reads -20 LUFS: within EBU R128 +/-3.5 LU here,
+    // so only what is injected is reported.
+    let schedule = "clip@2s+1s:gain=26dB; mute@5s+4s:channel=1; invert@12s+6s:channel=0; \
+                    gain@22s+14s:+8dB; silence@40s+3s";
+    for (format, layout) in [("S16LE", "interleaved"), ("F32LE", "non-interleaved")] {
+        let log = audio_quality_pipeline(schedule, 46, format, layout);
+        let what = format!("{format} {layout}");
+        assert!(
+            log.errors.is_empty() && log.warnings.is_empty(),
+            "{what}: {log:?}"
+        );
+        assert_eq!(log.truth.len(), 10, "{what}: {:#?}", log.truth);
+        for truth in log.truth.iter().filter(|t| t.phase == Phase::End) {
+            let (a, b) = (
+                ns(truth.start.running_time),
+                ns(truth.end.unwrap().running_time),
+            );
+            let found = spans(&log.defects, &truth.defect);
+            let tol = match truth.defect.as_str() {
+                // The last clipped run ends within half a period of the end of the window.
+                "clipping" => MS,
+                // Placed to the 100 ms correlation block.
+                "phase" => 100 * MS,
+                // Short-term loudness (3 s) leaves the window after the step and comes back 3 s
+                // after it: start within a step of the window, end within the window.
+                "loudness" => 3_100 * MS,
+                // Silence starts at the first silent sample: the waveform may pass under the
+                // threshold a sample or two before the window, at a zero crossing.
+                _ => MS,
+            };
+            assert!(
+                found
+                    .iter()
+                    .any(|(s, e)| s.abs_diff(a) <= tol && e.abs_diff(b) <= tol),
+                "{what}: {} [{a}, {b}) not found in {found:?}: {}",
+                truth.defect,
+                summary(&log.defects)
+            );
+        }
+        // Nothing else: one defect per injection, and the clipped stretch is over the true-peak
+        // limit too (the gain step also fails the integrated verdict, a point).
+        let starts: Vec<&str> = log
+            .defects
+            .iter()
+            .filter(|m| m.phase == Phase::Start)
+            .map(|m| m.defect.as_str())
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                "clipping",
+                "true-peak",
+                "channel-loss",
+                "phase",
+                "loudness",
+                "silence"
+            ],
+            "{what}: {}",
+            summary(&log.defects)
+        );
+        let tp = spans(&log.defects, "true-peak");
+        assert_eq!(tp.len(), 1);
+        assert!(tp[0].0.abs_diff(2_000 * MS) <= 10 * MS && tp[0].1.abs_diff(3_000 * MS) <= 10 * MS);
+    }
+}

@@ -714,7 +714,10 @@ fn link_branch(
             detectors.push(make("vqfreeze", Some(format!("vqfreeze{index}")))?);
             detectors.push(make("vqartifact", Some(format!("vqartifact{index}")))?);
         }
-        Media::Audio => chain.push(make("audioconvert", None)?),
+        Media::Audio => {
+            chain.push(make("audioconvert", None)?);
+            detectors.push(make("vqaudio", Some(format!("vqaudio{index}")))?);
+        }
         Media::Other => (),
     }
     let sink = make("fakesink", None)?;

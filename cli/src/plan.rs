@@ -70,13 +70,10 @@ impl Plan {
                     }
                 }
                 Media::Audio => {
+                    detectors.push(format!("vqaudio{}", s.index));
                     if avsync.is_some_and(|(_, a)| a == s.index) {
                         detectors.push("avsyncmon0".into());
                     }
-                    not_analysed.push(NotAnalysed {
-                        what: format!("audio {}: silence, loudness, clipping", s.index),
-                        reason: "no audio detector in this version of vqmon".into(),
-                    });
                 }
                 Media::Other => not_analysed.push(NotAnalysed {
                     what: format!("stream {} ({})", s.index, s.description),
@@ -173,11 +170,9 @@ mod tests {
             p.streams[0].detectors,
             ["vqfreeze0", "vqartifact0", "avsyncmon0"]
         );
-        assert_eq!(p.streams[1].detectors, ["avsyncmon0"]);
+        assert_eq!(p.streams[1].detectors, ["vqaudio0", "avsyncmon0"]);
         assert!(p.analyses_something());
-        // Audio has no detector of its own yet, and that is said.
-        assert_eq!(p.not_analysed.len(), 1);
-        assert!(p.not_analysed[0].what.starts_with("audio 0"));
+        assert!(p.not_analysed.is_empty(), "{:?}", p.not_analysed);
     }
 
     #[test]
@@ -191,7 +186,9 @@ mod tests {
         assert!(said.contains(&("video detectors (vqfreeze, vqartifact)", "no video stream")));
         assert!(said.contains(&("A/V sync (avsyncmon)", "no video stream")));
         assert!(p.avsync.is_none());
-        assert!(!p.analyses_something());
+        // The audio alone is still analysed.
+        assert_eq!(p.streams[0].detectors, ["vqaudio0"]);
+        assert!(p.analyses_something());
 
         let p = Plan::new(&discovered(
             vec![stream(Media::Video, 0), stream(Media::Video, 1)],

@@ -13,7 +13,7 @@ use gst::glib;
 use gst::prelude::*;
 
 /// The elements `--set` may configure.
-pub const ELEMENTS: [&str; 4] = ["vqfreeze", "vqartifact", "avsyncmon", "vqreport"];
+pub const ELEMENTS: [&str; 5] = ["vqfreeze", "vqartifact", "avsyncmon", "vqaudio", "vqreport"];
 
 /// One checked setting.
 #[derive(Debug, Clone)]

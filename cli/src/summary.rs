@@ -39,10 +39,14 @@ pub fn severity(defect: &str, evidence: &Value) -> Severity {
         Some("major" | "alarm") => Severity::Major,
         Some("minor" | "warning") => Severity::Minor,
         _ => match defect {
-            "freeze" | "black" | "stall" | "corruption" | "av-offset" | "stream-stall" => {
+            "freeze" | "black" | "stall" | "corruption" | "av-offset" | "stream-stall"
+            | "silence" | "channel-loss" | "clipping" | "phase" => Severity::Major,
+            // A programme that fails its loudness standard; short-term excursions are minor.
+            "loudness" if evidence.get("scope").and_then(Value::as_str) == Some("integrated") => {
                 Severity::Major
             }
-            // stutter, ts-discont, timeline-shift, clock-drift, and anything new
+            // stutter, ts-discont, timeline-shift, clock-drift, true-peak, mono, short-term
+            // loudness, and anything new
             _ => Severity::Minor,
         },
     }
@@ -94,6 +98,41 @@ pub fn failing(events: &[Event], fail_on: Severity) -> usize {
 /// Events listed as the worst, at most.
 pub const WORST: usize = 5;
 
+/// One line per vqaudio of the report: the programme's loudness figures and verdict.
+pub fn loudness(report: &Value) -> Vec<String> {
+    let Some(detectors) = report["detectors"].as_array() else {
+        return Vec::new();
+    };
+    detectors
+        .iter()
+        .filter(|d| d["factory"] == "vqaudio")
+        .filter_map(|d| {
+            let s = &d["stats"];
+            let i = s["integrated-loudness"].as_f64()?;
+            let verdict = match (
+                s["verdict"].as_str(),
+                d["settings"]["loudness-standard"].as_str(),
+            ) {
+                (Some("pass" | "fail"), Some(std)) => {
+                    format!(": {} ({std})", s["verdict"].as_str().unwrap_or_default())
+                }
+                _ => String::new(),
+            };
+            let integrated = if i <= -199.0 {
+                "no loudness (silent)".to_string()
+            } else {
+                format!("integrated {i:.1} LUFS")
+            };
+            Some(format!(
+                "loudness {}: {integrated}, LRA {:.1} LU, true peak {:.1} dBTP{verdict}",
+                d["element"].as_str().unwrap_or("vqaudio"),
+                s["loudness-range"].as_f64().unwrap_or(0.0),
+                s["max-true-peak"].as_f64().unwrap_or(f64::NEG_INFINITY),
+            ))
+        })
+        .collect()
+}
+
 /// The summary text of one input.
 pub fn render(plan: &Plan, report: Option<&Value>, cost: &Cost, fail_on: Severity) -> String {
     let mut o = String::new();
@@ -132,6 +171,9 @@ pub fn render(plan: &Plan, report: Option<&Value>, cost: &Cost, fail_on: Severit
         let _ = writeln!(o, "  no report: the analysis did not finish");
         return o;
     };
+    for line in loudness(report) {
+        let _ = writeln!(o, "  {line}");
+    }
     let evs = events(report);
     if evs.is_empty() {
         let _ = writeln!(o, "  no defect found");
@@ -251,6 +293,15 @@ mod tests {
         );
         assert_eq!(severity("corruption", &json!({})), Severity::Major);
         assert_eq!(severity("ts-discont", &json!({})), Severity::Minor);
+        assert_eq!(severity("silence", &json!({})), Severity::Major);
+        assert_eq!(
+            severity("loudness", &json!({"scope": "integrated"})),
+            Severity::Major
+        );
+        assert_eq!(
+            severity("loudness", &json!({"scope": "short-term"})),
+            Severity::Minor
+        );
     }
 
     #[test]

@@ -173,7 +173,10 @@ fn injected_defects_are_found_and_fail() {
         streams[0]["detectors"],
         serde_json::json!(["vqfreeze0", "vqartifact0", "avsyncmon0"])
     );
-    assert_eq!(streams[1]["detectors"], serde_json::json!(["avsyncmon0"]));
+    assert_eq!(
+        streams[1]["detectors"],
+        serde_json::json!(["vqaudio0", "avsyncmon0"])
+    );
     // The summary: the table and the worst events with clock times; the defects as they happen.
     assert!(out.contains("freeze"), "{out}");
     assert!(out.contains("00:00:02.000 - 00:00:05.000"), "{out}");
@@ -426,9 +429,10 @@ fn live_udp_until_duration_or_ctrl_c() {
     assert!(frames > 25, "{frames}");
 }
 
-/// Audio only: nothing here can analyse it yet, and that is said, never a silent all-clear.
+/// Audio only: vqaudio analyses it, and the missing video is said. A clean tone passes with
+/// the element defaults; the broadcast profile judges its loudness against EBU R128 and fails it.
 #[test]
-fn audio_only_is_not_an_all_clear() {
+fn audio_only_is_analysed_and_judged() {
     let f = make("audio-only.m4a", 4, None, true);
     let r = dir().join("audio-only.json");
     let o = vqmon(&[
@@ -438,13 +442,13 @@ fn audio_only_is_not_an_all_clear() {
         r.to_str().unwrap(),
     ]);
     let (out, err) = text(&o);
-    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("[vqaudio0]"), "{out}");
     assert!(
         out.contains("not analysed: video detectors (vqfreeze, vqartifact) (no video stream)"),
         "{out}"
     );
-    assert!(out.contains("verdict: not analysed"), "{out}");
-    assert!(err.contains("nothing in it could be analysed"), "{err}");
+    assert!(out.contains("verdict: pass"), "{out}");
     let rep = report(&r);
     validate(&rep);
     let reasons: Vec<&str> = rep["analysis"]["not-analysed"]
@@ -454,7 +458,35 @@ fn audio_only_is_not_an_all_clear() {
         .map(|n| n["reason"].as_str().unwrap())
         .collect();
     assert!(reasons.contains(&"no video stream"), "{reasons:?}");
-    assert!(rep["detectors"].as_array().unwrap().is_empty());
+    let detectors = rep["detectors"].as_array().unwrap();
+    assert_eq!(detectors.len(), 1, "{detectors:?}");
+    assert_eq!(detectors[0]["factory"], "vqaudio");
+    // 4 s of samples, analysed.
+    assert_eq!(
+        detectors[0]["stats"]["samples"].as_u64().unwrap() / 48_000,
+        4
+    );
+
+    // The tone is about -11 LUFS: far above EBU R128's -23 +/- 1.
+    let o = vqmon(&[
+        "analyze",
+        f.to_str().unwrap(),
+        "--profile",
+        "broadcast",
+        "--report",
+        r.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let rep = report(&r);
+    validate(&rep);
+    let found = defects(&rep);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "loudness");
+    assert!(out.contains("verdict: fail"), "{out}");
+    assert!(out.contains("loudness vqaudio0: integrated -"), "{out}");
+    assert!(out.contains("LUFS, LRA 0.0 LU, true peak"), "{out}");
+    assert!(out.contains(": fail (ebu-r128)"), "{out}");
 }
 
 /// A missing file, a file that is no media, a bad --set: exit 2 and a message naming the cause.

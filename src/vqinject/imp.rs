@@ -454,6 +454,26 @@ impl VqInject {
                     }
                     a.changed += 1;
                 }
+                Kind::Clip { .. } | Kind::Gain { .. } | Kind::Mute { .. } | Kind::Invert { .. } => {
+                    let kind = a.entry.kind;
+                    if let Err(why) = edit_samples(buf, &info, &mut a.held, |c, x| match kind {
+                        Kind::Clip { db } => (x * 10f64.powf(db / 20.0)).clamp(-1.0, 1.0),
+                        Kind::Gain { db } => x * 10f64.powf(db / 20.0),
+                        Kind::Mute { channel } if c == channel as usize => 0.0,
+                        Kind::Invert { channel } if c == channel as usize => -x,
+                        _ => x,
+                    }) {
+                        if !a.warned {
+                            a.warned = true;
+                            posts.push(Post::Warning(format!(
+                                "'{}': {why}; not injected",
+                                a.entry.text
+                            )));
+                        }
+                        continue;
+                    }
+                    a.changed += 1;
+                }
                 Kind::Drift { ppm } => {
                     if let Some(rt) = rt {
                         shift = ((rt - a.start_rt) as f64 * ppm * 1e-6) as i64;
@@ -537,6 +557,8 @@ impl VqInject {
                 Kind::Blocky { q } => ev.set("q", q),
                 Kind::Offset { ns } => ev.set("offset", ns),
                 Kind::Drift { ppm } => ev.set("ppm", ppm),
+                Kind::Clip { db } | Kind::Gain { db } => ev.set("gain", db),
+                Kind::Mute { channel } | Kind::Invert { channel } => ev.set("channel", channel),
                 _ => (),
             }
             if let Some(r) = a.region {
@@ -889,4 +911,74 @@ impl VqInject {
         };
         state.last_end_rt = rt + dur;
     }
+}
+
+/// Rewrites every sample of an audio buffer as `f(channel, sample)`, samples as fractions of full
+/// scale (unpacked and packed again by GStreamer's own format functions, so any raw format works;
+/// integers saturate at full scale). `scratch` holds the unpacked samples and only grows.
+fn edit_samples(
+    buf: &mut gst::BufferRef,
+    info: &gst_audio::AudioInfo,
+    scratch: &mut Vec<u8>,
+    f: impl Fn(usize, f64) -> f64,
+) -> Result<(), String> {
+    let finfo = info.format_info();
+    let width = (finfo.width() / 8) as usize;
+    let channels = info.channels() as usize;
+    if width == 0 || channels == 0 {
+        return Err(format!(
+            "format {} has no sample width",
+            info.format().to_str()
+        ));
+    }
+    let interleaved = info.layout() == gst_audio::AudioLayout::Interleaved;
+    let planes_frames = buf
+        .meta::<gst_audio::AudioMeta>()
+        .map(|m| (m.samples(), m.offsets().to_vec()));
+    let mut map = buf
+        .map_writable()
+        .map_err(|e| format!("cannot map the buffer writable: {e}"))?;
+    let n = map.len() / width;
+    let float = finfo.is_float();
+    let unpack_width = if float { 8 } else { 4 };
+    if scratch.len() < n * unpack_width {
+        scratch.resize(n * unpack_width, 0);
+    }
+    let unpacked = &mut scratch[..n * unpack_width];
+    finfo.unpack(
+        gst_audio::AudioPackFlags::empty(),
+        unpacked,
+        &map[..n * width],
+    );
+    // The channel of sample `i`: interleaved, or by plane (from the audio meta, else end to end).
+    let frames = n / channels;
+    let channel_of = |i: usize| -> usize {
+        if interleaved {
+            return i % channels;
+        }
+        match &planes_frames {
+            Some((_, offsets)) => offsets.iter().rposition(|o| *o <= i * width).unwrap_or(0),
+            None => (i / frames.max(1)).min(channels - 1),
+        }
+    };
+    let scale = 2f64.powi(31);
+    for (i, bytes) in unpacked.chunks_exact_mut(unpack_width).enumerate() {
+        let c = channel_of(i);
+        if float {
+            let x = f64::from_ne_bytes(bytes.try_into().unwrap());
+            bytes.copy_from_slice(&f(c, x).to_ne_bytes());
+        } else {
+            let x = i32::from_ne_bytes(bytes.try_into().unwrap()) as f64 / scale;
+            let y = (f(c, x) * scale)
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+            bytes.copy_from_slice(&y.to_ne_bytes());
+        }
+    }
+    finfo.pack(
+        gst_audio::AudioPackFlags::empty(),
+        &mut map[..n * width],
+        unpacked,
+    );
+    Ok(())
 }

@@ -33,6 +33,10 @@
  * | `drift:Nppm` | audio | audio timestamps run off the content clock by N ppm (the shift stays after the window) | `clock-drift` |
  * | `gap` | audio | drops audio buffers | `ts-discont` |
  * | `silence` | audio | silence | `silence` |
+ * | `clip[:gain=NdB]` | audio | a gain of N dB (default 12) limited at full scale: the waveform clips | `clipping` |
+ * | `gain:NdB` | audio | a gain of N dB (+ or -): a loudness step | `loudness` |
+ * | `mute[:channel=C]` | audio | zeroes channel C (default 1, the second) | `channel-loss` |
+ * | `invert[:channel=C]` | audio | inverts the polarity of channel C (default 1) | `phase` |
  *
  * The `inject` action signal takes one entry at run time (`freeze+2s` starts at the next buffer).
  * Every random choice derives from `seed`, so a run is repeatable. While nothing is due the

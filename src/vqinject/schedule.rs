@@ -11,7 +11,8 @@
 //! refused, as GStreamer times are nanoseconds elsewhere) and are running times. Examples: `freeze@10s+2s`, `freeze@10s+2s:noise=3`,
 //! `black@20s+1s`, `drop@30s+3s`, `stutter@40s+5s:every=7`, `corrupt@50s+500ms:area=0.2`,
 //! `blocky@60s+4s:q=24`, `offset@5s+20s:200ms`, `drift@0s+90s:1000ppm`, `gap@70s+300ms`,
-//! `silence@80s+2s`. Without `@start` (action signal) an entry starts at the next buffer.
+//! `silence@80s+2s`, `clip@90s+1s:gain=12dB`, `gain@100s+20s:+8dB`, `mute@2m+5s:channel=1`,
+//! `invert@3m+10s:channel=1`. Without `@start` (action signal) an entry starts at the next buffer.
 
 use std::fmt;
 
@@ -50,6 +51,22 @@ pub enum Kind {
     Gap,
     /// Zero the audio.
     Silence,
+    /// Gain (dB) applied before a full-scale limit: samples clip.
+    Clip {
+        db: f64,
+    },
+    /// Gain (dB): a loudness step.
+    Gain {
+        db: f64,
+    },
+    /// Zero one channel.
+    Mute {
+        channel: u32,
+    },
+    /// Invert the polarity of one channel.
+    Invert {
+        channel: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +88,10 @@ impl Kind {
             Kind::Drift { .. } => "drift",
             Kind::Gap => "gap",
             Kind::Silence => "silence",
+            Kind::Clip { .. } => "clip",
+            Kind::Gain { .. } => "gain",
+            Kind::Mute { .. } => "mute",
+            Kind::Invert { .. } => "invert",
         }
     }
 
@@ -87,12 +108,23 @@ impl Kind {
             Kind::Drift { .. } => "clock-drift",
             Kind::Gap => "ts-discont",
             Kind::Silence => "silence",
+            Kind::Clip { .. } => "clipping",
+            Kind::Gain { .. } => "loudness",
+            Kind::Mute { .. } => "channel-loss",
+            Kind::Invert { .. } => "phase",
         }
     }
 
     pub fn media(&self) -> Media {
         match self {
-            Kind::Offset { .. } | Kind::Drift { .. } | Kind::Gap | Kind::Silence => Media::Audio,
+            Kind::Offset { .. }
+            | Kind::Drift { .. }
+            | Kind::Gap
+            | Kind::Silence
+            | Kind::Clip { .. }
+            | Kind::Gain { .. }
+            | Kind::Mute { .. }
+            | Kind::Invert { .. } => Media::Audio,
             _ => Media::Video,
         }
     }
@@ -192,6 +224,7 @@ fn parse_entry(text: &str) -> Result<Entry, ParseError> {
             Some(v) => {
                 let v: f64 = v
                     .trim_end_matches("ppm")
+                    .trim_end_matches("dB")
                     .parse()
                     .map_err(|_| bad(&format!("{key} must be a number")))?;
                 if (lo..=hi).contains(&v) {
@@ -247,10 +280,28 @@ fn parse_entry(text: &str) -> Result<Entry, ParseError> {
         },
         "gap" => Kind::Gap,
         "silence" => Kind::Silence,
+        "clip" => Kind::Clip {
+            db: num("gain", 12.0, 0.5, 60.0)?,
+        },
+        "gain" => {
+            let db = num("gain", f64::NAN, -60.0, 40.0)?;
+            if db.is_nan() || db == 0.0 {
+                return Err(bad(
+                    "gain needs a non-zero gain in dB, like :+8dB or :-10dB",
+                ));
+            }
+            Kind::Gain { db }
+        }
+        "mute" => Kind::Mute {
+            channel: num("channel", 1.0, 0.0, 63.0)? as u32,
+        },
+        "invert" => Kind::Invert {
+            channel: num("channel", 1.0, 0.0, 63.0)? as u32,
+        },
         k => {
             return Err(bad(&format!(
                 "unknown kind '{k}' (freeze, black, drop, stutter, corrupt, blocky, offset, \
-                 drift, gap, silence)"
+                 drift, gap, silence, clip, gain, mute, invert)"
             )));
         }
     };
@@ -320,6 +371,26 @@ mod tests {
             }
             && e.start == Some(60_000_000_000)));
         assert_eq!(s.last().unwrap().kind, Kind::Freeze { noise: 3 });
+        assert_eq!(
+            parse_one("clip@1s+1s").unwrap().kind,
+            Kind::Clip { db: 12.0 }
+        );
+        assert_eq!(
+            parse_one("gain@1s+1s:+8dB").unwrap().kind,
+            Kind::Gain { db: 8.0 }
+        );
+        assert_eq!(
+            parse_one("gain@1s+1s:gain=-10dB").unwrap().kind,
+            Kind::Gain { db: -10.0 }
+        );
+        assert_eq!(
+            parse_one("mute@1s+1s").unwrap().kind,
+            Kind::Mute { channel: 1 }
+        );
+        assert_eq!(
+            parse_one("invert@1s+1s:channel=0").unwrap().kind,
+            Kind::Invert { channel: 0 }
+        );
         assert!(parse("").unwrap().is_empty());
         assert!(parse("  ;\n# nothing\n").unwrap().is_empty());
     }
@@ -339,6 +410,10 @@ mod tests {
             ("freeze@1s+1", "'1' needs a unit"),
             ("stutter@1s+5s:hold=120", "'120' needs a unit"),
             ("freeze@1s+1s:noise=300", "noise"),
+            ("gain@1s+1s", "needs a non-zero gain"),
+            ("gain@1s+1s:0dB", "needs a non-zero gain"),
+            ("clip@1s+1s:gain=100dB", "gain must be within"),
+            ("mute@1s+1s:channel=x", "channel must be a number"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.0.contains(needle), "{text}: {e}");

@@ -27,6 +27,9 @@ pub struct AvSignal {
     pub impacts: Option<Vec<u64>>,
     /// Audio knocks independent of the picture (uncorrelated content).
     pub uncorrelated: bool,
+    /// Peak of a white-noise programme bed under the beeps (fraction of full scale; 0: none,
+    /// only +/-20 LSB of hiss).
+    pub bed: f64,
 }
 
 impl AvSignal {
@@ -42,6 +45,7 @@ impl AvSignal {
             frames,
             impacts: None,
             uncorrelated: false,
+            bed: 0.0,
         }
     }
 
@@ -191,6 +195,9 @@ impl AvSignal {
         for s in start..start + n {
             let s = s as i64;
             let mut v = (rng.next_u32() % 41) as f64 - 20.0;
+            if self.bed > 0.0 {
+                v += (rng.unit() * 2.0 - 1.0) * self.bed * 32767.0;
+            }
             if let Some(b) = beeps.iter().find(|&&b| s >= b && s < b + len) {
                 let t = (s - b) as f64 / self.rate as f64;
                 v += if knock {
