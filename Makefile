@@ -4,8 +4,8 @@
 #             (the elements in a pipeline, then the file with the vqmon program)
 # make test   fmt, clippy and the whole test suite
 # make fuzz   each fuzz target for FUZZ_SECONDS (600) with cargo-fuzz, on stable Rust
-# make bench  the analysis benchmarks (criterion), the side-by-side comparison with FFmpeg and the
-#             many-streams scale benchmark (pinned to one core)
+# make bench  the analysis benchmarks (criterion), the side-by-side comparisons with FFmpeg (video
+#             and audio) and the many-streams scale benchmark (pinned to one core)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -45,10 +45,12 @@ bench:
 	$(CARGO) bench --bench artifact
 	$(CARGO) bench --bench avsync
 	benches/compare.sh
+	benches/compare-audio.sh
 	taskset -c 0 $(CARGO) bench --bench scale
 
 compare:
 	benches/compare.sh
+	benches/compare-audio.sh
 
 install:
 	meson setup build --prefix=/usr --buildtype=release || meson setup --reconfigure build --prefix=/usr --buildtype=release

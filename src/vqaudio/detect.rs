@@ -38,8 +38,9 @@ pub const MAX_CHANNELS: usize = 16;
 /// Correlation is kept per block of this long, over a window of `CORR_BLOCKS` blocks.
 const CORR_BLOCK: u64 = 100_000_000;
 const CORR_BLOCKS: usize = 30;
-/// Short-term loudness is judged this often.
+/// Short-term loudness is judged this often, over this many steps (3 s).
 const LOUDNESS_STEP: u64 = 100_000_000;
+const ST_BLOCKS: usize = 30;
 /// EBU R128's absolute gate: below it a stretch is silence, not a loudness deviation.
 const ABSOLUTE_GATE: f64 = -70.0;
 
@@ -321,6 +322,9 @@ pub struct Detector {
     tp_overs: u64,
     // Loudness.
     next_loudness: Option<u64>,
+    /// Mean-square energies of the last `ST_BLOCKS` loudness steps.
+    st_energy: [f64; ST_BLOCKS],
+    st_n: usize,
     loud_out_since: Option<At>,
     loudness: Option<Open>,
     loud_min: f64,
@@ -441,6 +445,8 @@ impl Detector {
             tp_max: f64::NEG_INFINITY,
             tp_overs: 0,
             next_loudness: None,
+            st_energy: [0.0; ST_BLOCKS],
+            st_n: 0,
             loud_out_since: None,
             loudness: None,
             loud_min: f64::INFINITY,
@@ -571,6 +577,8 @@ impl Detector {
         self.loud_out_since = None;
         self.corr_acc = [0.0; 4];
         self.corr_start = None;
+        self.st_n = 0;
+        self.next_loudness = None;
     }
 
     /// The per-sample decisions: silence, channel loss, clipping, DC and correlation.
@@ -871,12 +879,37 @@ impl Detector {
         if !self.reached(now.t, due) {
             return;
         }
-        self.next_loudness = Some(now.t + LOUDNESS_STEP);
+        self.next_loudness = Some(due + LOUDNESS_STEP);
+        // Short-term loudness (3 s) from the energies of the last 30 steps of 100 ms: the same
+        // figure as the meter's, at a tenth of the cost of summing 3 s every 100 ms.
+        let block = self
+            .meter
+            .loudness_window((LOUDNESS_STEP / 1_000_000) as u32)
+            .unwrap_or(f64::NEG_INFINITY);
+        let i = self.st_n % ST_BLOCKS;
+        self.st_energy[i] = if block.is_finite() {
+            10f64.powf((block + 0.691) / 10.0)
+        } else {
+            0.0
+        };
+        self.st_n += 1;
         // The short-term window is 3 s: judge only once it is full.
-        if self.first.is_none_or(|f| now.t < f.t + 3_000_000_000) {
+        if self.st_n < ST_BLOCKS {
             return;
         }
-        let st = self.meter.loudness_shortterm().unwrap_or(f64::NEG_INFINITY);
+        let mean = self.st_energy.iter().sum::<f64>() / ST_BLOCKS as f64;
+        let st = if mean > 0.0 {
+            -0.691 + 10.0 * mean.log10()
+        } else {
+            f64::NEG_INFINITY
+        };
+        // The unit tests check the figure against the meter's own short-term loudness.
+        #[cfg(test)]
+        if let Ok(m) = self.meter.loudness_shortterm()
+            && m.is_finite()
+        {
+            assert!((m - st).abs() < 1e-6, "short-term {st} vs the meter's {m}");
+        }
         let out = st > ABSOLUTE_GATE && (st - target.loudness).abs() > target.tolerance;
         if out {
             let since = *self.loud_out_since.get_or_insert(*now);
@@ -1218,6 +1251,8 @@ impl Detector {
         self.loud_out_since = None;
         self.loud_min = f64::INFINITY;
         self.loud_max = f64::NEG_INFINITY;
+        self.st_n = 0;
+        self.next_loudness = None;
         self.corr_acc = [0.0; 4];
         self.corr_blocks = 0;
         self.corr_block_end = None;
