@@ -30,13 +30,7 @@ done
 
 runs="$work/cpu.txt"
 add() {
-  /usr/bin/python3 - "$@" >>"$runs" <<'PY'
-import resource, subprocess, sys
-key, rnd, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{key} {rnd} {r.ru_utime:.4f} {r.ru_stime:.4f}")
-PY
+  /usr/bin/python3 benches/cputime.py "$@" >>"$runs"
 }
 
 for r in $(seq "$ROUNDS"); do

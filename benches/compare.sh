@@ -28,13 +28,7 @@ gst-inspect-1.0 vqartifact >/dev/null
 # Appends "KEY ROUND USER SYSTEM" (CPU seconds of the command) to $work/cpu.txt.
 runs="$work/cpu.txt"
 add() {
-  /usr/bin/python3 - "$@" >>"$runs" <<'PY'
-import resource, subprocess, sys
-key, rnd, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{key} {rnd} {r.ru_utime:.4f} {r.ru_stime:.4f}")
-PY
+  /usr/bin/python3 benches/cputime.py "$@" >>"$runs"
 }
 
 ff=(ffmpeg -nostdin -hide_banner -threads 1 -f rawvideo -pix_fmt yuv420p -s ${W}x${H} -r 25 -i "$work/frames.yuv")

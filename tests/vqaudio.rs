@@ -72,6 +72,16 @@ impl Signal<'_> {
     }
 }
 
+/// `seconds` of `f` at 48 kHz.
+fn signal<'a>(channels: u32, seconds: f64, f: &'a Wave<'a>) -> Signal<'a> {
+    Signal {
+        channels,
+        rate: RATE,
+        seconds,
+        f,
+    }
+}
+
 /// Amplitude of a sine whose peak is `db` dBFS.
 fn amp(db: f64) -> f64 {
     10f64.powf(db / 20.0)
@@ -154,12 +164,7 @@ fn last_reading(log: &BusLog) -> &Measurement {
 /// Stereo 1 kHz sines through the level segments; (integrated, LRA, every reading).
 fn stereo_steps(segments: &[(f64, f64)]) -> BusLog {
     let f = |_c: u32, n: u64| sine(n, 1000.0, level_at(segments, n, RATE));
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: total(segments),
-        f: &f,
-    };
+    let s = signal(2, total(segments), &f);
     run_signal(&[], &s)
 }
 
@@ -270,12 +275,7 @@ fn true_peak_between_samples() {
     // Tech 3341 case 16 style: fs/4 sine, -6 dBFS peak, 45 degrees off the sample grid: the
     // samples peak at -9 dBFS, the true peak is -6 dBTP (+0.2 / -0.4).
     let f = |_c: u32, n: u64| amp(-6.0) * (PI / 2.0 * n as f64 + PI / 4.0).sin();
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 3.0,
-        f: &f,
-    };
+    let s = signal(2, 3.0, &f);
     let log = run_signal(&[], &s);
     let m = &measurements(&log, "loudness")[1];
     let tp = value(m, "true-peak-db");
@@ -404,12 +404,7 @@ fn agrees_with_ffmpeg_ebur128() {
     ];
     for (name, segments) in cases {
         let f = |_c: u32, n: u64| sine(n, 1000.0, level_at(segments, n, RATE));
-        let s = Signal {
-            channels: 2,
-            rate: RATE,
-            seconds: total(segments),
-            f: &f,
-        };
+        let s = signal(2, total(segments), &f);
         let path = dir.join(format!("{}.wav", name.split(' ').next().unwrap()));
         write_wav(&s, &path);
         let ours = vqaudio_on_file(&path, "");
@@ -470,12 +465,7 @@ fn silence_matches_ffmpeg_silencedetect() {
             noise[n as usize] * 0.3 * syllable
         }
     };
-    let s = Signal {
-        channels: 1,
-        rate: RATE,
-        seconds: 27.0,
-        f: &f,
-    };
+    let s = signal(1, 27.0, &f);
     let dir = tempdir();
     let path = dir.join("speech.wav");
     write_wav(&s, &path);
@@ -522,12 +512,7 @@ fn silence_and_channel_loss_with_exact_times() {
             sine(n, 440.0 + 110.0 * c as f64, -12.0) + 0.01
         }
     };
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 13.0,
-        f: &f,
-    };
+    let s = signal(2, 13.0, &f);
     let log = run_signal(&[], &s);
     let loss = intervals(&log.defects, "channel-loss");
     let silence = intervals(&log.defects, "silence");
@@ -554,12 +539,7 @@ fn clipping_with_count_and_peak() {
             x
         }
     };
-    let s = Signal {
-        channels: 1,
-        rate: RATE,
-        seconds: 6.0,
-        f: &f,
-    };
+    let s = signal(1, 6.0, &f);
     let log = run_signal(&[], &s);
     let clip = intervals(&log.defects, "clipping");
     assert_eq!(clip.len(), 1, "{}", summary(&log.defects));
@@ -573,12 +553,7 @@ fn clipping_with_count_and_peak() {
     assert_eq!(ev.get::<f64>("peak-db").unwrap(), 0.0);
     // A clean tone at full scale for a single sample per peak is not clipping.
     let f = |_c: u32, n: u64| (2.0 * PI * 1000.0 * n as f64 / RATE as f64 + 0.3).sin();
-    let s = Signal {
-        channels: 1,
-        rate: RATE,
-        seconds: 3.0,
-        f: &f,
-    };
+    let s = signal(1, 3.0, &f);
     let log = run_signal(&[], &s);
     assert!(
         intervals(&log.defects, "clipping").is_empty(),
@@ -592,12 +567,7 @@ fn loudness_compliance_live_and_at_eos() {
     // -23 LUFS programme with a +8 LU step from 20 s to 40 s, against EBU R128.
     let segments = [(20.0, -23.0), (20.0, -15.0), (20.0, -23.0)];
     let f = |_c: u32, n: u64| sine(n, 1000.0, level_at(&segments, n, RATE));
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 60.0,
-        f: &f,
-    };
+    let s = signal(2, 60.0, &f);
     let log = run_signal(&[("loudness-standard", "ebu-r128".to_value())], &s);
     let loud = intervals(&log.defects, "loudness");
     assert_eq!(
@@ -626,12 +596,7 @@ fn loudness_compliance_live_and_at_eos() {
     assert_eq!(v[0].values.get::<String>("standard").unwrap(), "ebu-r128");
     // The same programme without the step passes, with no defect at all.
     let f = |_c: u32, n: u64| sine(n, 1000.0, -23.0);
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 30.0,
-        f: &f,
-    };
+    let s = signal(2, 30.0, &f);
     let log = run_signal(&[("loudness-standard", "ebu-r128".to_value())], &s);
     assert!(log.defects.is_empty(), "{}", summary(&log.defects));
     let v = measurements(&log, "loudness-verdict");
@@ -656,12 +621,7 @@ fn inverted_polarity_and_dual_mono() {
             x
         }
     };
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 16.0,
-        f: &f,
-    };
+    let s = signal(2, 16.0, &f);
     let log = run_signal(&[], &s);
     let phase = intervals(&log.defects, "phase");
     assert_eq!(phase.len(), 1, "{}", summary(&log.defects));
@@ -677,12 +637,7 @@ fn inverted_polarity_and_dual_mono() {
     let log = run_signal(&[("expect-stereo", true.to_value())], &s);
     assert!(intervals(&log.defects, "mono").is_empty());
     let g = |_c: u32, n: u64| music[n as usize] * 0.3;
-    let mono = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 8.0,
-        f: &g,
-    };
+    let mono = signal(2, 8.0, &g);
     let log = run_signal(&[("expect-stereo", true.to_value())], &mono);
     assert_eq!(
         intervals(&log.defects, "mono").len(),
@@ -839,12 +794,7 @@ fn unsupported_audio_is_refused_with_a_reason() {
 fn gaps_untimed_buffers_and_truncated_buffers() {
     init();
     let f = |_c: u32, n: u64| sine(n, 440.0, -10.0) * if n < RATE as u64 * 2 { 1.0 } else { 0.0 };
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 6.0,
-        f: &f,
-    };
+    let s = signal(2, 6.0, &f);
     let mut buffers = s.buffers(4800);
     // Untimed buffers from 1 s on: placed after the previous ones.
     for b in buffers.iter_mut().skip(10) {
@@ -893,12 +843,7 @@ fn gaps_untimed_buffers_and_truncated_buffers() {
 fn open_defects_close_at_eos_flush_and_caps_change() {
     init();
     let f = |_c: u32, _n: u64| 0.0;
-    let s = Signal {
-        channels: 2,
-        rate: RATE,
-        seconds: 3.0,
-        f: &f,
-    };
+    let s = signal(2, 3.0, &f);
     let mut h = gst_check::Harness::new("vqaudio");
     let bus = gst::Bus::new();
     h.element().unwrap().set_bus(Some(&bus));

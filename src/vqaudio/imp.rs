@@ -532,29 +532,6 @@ impl ElementImpl for VqAudio {
         Some(&*ELEMENT_METADATA)
     }
 
-    fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = supported_caps();
-            vec![
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &caps,
-                )
-                .unwrap(),
-            ]
-        });
-        PAD_TEMPLATES.as_ref()
-    }
-
     fn change_state(
         &self,
         transition: gst::StateChange,
@@ -656,6 +633,7 @@ impl BaseTransformImpl for VqAudio {
 }
 
 impl AudioFilterImpl for VqAudio {
+    // The pad templates (GstAudioFilter adds them from these caps).
     fn allowed_caps() -> &'static gst::Caps {
         static CAPS: LazyLock<gst::Caps> = LazyLock::new(supported_caps);
         &CAPS
