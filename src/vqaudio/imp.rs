@@ -38,8 +38,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const BLOCK_NS: u64 = 10_000_000;
 /// dB figures below this are written as this (digital silence is -inf dB).
 const DB_FLOOR: f64 = -200.0;
-/// A buffer this far (ns) from where the samples before it end is a discontinuity.
-const ALIGNMENT: u64 = 1_000_000;
+/// A buffer this far (ns) from where the samples before it end is a discontinuity; closer, its
+/// samples are taken to follow the previous ones (timestamp jitter and drift are absorbed, as
+/// audiobasesink's alignment-threshold does).
+const ALIGNMENT: u64 = 40_000_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -191,8 +193,8 @@ struct State {
     segment: Option<gst::FormattedSegment<gst::ClockTime>>,
     analysis: Option<Analysis>,
     /// Samples are timed from an anchor (times, timeline position) and a count of samples
-    /// since it, so that times stay exact to the sample; a buffer more than 1 ms off that count
-    /// (a gap, a jump, a GAP event) anchors anew.
+    /// since it, so that times stay exact to the sample; a buffer more than `ALIGNMENT` off that
+    /// count (a gap, a jump, a GAP event) anchors anew.
     anchor: Option<(Times, u64)>,
     since_anchor: u64,
     counters: Counters,

@@ -51,7 +51,8 @@
  * Open defects are closed at EOS, flush, new segment, caps change and stop, with the reason; a
  * timestamp going back closes them as `discont`. A timestamp gap (audio lost) neither starts nor
  * ends a defect, and the time it covers counts as neither silence nor sound; so does a GAP
- * event. Buffers without timestamps are placed after the previous one (one warning is posted).
+ * event. Timestamps within 40 ms of where the samples before them end (jitter, drift) are taken
+ * as contiguous: times are counted from the samples, as audio sinks do. Buffers without timestamps are placed after the previous one (one warning is posted).
  * Buffers that do not hold whole frames pass through unanalysed, are counted in `stats`, and the
  * first one posts a warning.
  *
