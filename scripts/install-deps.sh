@@ -26,6 +26,7 @@ packages=(
   ffmpeg
   python3-gst-1.0
   chromium
+  prometheus
 )
 
 missing=()

@@ -307,17 +307,19 @@ fn analyse(input: &str, i: usize, job: &Job) -> Outcome {
 /// The time the detectors take, measured between a probe where a buffer enters the first
 /// detector of a branch and one where it leaves the last (same streaming thread).
 #[derive(Default)]
-struct BusyTime {
-    busy: AtomicU64,
+pub(crate) struct BusyTime {
+    pub(crate) busy: AtomicU64,
     /// Video frames that reached the end of the first video branch.
-    frames: AtomicU64,
+    pub(crate) frames: AtomicU64,
+    /// Monotonic time (us, glib) a buffer last left the detectors of any branch; 0 before.
+    pub(crate) last_buffer_us: std::sync::atomic::AtomicI64,
 }
 
 /// The frame each video branch is analysing now (a reference, no copy), and the defects'
 /// first frames taken from it when they start.
 #[derive(Default)]
-struct Frames {
-    current: Mutex<Vec<(gst::glib::WeakRef<gst::Pad>, Option<gst::Buffer>)>>,
+pub(crate) struct Frames {
+    pub(crate) current: Mutex<Vec<(gst::glib::WeakRef<gst::Pad>, Option<gst::Buffer>)>>,
     taken: Mutex<Vec<(String, u64, gst::Sample)>>,
 }
 
@@ -328,9 +330,12 @@ const THUMBNAIL_WIDTH: i32 = 192;
 
 /// What the branches' probes feed.
 #[derive(Default)]
-struct Taps {
-    cost: BusyTime,
-    frames: Frames,
+pub(crate) struct Taps {
+    pub(crate) cost: BusyTime,
+    pub(crate) frames: Frames,
+    /// The branches end in sinks that follow the clock (vqmon monitor: files play in real
+    /// time); vqmon analyze runs as fast as it can.
+    pub(crate) realtime: bool,
 }
 
 struct Run {
@@ -675,7 +680,7 @@ fn defect_line(s: &gst::StructureRef) -> Option<String> {
 
 /// A new element of `factory`, named `name`, with the `--set` settings that concern it. vqartifact
 /// posts its blockiness every second unless told otherwise (the HTML report plots it).
-fn element(
+pub(crate) fn element(
     factory: &str,
     name: Option<String>,
     settings: &[Setting],
@@ -695,7 +700,7 @@ fn element(
 }
 
 /// Links a decoded stream to its detectors and a sink.
-fn link_branch(
+pub(crate) fn link_branch(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     media: Media,
@@ -721,7 +726,7 @@ fn link_branch(
         Media::Other => (),
     }
     let sink = make("fakesink", None)?;
-    sink.set_property("sync", false);
+    sink.set_property("sync", taps.realtime);
     let all: Vec<&gst::Element> = chain.iter().chain(&detectors).chain([&sink]).collect();
     pipeline
         .add_many(all.iter().copied())
@@ -786,6 +791,9 @@ fn link_branch(
             if count_frames {
                 taps.cost.frames.fetch_add(1, Ordering::Relaxed);
             }
+            taps.cost
+                .last_buffer_us
+                .store(gst::glib::monotonic_time(), Ordering::Relaxed);
             gst::PadProbeReturn::Ok
         });
     }

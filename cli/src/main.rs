@@ -7,12 +7,13 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! `vqmon`: the vqmon detectors as one command. `vqmon analyze` gives a QC verdict on files and
-//! URIs (docs/vqmon.md). The plugin is linked in and registered statically: no
+//! URIs; `vqmon monitor` watches a line-up of live streams as a service (docs/vqmon.md). The plugin is linked in and registered statically: no
 //! `GST_PLUGIN_PATH` is needed.
 
 mod analyze;
 mod html;
 mod input;
+mod monitor;
 mod plan;
 mod profile;
 mod set;
@@ -42,6 +43,11 @@ enum Command {
     /// Exit status: 0 when nothing at or above --fail-on was found, 1 when something was, 2 when
     /// an input could not be analysed.
     Analyze(AnalyzeArgs),
+    /// Monitor a line-up of live streams: metrics for Prometheus, events to NDJSON and webhooks.
+    Monitor {
+        /// The configuration (TOML, docs/vqmon.md); SIGHUP or a change of the file reloads it.
+        config: PathBuf,
+    },
     /// List the shipped profiles (--profile NAME) and what each sets.
     Profiles,
 }
@@ -124,6 +130,7 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Command::Analyze(args) => ExitCode::from(analyze::run(&args)),
+        Command::Monitor { config } => ExitCode::from(monitor::run(&config)),
         Command::Profiles => match profile::listing() {
             Ok(text) => {
                 print!("{text}");

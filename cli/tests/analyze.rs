@@ -11,70 +11,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Once;
 
 use gst::prelude::*;
 use serde_json::Value;
 
-const FPS: u64 = 25;
+mod common;
 
-fn init() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        gst::init().unwrap();
-        gstvqmon::plugin_register_static().unwrap();
-    });
-}
+use common::{FPS, init, run_to_eos};
 
 fn dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze");
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::dir("analyze")
 }
 
-/// Writes an MP4 of `seconds` s: a moving zone plate with `schedule` injected (None: no video), and a
-/// tone (when `audio`).
+/// Writes an MP4 of `seconds` s in the test directory (see [`common::make`]).
 fn make(name: &str, seconds: u64, video: Option<&str>, audio: bool) -> PathBuf {
-    init();
-    let path = dir().join(name);
-    let mut desc = format!(
-        "mp4mux name=mux ! filesink location=\"{}\" ",
-        path.display()
-    );
-    if let Some(schedule) = video {
-        desc += &format!(
-            "videotestsrc pattern=zone-plate kt=2 kx2=20 ky2=20 num-buffers={} ! \
-             video/x-raw,width=320,height=240,framerate={FPS}/1 ! vqinject schedule=\"{schedule}\" ! \
-             videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=ultrafast key-int-max=25 ! \
-             h264parse ! queue ! mux. ",
-            seconds * FPS
-        );
-    }
-    if audio {
-        desc += &format!(
-            "audiotestsrc wave=sine volume=0.3 samplesperbuffer=1920 num-buffers={} ! \
-             audio/x-raw,rate=48000,channels=2 ! audioconvert ! avenc_aac ! aacparse ! queue ! mux. ",
-            seconds * 25
-        );
-    }
-    run_to_eos(&desc);
-    path
-}
-
-/// Runs a pipeline that writes a file to its EOS; an error or 120 s without EOS fails the test.
-fn run_to_eos(desc: &str) {
-    let p = gst::parse::launch(desc).unwrap();
-    p.set_state(gst::State::Playing).unwrap();
-    let msg = p
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(120),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("the file is written");
-    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "{msg:?}");
-    p.set_state(gst::State::Null).unwrap();
+    common::make(&dir().join(name), seconds, video, audio)
 }
 
 fn vqmon(args: &[&str]) -> Output {

@@ -72,7 +72,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
-mod lines;
+pub mod lines;
 pub mod report;
 
 pub use imp::REPORT_STRUCTURE;

@@ -1,0 +1,481 @@
+// Copyright (C) 2026 The vqmon developers
+//
+// This Source Code Form is subject to the terms of the Mozilla Public License, v2.0.
+// If a copy of the MPL was not distributed with this file, You can obtain one at
+// <https://mozilla.org/MPL/2.0/>.
+//
+// SPDX-License-Identifier: MPL-2.0
+
+//! `vqmon monitor` end to end, against a real Prometheus server (Debian's `prometheus`, started
+//! here on loopback with a generated scrape configuration and the shipped alert rules) and a
+//! real HTTP receiver for its webhooks: looped files with a known freeze, a clean one, and an
+//! MPEG-TS stream over UDP whose sender stops for 5 s.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use serde_json::Value;
+
+const SECRET: &str = "line-up-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(url: &str) -> Option<String> {
+    let mut r = ureq::get(url).call().ok()?;
+    r.body_mut().read_to_string().ok()
+}
+
+/// Kills a child process when the test ends, passes or fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A webhook receiver: every POST body whose signature is right, in arrival order.
+struct Receiver {
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start(port: u16, got: Arc<Mutex<Vec<Value>>>, bad: Arc<Mutex<u64>>) -> Receiver {
+        let server = Arc::new(tiny_http::Server::http(("127.0.0.1", port)).unwrap());
+        let s = server.clone();
+        let thread = std::thread::spawn(move || {
+            for mut req in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = req.as_reader().read_to_string(&mut body);
+                let sig = req
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("X-Vqmon-Signature"))
+                    .map(|h| h.value.to_string());
+                let want = signature(SECRET, body.as_bytes());
+                if sig.as_deref() == Some(want.as_str()) {
+                    got.lock()
+                        .unwrap()
+                        .push(serde_json::from_str(&body).unwrap());
+                    let _ = req.respond(tiny_http::Response::empty(204));
+                } else {
+                    *bad.lock().unwrap() += 1;
+                    let _ = req.respond(tiny_http::Response::empty(401));
+                }
+            }
+        });
+        Receiver {
+            server,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// An MPEG-TS stream of a moving picture over UDP to `port`, live.
+fn udp_sender(port: u16) -> gst::Element {
+    common::init();
+    gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! mpegtsmux \
+         ! udpsink host=127.0.0.1 port={port} sync=true"
+    ))
+    .unwrap()
+}
+
+/// Prometheus's query API: the result of `query_range` over the run, per series labels.
+fn range(
+    prom: &str,
+    query: &str,
+    start: f64,
+    end: f64,
+) -> Vec<(BTreeMap<String, String>, Vec<f64>)> {
+    let url = format!(
+        "{prom}/api/v1/query_range?query={}&start={start}&end={end}&step=1",
+        urlencode(query)
+    );
+    let v: Value = serde_json::from_str(&get(&url).expect("prometheus answers")).unwrap();
+    assert_eq!(v["status"], "success", "{query}: {v}");
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let labels = r["metric"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let values = r["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+                .collect();
+            (labels, values)
+        })
+        .collect()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn line_up_metrics_alerts_and_webhooks_end_to_end() {
+    let dir = common::dir("monitor");
+    // 8 s files, looped in real time: one with a 3 s freeze from 2 s, one clean.
+    let frozen = common::make(&dir.join("frozen.mp4"), 8, Some("freeze@2s+3s"), true);
+    let clean = common::make(&dir.join("clean.mp4"), 8, Some(""), true);
+    let (mport, pport, hport, uport) = (free_port(), free_port(), free_port(), free_port());
+    let ndjson = dir.join("events.ndjson");
+    let _ = std::fs::remove_file(&ndjson);
+    let config = dir.join("lineup.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"listen = "127.0.0.1:{mport}"
+ndjson = "{ndjson}"
+source-timeout = 2.0
+max-backoff = 1.0
+[[webhook]]
+url = "http://127.0.0.1:{hport}/hook"
+secret = "{SECRET}"
+[[stream]]
+name = "frozen"
+uri = "{frozen}"
+loop = true
+labels = {{ region = "eu" }}
+[[stream]]
+name = "clean"
+uri = "{clean}"
+loop = true
+[[stream]]
+name = "udp"
+uri = "udp://127.0.0.1:{uport}"
+"#,
+            ndjson = ndjson.display(),
+            frozen = frozen.display(),
+            clean = clean.display(),
+        ),
+    )
+    .unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let bad = Arc::new(Mutex::new(0u64));
+    let mut receiver = Some(Receiver::start(hport, got.clone(), bad.clone()));
+    let sender = udp_sender(uport);
+    sender.set_state(gst::State::Playing).unwrap();
+    let monitor = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vqmon"))
+            .args(["monitor", config.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let prom_dir = dir.join("prometheus");
+    let _ = std::fs::remove_dir_all(&prom_dir);
+    std::fs::create_dir_all(&prom_dir).unwrap();
+    let prom_config = prom_dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: vqmon\n    static_configs:\n      - targets: ['127.0.0.1:{mport}']\n",
+            repo().join("monitor/vqmon-alerts.yml").display()
+        ),
+    )
+    .unwrap();
+    let prom = format!("http://127.0.0.1:{pport}");
+    let _prometheus = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", prom_config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                prom_dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus runs (make deps installs it)"),
+    );
+    let t0 = Instant::now();
+    while get(&format!("{prom}/-/ready")).is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "prometheus never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let start = unix_now();
+    // 10 s of everything; then the UDP sender stops for 5 s and the webhook receiver restarts.
+    std::thread::sleep(Duration::from_secs(10));
+    sender.set_state(gst::State::Null).unwrap();
+    drop(receiver.take());
+    std::thread::sleep(Duration::from_secs(5));
+    sender.set_state(gst::State::Playing).unwrap();
+    receiver = Some(Receiver::start(hport, got.clone(), bad.clone()));
+    std::thread::sleep(Duration::from_secs(8));
+    let end = unix_now();
+
+    // promtool accepts a scrape.
+    let scrape = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The freeze gauge goes 1 and back to 0 on the frozen stream, about 3 s of every 8 s (the
+    // freeze is confirmed after 0.3 s); never on the clean one.
+    let freeze = range(&prom, "vqmon_defect_active{defect=\"freeze\"}", start, end);
+    let by_stream: BTreeMap<String, Vec<f64>> = freeze
+        .into_iter()
+        .map(|(l, v)| (l["stream"].clone(), v))
+        .collect();
+    let f = &by_stream["frozen"];
+    let ones = f.iter().filter(|v| **v == 1.0).count() as f64 / f.len() as f64;
+    let rises = f.windows(2).filter(|w| w[0] == 0.0 && w[1] == 1.0).count();
+    assert!((0.2..0.5).contains(&ones), "frozen: {f:?}");
+    assert!(rises >= 2, "frozen: {f:?}");
+    assert!(
+        by_stream["clean"].iter().all(|v| *v == 0.0),
+        "{by_stream:?}"
+    );
+    assert!(by_stream["udp"].iter().all(|v| *v == 0.0), "{by_stream:?}");
+    // The configured label is on the series.
+    let labelled = range(&prom, "vqmon_source_up{region=\"eu\"}", start, end);
+    assert_eq!(labelled.len(), 1);
+    assert_eq!(labelled[0].0["stream"], "frozen");
+
+    // The UDP source loss: a source-loss defect that ends, on that stream only; the files never
+    // lost theirs; the process never restarted (one start time).
+    let up = range(&prom, "vqmon_source_up", start, end);
+    for (l, v) in &up {
+        if l["stream"] == "udp" {
+            assert!(v.contains(&0.0), "udp: {v:?}");
+            assert_eq!(*v.last().unwrap(), 1.0, "udp came back: {v:?}");
+        } else {
+            assert!(v.iter().all(|x| *x == 1.0), "{l:?}: {v:?}");
+        }
+    }
+    let starts = range(
+        &prom,
+        "changes(process_start_time_seconds[1m])",
+        end - 1.0,
+        end,
+    );
+    assert_eq!(starts[0].1.last(), Some(&0.0));
+    // The alert fired for that stream only (Prometheus's ALERTS series).
+    let alerts = range(
+        &prom,
+        "ALERTS{alertname=\"VqmonStreamDown\",alertstate=\"firing\"}",
+        start,
+        end,
+    );
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].0["stream"], "udp");
+
+    // Every dashboard query is one Prometheus accepts.
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("monitor/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let q = t["expr"].as_str().unwrap().replace("$stream", ".*");
+            range(&prom, &q, end - 5.0, end);
+        }
+    }
+
+    // Webhooks: everything the NDJSON file has, delivered in order despite the receiver's
+    // restart, every one signed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let lines = || -> Vec<Value> {
+        std::fs::read_to_string(&ndjson)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    while got.lock().unwrap().len() < lines().len() {
+        assert!(Instant::now() < deadline, "webhooks did not catch up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(monitor);
+    let got = got.lock().unwrap().clone();
+    let file = lines();
+    assert_eq!(*bad.lock().unwrap(), 0);
+    assert_eq!(got[..], file[..got.len().min(file.len())]);
+    let loss: Vec<&str> = got
+        .iter()
+        .filter(|e| e["stream"] == "udp" && e["event"]["defect"] == "source-loss")
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(&loss[..2], ["start", "end"], "{loss:?}");
+    drop(receiver);
+}
+
+/// The shipped alert rules are valid and fire as their tests on recorded series say.
+#[test]
+fn alert_rules_pass_promtool() {
+    let dir = repo().join("monitor");
+    for args in [
+        ["check", "rules", "vqmon-alerts.yml"],
+        ["test", "rules", "vqmon-alerts.test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs (make deps installs prometheus)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A reload (SIGHUP) touches only what changed: an unchanged stream runs on (its frame count
+/// keeps growing from where it was), a changed one restarts, a removed one goes, a new one
+/// starts; a broken configuration is refused and the line-up runs on.
+#[test]
+fn reload_touches_only_what_changed() {
+    let dir = common::dir("monitor-reload");
+    let a = common::make(&dir.join("a.mp4"), 4, Some(""), false);
+    let port = free_port();
+    let config = dir.join("lineup.toml");
+    let write = |streams: &[(&str, &str)]| {
+        let mut text = format!("listen = \"127.0.0.1:{port}\"\n");
+        for (name, label) in streams {
+            text += &format!(
+                "[[stream]]\nname = \"{name}\"\nuri = \"{}\"\nloop = true\nlabels = {{ tier = \"{label}\" }}\n",
+                a.display()
+            );
+        }
+        std::fs::write(&config, text).unwrap();
+    };
+    write(&[("keep", "gold"), ("change", "gold"), ("remove", "gold")]);
+    let monitor = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vqmon"))
+            .args(["monitor", config.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let streams = || -> BTreeMap<String, Value> {
+        let text = get(&format!("http://127.0.0.1:{port}/streams")).unwrap_or_default();
+        serde_json::from_str::<Vec<Value>>(&text)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s["name"].as_str().unwrap().to_string(), s))
+            .collect()
+    };
+    let t0 = Instant::now();
+    while streams()
+        .get("keep")
+        .is_none_or(|s| s["frames"].as_u64() < Some(50))
+    {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", streams());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let before = streams();
+    write(&[("keep", "gold"), ("change", "silver"), ("new", "gold")]);
+    let hup = Command::new("kill")
+        .args(["-HUP", &monitor.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    std::thread::sleep(Duration::from_secs(2));
+    let after = streams();
+    let names: Vec<&String> = after.keys().collect();
+    assert_eq!(names, ["change", "keep", "new"]);
+    assert!(
+        after["keep"]["frames"].as_u64() > before["keep"]["frames"].as_u64(),
+        "the unchanged stream ran on: {before:?} {after:?}"
+    );
+    assert!(
+        after["change"]["frames"].as_u64() < before["change"]["frames"].as_u64(),
+        "the changed stream restarted: {before:?} {after:?}"
+    );
+    assert_eq!(after["change"]["labels"]["tier"], "silver");
+    // A broken file: refused, counted, nothing stops.
+    std::fs::write(&config, "[[stream]]\nname = \"x\"\n").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let metrics = get(&format!("http://127.0.0.1:{port}/metrics")).unwrap();
+    assert!(
+        metrics.contains("vqmon_config_reload_errors_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(streams().len(), 3);
+    drop(monitor);
+}
