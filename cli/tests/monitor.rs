@@ -101,24 +101,24 @@ fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// An MPEG-TS stream of a moving picture over UDP to `port`, live.
-fn udp_sender(port: u16) -> gst::Element {
+/// A live MPEG-TS stream of a moving picture over UDP to `port`, with `schedule` injected by
+/// vqinject (running time of the sender).
+fn udp_sender(port: u16, schedule: &str) -> gst::Element {
     common::init();
     gst::parse::launch(&format!(
         "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
+         ! vqinject schedule=\"{schedule}\" \
          ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! mpegtsmux \
          ! udpsink host=127.0.0.1 port={port} sync=true"
     ))
     .unwrap()
 }
 
-/// Prometheus's query API: the result of `query_range` over the run, per series labels.
-fn range(
-    prom: &str,
-    query: &str,
-    start: f64,
-    end: f64,
-) -> Vec<(BTreeMap<String, String>, Vec<f64>)> {
+type Series = Vec<(BTreeMap<String, String>, Vec<(f64, f64)>)>;
+
+/// Prometheus's query API: the result of `query_range` over the run: per series, its labels and
+/// its (Unix time, value) samples.
+fn range(prom: &str, query: &str, start: f64, end: f64) -> Series {
     let url = format!(
         "{prom}/api/v1/query_range?query={}&start={start}&end={end}&step=1",
         urlencode(query)
@@ -140,11 +140,32 @@ fn range(
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+                .map(|p| {
+                    (
+                        p[0].as_f64().unwrap(),
+                        p[1].as_str().unwrap().parse::<f64>().unwrap(),
+                    )
+                })
                 .collect();
             (labels, values)
         })
         .collect()
+}
+
+/// The values of a series, without their times.
+fn values(v: &[(f64, f64)]) -> Vec<f64> {
+    v.iter().map(|p| p.1).collect()
+}
+
+/// Starts `vqmon monitor` on `config`.
+fn spawn_monitor(config: &Path) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_vqmon"))
+            .args(["monitor", config.to_str().unwrap()])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn urlencode(s: &str) -> String {
@@ -178,7 +199,8 @@ fn line_up_metrics_alerts_and_webhooks_end_to_end() {
     // 8 s files, looped in real time: one with a 3 s freeze from 2 s, one clean.
     let frozen = common::make(&dir.join("frozen.mp4"), 8, Some("freeze@2s+3s"), true);
     let clean = common::make(&dir.join("clean.mp4"), 8, Some(""), true);
-    let (mport, pport, hport, uport) = (free_port(), free_port(), free_port(), free_port());
+    let (mport, pport, hport) = (free_port(), free_port(), free_port());
+    let (uport, uport2) = (free_port(), free_port());
     let ndjson = dir.join("events.ndjson");
     let _ = std::fs::remove_file(&ndjson);
     let config = dir.join("lineup.toml");
@@ -204,6 +226,9 @@ loop = true
 [[stream]]
 name = "udp"
 uri = "udp://127.0.0.1:{uport}"
+[[stream]]
+name = "udp2"
+uri = "udp://127.0.0.1:{uport2}"
 "#,
             ndjson = ndjson.display(),
             frozen = frozen.display(),
@@ -214,15 +239,10 @@ uri = "udp://127.0.0.1:{uport}"
     let got = Arc::new(Mutex::new(Vec::new()));
     let bad = Arc::new(Mutex::new(0u64));
     let mut receiver = Some(Receiver::start(hport, got.clone(), bad.clone()));
-    let sender = udp_sender(uport);
-    sender.set_state(gst::State::Playing).unwrap();
-    let monitor = Killed(
-        Command::new(env!("CARGO_BIN_EXE_vqmon"))
-            .args(["monitor", config.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    // Live: one sender with a 3 s freeze from 4 s of its running time, one clean.
+    let sender = udp_sender(uport, "freeze@4s+3s");
+    let sender2 = udp_sender(uport2, "");
+    let monitor = spawn_monitor(&config);
     let prom_dir = dir.join("prometheus");
     let _ = std::fs::remove_dir_all(&prom_dir);
     std::fs::create_dir_all(&prom_dir).unwrap();
@@ -258,6 +278,8 @@ uri = "udp://127.0.0.1:{uport}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    sender2.set_state(gst::State::Playing).unwrap();
+    sender.set_state(gst::State::Playing).unwrap();
     let start = unix_now();
     // 10 s of everything; then the UDP sender stops for 5 s and the webhook receiver restarts.
     std::thread::sleep(Duration::from_secs(10));
@@ -296,20 +318,42 @@ uri = "udp://127.0.0.1:{uport}"
     // The freeze gauge goes 1 and back to 0 on the frozen stream, about 3 s of every 8 s (the
     // freeze is confirmed after 0.3 s); never on the clean one.
     let freeze = range(&prom, "vqmon_defect_active{defect=\"freeze\"}", start, end);
-    let by_stream: BTreeMap<String, Vec<f64>> = freeze
+    let by_stream: BTreeMap<String, Vec<(f64, f64)>> = freeze
         .into_iter()
         .map(|(l, v)| (l["stream"].clone(), v))
         .collect();
-    let f = &by_stream["frozen"];
+    let f = &values(&by_stream["frozen"]);
     let ones = f.iter().filter(|v| **v == 1.0).count() as f64 / f.len() as f64;
     let rises = f.windows(2).filter(|w| w[0] == 0.0 && w[1] == 1.0).count();
     assert!((0.2..0.5).contains(&ones), "frozen: {f:?}");
     assert!(rises >= 2, "frozen: {f:?}");
     assert!(
-        by_stream["clean"].iter().all(|v| *v == 0.0),
+        by_stream["clean"].iter().all(|v| v.1 == 0.0),
         "{by_stream:?}"
     );
-    assert!(by_stream["udp"].iter().all(|v| *v == 0.0), "{by_stream:?}");
+    assert!(
+        by_stream["udp2"].iter().all(|v| v.1 == 0.0),
+        "{by_stream:?}"
+    );
+    // The live freeze at the right time: it starts 4 s into the sender's run and lasts 3 s; the
+    // gauge is 1 from its confirmation (0.3 s) to its end, seen at the next 1 s scrape, after
+    // the encoder, network, demuxer and decoder latency (up to 2 s here): it rises within 3 s
+    // of the freeze's start and lasts its 3 s within a scrape either way.
+    let udp = &by_stream["udp"];
+    let first = udp.iter().find(|p| p.1 == 1.0).expect("the live freeze");
+    let rise = first.0 - start;
+    assert!((4.0..7.0).contains(&rise), "rise at {rise:.1} s: {udp:?}");
+    let fall = udp
+        .iter()
+        .find(|p| p.0 > first.0 && p.1 == 0.0)
+        .expect("the live freeze ends")
+        .0
+        - start;
+    assert!(
+        (1.9..4.1).contains(&(fall - rise)),
+        "1 from {rise:.1} s to {fall:.1} s: {udp:?}"
+    );
+    println!("live freeze [4 s, 7 s) of the sender: gauge 1 at {rise:.1} s, 0 at {fall:.1} s");
     // The configured label is on the series.
     let labelled = range(&prom, "vqmon_source_up{region=\"eu\"}", start, end);
     assert_eq!(labelled.len(), 1);
@@ -320,10 +364,10 @@ uri = "udp://127.0.0.1:{uport}"
     let up = range(&prom, "vqmon_source_up", start, end);
     for (l, v) in &up {
         if l["stream"] == "udp" {
-            assert!(v.contains(&0.0), "udp: {v:?}");
-            assert_eq!(*v.last().unwrap(), 1.0, "udp came back: {v:?}");
+            assert!(values(v).contains(&0.0), "udp: {v:?}");
+            assert_eq!(v.last().unwrap().1, 1.0, "udp came back: {v:?}");
         } else {
-            assert!(v.iter().all(|x| *x == 1.0), "{l:?}: {v:?}");
+            assert!(v.iter().all(|x| x.1 == 1.0), "{l:?}: {v:?}");
         }
     }
     let starts = range(
@@ -332,7 +376,7 @@ uri = "udp://127.0.0.1:{uport}"
         end - 1.0,
         end,
     );
-    assert_eq!(starts[0].1.last(), Some(&0.0));
+    assert_eq!(starts[0].1.last().map(|p| p.1), Some(0.0));
     // The alert fired for that stream only (Prometheus's ALERTS series).
     let alerts = range(
         &prom,
@@ -425,13 +469,7 @@ fn reload_touches_only_what_changed() {
         std::fs::write(&config, text).unwrap();
     };
     write(&[("keep", "gold"), ("change", "gold"), ("remove", "gold")]);
-    let monitor = Killed(
-        Command::new(env!("CARGO_BIN_EXE_vqmon"))
-            .args(["monitor", config.to_str().unwrap()])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let monitor = spawn_monitor(&config);
     let streams = || -> BTreeMap<String, Value> {
         let text = get(&format!("http://127.0.0.1:{port}/streams")).unwrap_or_default();
         serde_json::from_str::<Vec<Value>>(&text)
