@@ -5,7 +5,8 @@
 # make test   fmt, clippy and the whole test suite
 # make fuzz   each fuzz target for FUZZ_SECONDS (600) with cargo-fuzz, on stable Rust
 # make bench  the analysis benchmarks (criterion), the side-by-side comparisons with FFmpeg (video
-#             and audio) and the many-streams scale benchmark (pinned to one core)
+#             and audio) and the many-streams scale benchmarks, elements and vqmon monitor (pinned
+#             to one core)
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -47,6 +48,7 @@ bench:
 	benches/compare.sh
 	benches/compare-audio.sh
 	taskset -c 0 $(CARGO) bench --bench scale
+	benches/monitor_scale.py
 
 compare:
 	benches/compare.sh
