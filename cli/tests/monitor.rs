@@ -517,3 +517,87 @@ fn reload_touches_only_what_changed() {
     assert_eq!(streams().len(), 3);
     drop(monitor);
 }
+
+/// Sources as operators have them: HLS over HTTP (hlssink2 served by a local HTTP server) and
+/// SRT (the monitor calls a listening sender), analysed like any other stream.
+#[test]
+fn hls_and_srt_sources_are_monitored() {
+    common::init();
+    let dir = common::dir("monitor-sources");
+    let hls = dir.join("hls");
+    let _ = std::fs::remove_dir_all(&hls);
+    std::fs::create_dir_all(&hls).unwrap();
+    let (mport, hport, sport) = (free_port(), free_port(), free_port());
+    let live = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
+                ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25";
+    let hls_sender = gst::parse::launch(&format!(
+        "{live} ! h264parse ! hlssink2 target-duration=1 max-files=20 playlist-length=5 \
+         location={0}/seg%05d.ts playlist-location={0}/playlist.m3u8",
+        hls.display()
+    ))
+    .unwrap();
+    let srt_sender = gst::parse::launch(&format!(
+        "{live} ! mpegtsmux ! srtsink uri=srt://:{sport} wait-for-connection=false"
+    ))
+    .unwrap();
+    hls_sender.set_state(gst::State::Playing).unwrap();
+    srt_sender.set_state(gst::State::Playing).unwrap();
+    let http = Killed(
+        Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "http.server",
+                &hport.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(&hls)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // A few segments first: a playlist with one segment is not yet a live stream.
+    std::thread::sleep(Duration::from_secs(4));
+    let config = dir.join("lineup.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{mport}\"\n\
+             [[stream]]\nname = \"hls\"\nuri = \"http://127.0.0.1:{hport}/playlist.m3u8\"\n\
+             [[stream]]\nname = \"srt\"\nuri = \"srt://127.0.0.1:{sport}\"\n"
+        ),
+    )
+    .unwrap();
+    let monitor = spawn_monitor(&config);
+    let frames = |name: &str| -> f64 {
+        let text = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap_or_default();
+        let key = format!("vqmon_frames_analysed_total{{stream=\"{name}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let t0 = Instant::now();
+    while frames("hls") < 50.0 || frames("srt") < 50.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "hls {} srt {} frames: {}",
+            frames("hls"),
+            frames("srt"),
+            get(&format!("http://127.0.0.1:{mport}/streams")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let metrics = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
+    for name in ["hls", "srt"] {
+        assert!(
+            metrics.contains(&format!("vqmon_source_up{{stream=\"{name}\"}} 1")),
+            "{name}: {metrics}"
+        );
+    }
+    drop(monitor);
+    drop(http);
+    hls_sender.set_state(gst::State::Null).unwrap();
+    srt_sender.set_state(gst::State::Null).unwrap();
+}
