@@ -1182,11 +1182,12 @@ impl Detector {
         let Some(end) = self.next else {
             return Closed::default();
         };
+        let first = self.first;
         self.close_at(&end, reason, p, ev);
         let reading = (self.dc_n > 0).then(|| self.take_reading(&end, p));
         let mut verdict = None;
         if reason == EndReason::Eos
-            && let Some(first) = self.first
+            && let Some(first) = first
         {
             let v = self.verdict(p, end.times);
             verdict = Some(v);
@@ -1258,6 +1259,9 @@ impl Detector {
         self.corr_block_end = None;
         self.corr_start = None;
         self.next = None;
+        // The schedules start again from the next sample (a seek may go back in time).
+        self.next_reading = None;
+        self.first = None;
     }
 }
 
@@ -1568,6 +1572,18 @@ mod tests {
             (end.phase, end.reason, end.start_t + end.duration.unwrap()),
             (Phase::End, Some(EndReason::Discont), 5_000 * MS)
         );
+    }
+
+    #[test]
+    fn readings_go_on_after_a_seek_back() {
+        let mut d = detector(1);
+        let p = DEFAULT_PARAMS;
+        let (_, before) = run(&mut d, &p, 5.0, |_, n| sine(n, 440.0, 0.5));
+        assert_eq!(before.len(), 5);
+        // A flush, then the stream again from 0: readings every second as before.
+        let (_, after) = run(&mut d, &p, 3.0, |_, n| sine(n, 440.0, 0.5));
+        let at: Vec<u64> = after.iter().map(|r| r.t).collect();
+        assert_eq!(at, [1_000 * MS, 2_000 * MS, 3_000 * MS]);
     }
 
     #[test]
