@@ -27,6 +27,7 @@ packages=(
   python3-gst-1.0
   chromium
   prometheus
+  gir1.2-gst-rtsp-server-1.0
 )
 
 missing=()

@@ -518,16 +518,17 @@ fn reload_touches_only_what_changed() {
     drop(monitor);
 }
 
-/// Sources as operators have them: HLS over HTTP (hlssink2 served by a local HTTP server) and
-/// SRT (the monitor calls a listening sender), analysed like any other stream.
+/// Sources as operators have them: HLS over HTTP (hlssink2 served by a local HTTP server), SRT
+/// (the monitor calls a listening sender) and RTSP (gst-rtsp-server), analysed like any other
+/// stream.
 #[test]
-fn hls_and_srt_sources_are_monitored() {
+fn hls_srt_and_rtsp_sources_are_monitored() {
     common::init();
     let dir = common::dir("monitor-sources");
     let hls = dir.join("hls");
     let _ = std::fs::remove_dir_all(&hls);
     std::fs::create_dir_all(&hls).unwrap();
-    let (mport, hport, sport) = (free_port(), free_port(), free_port());
+    let (mport, hport, sport, rport) = (free_port(), free_port(), free_port(), free_port());
     let live = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
                 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25";
     let hls_sender = gst::parse::launch(&format!(
@@ -557,6 +558,15 @@ fn hls_and_srt_sources_are_monitored() {
             .spawn()
             .unwrap(),
     );
+    let rtsp = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rtsp_server.py"))
+            .arg(rport.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the RTSP server runs (make deps installs gir1.2-gst-rtsp-server-1.0)"),
+    );
     // A few segments first: a playlist with one segment is not yet a live stream.
     std::thread::sleep(Duration::from_secs(4));
     let config = dir.join("lineup.toml");
@@ -565,7 +575,8 @@ fn hls_and_srt_sources_are_monitored() {
         format!(
             "listen = \"127.0.0.1:{mport}\"\n\
              [[stream]]\nname = \"hls\"\nuri = \"http://127.0.0.1:{hport}/playlist.m3u8\"\n\
-             [[stream]]\nname = \"srt\"\nuri = \"srt://127.0.0.1:{sport}\"\n"
+             [[stream]]\nname = \"srt\"\nuri = \"srt://127.0.0.1:{sport}\"\n\
+             [[stream]]\nname = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{rport}/live\"\n"
         ),
     )
     .unwrap();
@@ -579,18 +590,19 @@ fn hls_and_srt_sources_are_monitored() {
             .unwrap_or(0.0)
     };
     let t0 = Instant::now();
-    while frames("hls") < 50.0 || frames("srt") < 50.0 {
+    while ["hls", "srt", "rtsp"].iter().any(|n| frames(n) < 50.0) {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "hls {} srt {} frames: {}",
+            "hls {} srt {} rtsp {} frames: {}",
             frames("hls"),
             frames("srt"),
+            frames("rtsp"),
             get(&format!("http://127.0.0.1:{mport}/streams")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
     let metrics = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
-    for name in ["hls", "srt"] {
+    for name in ["hls", "srt", "rtsp"] {
         assert!(
             metrics.contains(&format!("vqmon_source_up{{stream=\"{name}\"}} 1")),
             "{name}: {metrics}"
@@ -598,6 +610,7 @@ fn hls_and_srt_sources_are_monitored() {
     }
     drop(monitor);
     drop(http);
+    drop(rtsp);
     hls_sender.set_state(gst::State::Null).unwrap();
     srt_sender.set_state(gst::State::Null).unwrap();
 }
