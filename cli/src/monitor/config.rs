@@ -64,6 +64,10 @@ fn default_max_backoff() -> f64 {
     30.0
 }
 
+fn default_decoder_threads() -> u32 {
+    1
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
@@ -85,6 +89,10 @@ pub struct Config {
     /// Reconnection backoff: 0.5 s, doubling up to this (s).
     #[serde(default = "default_max_backoff")]
     pub max_backoff: f64,
+    /// Threads of each FFmpeg (libav) decoder; 0 lets it choose (one per core). A line-up has
+    /// more streams than cores: one thread each spares the memory of frame threading.
+    #[serde(default = "default_decoder_threads")]
+    pub decoder_threads: u32,
     #[serde(default)]
     pub stream: Vec<StreamConfig>,
 }
@@ -200,6 +208,7 @@ mod tests {
         );
         assert!(s[0].settings.len() > 1);
         assert_eq!(c.source_timeout, 3.0);
+        assert_eq!(c.decoder_threads, 1);
     }
 
     #[test]

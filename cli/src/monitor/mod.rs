@@ -45,6 +45,7 @@ impl Service {
         Timing {
             source_timeout: Duration::from_secs_f64(c.source_timeout),
             max_backoff: Duration::from_secs_f64(c.max_backoff),
+            decoder_threads: c.decoder_threads,
         }
     }
 

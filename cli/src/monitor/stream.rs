@@ -31,6 +31,8 @@ use crate::input::{self, Media};
 pub struct Timing {
     pub source_timeout: Duration,
     pub max_backoff: Duration,
+    /// `max-threads` of the libav decoders (0: their default).
+    pub decoder_threads: u32,
 }
 
 /// A running stream: stop it by dropping it.
@@ -170,6 +172,13 @@ impl Runner {
         let pipeline = gst::Pipeline::with_name(&format!("vqmon-{}", self.checked.config.name));
         let src = analyze::element("uridecodebin", None, settings)?;
         src.set_property("uri", &self.checked.uri);
+        let threads = self.timing.decoder_threads as i32;
+        pipeline.connect_deep_element_added(move |_, _, e| {
+            let libav = e.factory().is_some_and(|f| f.name().starts_with("avdec_"));
+            if libav && e.find_property("max-threads").is_some() {
+                e.set_property("max-threads", threads);
+            }
+        });
         let avsync = analyze::element("avsyncmon", Some("avsyncmon0".into()), settings)?;
         pipeline
             .add_many([&src, &avsync])
