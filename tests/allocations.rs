@@ -287,3 +287,50 @@ fn vqaudio_buffers_allocate_nothing() {
         assert!(stats.get::<u64>("clippings").unwrap() >= 2, "{stats}");
     }
 }
+
+#[test]
+fn vqaudio_posting_allocates_only_for_messages() {
+    init();
+    // Posting on, measurements off, a steady tone: nothing to post, so nothing allocated (the
+    // message path must not run for blocks that decide nothing).
+    let rate = 48_000u32;
+    let info = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, rate, 2)
+        .build()
+        .unwrap();
+    let per = 1024u64;
+    let bufs: Vec<gst::Buffer> = (0..300u64)
+        .map(|k| {
+            let mut data = Vec::with_capacity(per as usize * 8);
+            for i in 0..per {
+                let t = (k * per + i) as f64 / rate as f64;
+                let x = (0.3 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as f32;
+                data.extend_from_slice(&x.to_le_bytes());
+                data.extend_from_slice(&x.to_le_bytes());
+            }
+            let mut b = gst::Buffer::from_mut_slice(data);
+            b.get_mut().unwrap().set_pts(gst::ClockTime::from_nseconds(
+                k * per * 1_000_000_000 / rate as u64,
+            ));
+            b
+        })
+        .collect();
+    let mut h = gst_check::Harness::new("vqaudio");
+    let elem = h.element().unwrap();
+    elem.set_property("measurement-interval", 0u64);
+    h.set_src_caps(info.to_caps().unwrap());
+    let mut count = 0;
+    for (k, b) in bufs.into_iter().enumerate() {
+        let counting = k >= 50;
+        COUNT.with(|n| n.set(0));
+        COUNTING.with(|c| c.set(counting));
+        let r = h.push(b);
+        COUNTING.with(|c| c.set(false));
+        count += COUNT.with(|n| n.get());
+        r.unwrap();
+        h.pull().unwrap();
+    }
+    assert_eq!(
+        count, 0,
+        "{count} allocations in 250 buffers with nothing to post"
+    );
+}

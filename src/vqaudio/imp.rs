@@ -863,6 +863,10 @@ impl VqAudio {
         verdict: Option<(Verdict, &str)>,
         live: bool,
     ) {
+        // Most blocks decide nothing: no name, clock or lock for them.
+        if events.is_empty() && reading.is_none() && verdict.is_none() {
+            return;
+        }
         let obj = self.obj();
         let name = obj.name().to_string();
         let now_utc = message::now_unix_usec();

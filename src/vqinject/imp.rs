@@ -932,9 +932,9 @@ fn edit_samples(
         ));
     }
     let interleaved = info.layout() == gst_audio::AudioLayout::Interleaved;
-    let planes_frames = buf
+    let offsets = buf
         .meta::<gst_audio::AudioMeta>()
-        .map(|m| (m.samples(), m.offsets().to_vec()));
+        .map(|m| m.offsets().to_vec());
     let mut map = buf
         .map_writable()
         .map_err(|e| format!("cannot map the buffer writable: {e}"))?;
@@ -956,8 +956,8 @@ fn edit_samples(
         if interleaved {
             return i % channels;
         }
-        match &planes_frames {
-            Some((_, offsets)) => offsets.iter().rposition(|o| *o <= i * width).unwrap_or(0),
+        match &offsets {
+            Some(offsets) => offsets.iter().rposition(|o| *o <= i * width).unwrap_or(0),
             None => (i / frames.max(1)).min(channels - 1),
         }
     };
