@@ -577,10 +577,10 @@ fn reload_touches_only_what_changed() {
 }
 
 /// Sources as operators have them: HLS over HTTP (hlssink2 served by a local HTTP server), SRT
-/// (the monitor calls a listening sender) and RTSP (gst-rtsp-server), analysed like any other
-/// stream.
+/// (the monitor calls a listening sender), RTSP (gst-rtsp-server) and MPEG-TS in RTP, analysed
+/// like any other stream.
 #[test]
-fn hls_srt_and_rtsp_sources_are_monitored() {
+fn hls_srt_rtsp_and_rtp_sources_are_monitored() {
     let _serial = one_at_a_time();
     common::init();
     let dir = common::dir("monitor-sources");
@@ -588,6 +588,7 @@ fn hls_srt_and_rtsp_sources_are_monitored() {
     let _ = std::fs::remove_dir_all(&hls);
     std::fs::create_dir_all(&hls).unwrap();
     let (mport, hport, sport, rport) = (free_port(), free_port(), free_port(), free_port());
+    let tport = free_port();
     let live = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
                 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25";
     let hls_sender = gst::parse::launch(&format!(
@@ -600,8 +601,14 @@ fn hls_srt_and_rtsp_sources_are_monitored() {
         "{live} ! mpegtsmux ! srtsink uri=srt://:{sport} wait-for-connection=false"
     ))
     .unwrap();
+    // MPEG-TS in RTP (static payload type 33), as IPTV head-ends send it.
+    let rtp_sender = gst::parse::launch(&format!(
+        "{live} ! mpegtsmux ! rtpmp2tpay ! udpsink host=127.0.0.1 port={tport}"
+    ))
+    .unwrap();
     hls_sender.set_state(gst::State::Playing).unwrap();
     srt_sender.set_state(gst::State::Playing).unwrap();
+    rtp_sender.set_state(gst::State::Playing).unwrap();
     let http = Killed(
         Command::new("/usr/bin/python3")
             .args([
@@ -635,7 +642,8 @@ fn hls_srt_and_rtsp_sources_are_monitored() {
             "listen = \"127.0.0.1:{mport}\"\n\
              [[stream]]\nname = \"hls\"\nuri = \"http://127.0.0.1:{hport}/playlist.m3u8\"\n\
              [[stream]]\nname = \"srt\"\nuri = \"srt://127.0.0.1:{sport}\"\n\
-             [[stream]]\nname = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{rport}/live\"\n"
+             [[stream]]\nname = \"rtsp\"\nuri = \"rtsp://127.0.0.1:{rport}/live\"\n\
+             [[stream]]\nname = \"rtp\"\nuri = \"rtp://127.0.0.1:{tport}\"\n"
         ),
     )
     .unwrap();
@@ -649,19 +657,23 @@ fn hls_srt_and_rtsp_sources_are_monitored() {
             .unwrap_or(0.0)
     };
     let t0 = Instant::now();
-    while ["hls", "srt", "rtsp"].iter().any(|n| frames(n) < 50.0) {
+    while ["hls", "srt", "rtsp", "rtp"]
+        .iter()
+        .any(|n| frames(n) < 50.0)
+    {
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "hls {} srt {} rtsp {} frames: {}",
+            "hls {} srt {} rtsp {} rtp {} frames: {}",
             frames("hls"),
             frames("srt"),
             frames("rtsp"),
+            frames("rtp"),
             get(&format!("http://127.0.0.1:{mport}/streams")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
     let metrics = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
-    for name in ["hls", "srt", "rtsp"] {
+    for name in ["hls", "srt", "rtsp", "rtp"] {
         assert!(
             metrics.contains(&format!("vqmon_source_up{{stream=\"{name}\"}} 1")),
             "{name}: {metrics}"
@@ -672,4 +684,5 @@ fn hls_srt_and_rtsp_sources_are_monitored() {
     drop(rtsp);
     hls_sender.set_state(gst::State::Null).unwrap();
     srt_sender.set_state(gst::State::Null).unwrap();
+    rtp_sender.set_state(gst::State::Null).unwrap();
 }
