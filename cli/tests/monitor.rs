@@ -160,11 +160,6 @@ fn range(prom: &str, query: &str, start: f64, end: f64) -> Series {
         .collect()
 }
 
-/// The values of a series, without their times.
-fn values(v: &[(f64, f64)]) -> Vec<f64> {
-    v.iter().map(|p| p.1).collect()
-}
-
 /// Starts `vqmon monitor` on `config`.
 fn spawn_monitor(config: &Path) -> Killed {
     Killed(

@@ -42,6 +42,10 @@ pub struct CellParams {
     pub smear_min: f32,
     /// Mean change of the cell means from which a frame is a hard cut.
     pub scenecut: f32,
+    /// A *faint* side is blocky at this fraction of `step_min`; a cell boxed by faint sides
+    /// counts as boxed when its mean moved by `popped_change` or more since the last frame.
+    pub faint_fraction: f32,
+    pub popped_change: f32,
 }
 
 impl Default for CellParams {
@@ -56,6 +60,8 @@ impl Default for CellParams {
             full_range: false,
             scenecut: 20.0,
             smear_min: 1.0,
+            faint_fraction: 0.6,
+            popped_change: 3.0,
         }
     }
 }
@@ -95,10 +101,22 @@ impl Signature {
     }
 }
 
-// Per-cell history bits.
+// Per-cell history bits, `HISTORY_BITS` per frame.
 const BOXED: u8 = 1;
 const FLAT: u8 = 2;
 const SMEAR: u8 = 4;
+const FAINT: u8 = 8;
+const HISTORY_BITS: u32 = 4;
+/// Three frames of history.
+const HISTORY_MASK: u16 = (1 << (3 * HISTORY_BITS)) - 1;
+
+/// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
+pub const POPPED_HOLD: u8 = 2;
+
+// Per-side flags.
+// Each a count in its own nibble, so that the flags of a cell's four sides add up to both counts.
+const SIDE_BLOCKY: u8 = 1;
+const SIDE_FAINT: u8 = 16;
 
 /// One step of an exponential moving average of a 0/1 event. Values that decay below 1e-6 are
 /// flushed to 0: left alone they would sink into subnormal floats after about 11 000 frames
@@ -126,6 +144,12 @@ pub struct CellFrame {
     pub bbox: Option<(u16, u16, u16, u16)>,
     /// Counts of new cells per signature.
     pub signatures: [u32; SIGNATURES],
+    /// New cells boxed by faint sides whose mean jumped (counted as boxed).
+    pub popped: u32,
+    /// Like `cluster`, counting also the cells that popped up in the last `POPPED_HOLD` frames
+    /// (0 when none did): the blocks one loss conceals appear over successive frames as the
+    /// prediction chain spreads them.
+    pub cluster_held: u32,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,
     /// Cells in the analysed grid.
@@ -136,12 +160,13 @@ pub struct CellFrame {
 pub struct Cells {
     cols: usize,
     rows: usize,
-    /// Last three frames' BOXED/FLAT/SMEAR bits, newest in the low bits.
+    /// Last three frames' BOXED/FLAT/SMEAR/FAINT bits, newest in the low bits.
     history: Vec<u16>,
     chronic: Vec<f32>,
     /// Per cell, this frame: 1 rows copied down, 2 columns copied across.
     smear_dir: Vec<u8>,
-    /// Per cell: its left (top) side is blocky in this frame.
+    /// Per cell: its left (top) side is blocky (`SIDE_BLOCKY`), or faintly so (`SIDE_FAINT`), in
+    /// this frame.
     left_flag: Vec<u8>,
     top_flag: Vec<u8>,
     /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
@@ -155,6 +180,8 @@ pub struct Cells {
     cur_v: Vec<f32>,
     new: Vec<u8>,
     new_sig: Vec<u8>,
+    /// Per cell: frames left during which its last popping up still counts in clusters.
+    popped_hold: Vec<u8>,
     /// Summed-area table of `new`, (cols + 1) x (rows + 1).
     sat: Vec<u32>,
     /// Frames seen since the last reset.
@@ -180,6 +207,7 @@ impl Cells {
             cur_v: vec![0.0; n],
             new: vec![0; n],
             new_sig: vec![0; n],
+            popped_hold: vec![0; n],
             sat: vec![0; (max_cols + 1) * (max_rows + 1)],
             frames: 0,
         }
@@ -190,11 +218,13 @@ impl Cells {
         self.history.fill(0);
         self.chronic.fill(0.0);
         self.still.fill(0.0);
+        self.popped_hold.fill(0);
         self.frames = 0;
     }
 
     /// Forgets the last frames but keeps the chronic mask (after a lost-frame gap).
     pub fn restart(&mut self) {
+        self.popped_hold.fill(0);
         self.frames = 0;
     }
 
@@ -221,6 +251,7 @@ impl Cells {
         // A side is blocky when B - A >= step and B + 2 >= ratio (A + 2), with B the mean step
         // across it (sum of 16 / 16) and A the mean beside it (sum of 32 / 32); multiplied by 32.
         let (t32, ratio) = (32.0 * p.step_min, p.ratio_min);
+        let faint32 = t32 * p.faint_fraction;
         for (((l, t), (&lb, &la)), (&tb, &ta)) in self
             .left_flag
             .iter_mut()
@@ -230,7 +261,9 @@ impl Cells {
         {
             let side = |b: u16, a: u16| {
                 let (b2, a) = (2.0 * f32::from(b), f32::from(a));
-                (b2 - a >= t32 && b2 + 64.0 >= ratio * (a + 64.0)) as u8
+                let shaped = b2 + 64.0 >= ratio * (a + 64.0);
+                ((shaped && b2 - a >= t32) as u8 * SIDE_BLOCKY)
+                    | ((shaped && b2 - a >= faint32) as u8 * SIDE_FAINT)
             };
             *l = side(lb, la);
             *t = side(tb, ta);
@@ -252,11 +285,16 @@ impl Cells {
                 let i = cy * cols + cx;
                 let (l, r, t, b) = (cx >= 1, cx + 1 < cols, cy >= 1, cy + 1 < rows);
                 let possible = l as u32 + r as u32 + t as u32 + b as u32;
-                let sides = u32::from(l as u8 & self.left_flag[i])
-                    + u32::from(r as u8 & self.left_flag[(i + 1).min(n - 1)])
-                    + u32::from(t as u8 & self.top_flag[i])
-                    + u32::from(b as u8 & self.top_flag[(i + cols).min(n - 1)]);
-                let boxed = possible >= p.sides_min && sides >= p.sides_min;
+                // Blocky sides in the low nibble, faint ones in the high one.
+                let sides = u32::from(
+                    (l as u8) * self.left_flag[i]
+                        + (r as u8) * self.left_flag[(i + 1).min(n - 1)]
+                        + (t as u8) * self.top_flag[i]
+                        + (b as u8) * self.top_flag[(i + cols).min(n - 1)],
+                );
+                let enough = possible >= p.sides_min;
+                let boxed = enough && sides & 15 >= p.sides_min;
+                let faint = enough && sides >> 4 >= p.sides_min;
                 let h_mean = f.hint[i] as f32 * inv_interior;
                 let v_mean = f.vint[i] as f32 * inv_interior;
                 let flat = h_mean + v_mean <= p.flat_max;
@@ -274,26 +312,40 @@ impl Cells {
                     || (rows_copied && self.prev_v[i] >= p.smear_min)
                     || (cols_copied && self.prev_h[i] >= p.smear_min);
                 let mean = f.lsum[i] as f32 / area;
-                let unchanged = (mean - self.mean[i]).abs() < 1.0;
+                let change = (mean - self.mean[i]).abs();
+                let unchanged = change < 1.0;
                 self.mean[i] = mean;
                 // At a hard cut every cell changes; a textured cell that did not, where cells
                 // usually change, is stale content left by concealment.
                 let stale = cut && unchanged && self.still[i] < 0.5 && activity(i) >= p.texture_min;
                 self.still[i] = ema(self.still[i], unchanged, alpha);
 
-                let bits = (boxed as u16) | ((flat as u16) << 1) | ((smear as u16) << 2);
+                let bits = (boxed as u16)
+                    | ((flat as u16) << 1)
+                    | ((smear as u16) << 2)
+                    | ((faint as u16) << 3);
                 let hist = self.history[i];
                 // Set in the last frame (frames = 1) or the last two (frames = 2).
                 let was = |bit: u8, frames: u32| -> bool {
                     let bit = u16::from(bit);
-                    let mask = if frames >= 2 { bit | (bit << 3) } else { bit };
+                    let mask = if frames >= 2 {
+                        bit | (bit << HISTORY_BITS)
+                    } else {
+                        bit
+                    };
                     hist & mask != 0
                 };
                 let chronic = self.chronic[i] > p.chronic_frac;
+                // A faint box counts when it popped up: no faint box in the cell in the last two
+                // frames, and the cell's mean jumped, within a shot. A codec's faint block edges
+                // come and go with the quantiser's rounding over content that stays; a concealed
+                // block replaces the content.
+                let popped = faint && !first && !cut && !was(FAINT, 2) && change >= p.popped_change;
                 let mut sig = None;
                 if !first && !chronic {
-                    if boxed && !was(BOXED, 2) {
+                    if (boxed && !was(BOXED, 2)) || popped {
                         sig = Some(Signature::Boxed);
+                        out.popped += popped as u32;
                     } else if flat && !was(FLAT, 1) && self.textured_around(cx, cy, p, &activity) {
                         if mean < black_level {
                             sig = Some(Signature::FillGreen);
@@ -308,10 +360,18 @@ impl Cells {
                         sig = Some(Signature::Stale);
                     }
                 }
-                let flagged = boxed || smear || (flat && sig.is_some());
+                // A popped cell stays in the cluster map for `POPPED_HOLD` more frames: the map
+                // holds the cells with a hold left after this frame's countdown.
+                let hold = self.popped_hold[i];
+                if popped && sig.is_some() {
+                    self.popped_hold[i] = POPPED_HOLD + 1;
+                } else if hold > 0 {
+                    self.popped_hold[i] = hold - 1;
+                }
+                let flagged = boxed || smear || popped || (flat && sig.is_some());
                 out.flagged += flagged as u32;
                 self.chronic[i] = ema(self.chronic[i], flagged, alpha);
-                self.history[i] = ((hist << 3) | bits) & 0x1ff;
+                self.history[i] = ((hist << HISTORY_BITS) | bits) & HISTORY_MASK;
                 match sig {
                     Some(s) => {
                         self.new[i] = 1;
@@ -417,31 +477,41 @@ impl Cells {
         best >= p.texture_min
     }
 
-    /// Finds the densest window of new cells and its bounding box.
-    fn cluster(&mut self, out: &mut CellFrame, radius: usize) {
+    /// Whether cell `i` is in the cluster map: new, or (`held`) popped up in the last
+    /// `POPPED_HOLD` frames.
+    #[inline(always)]
+    fn mapped(new: &[u8], hold: &[u8], held: bool, i: usize) -> bool {
+        new[i] != 0 || (held && hold[i] > 0)
+    }
+
+    /// The densest window of the new cells (with `held`, and of the held popped ones): its count
+    /// and centre.
+    fn densest(&mut self, held: bool, radius: usize) -> (u32, usize, usize) {
         let (cols, rows) = (self.cols, self.rows);
+        let (new, hold) = (&self.new, &self.popped_hold);
         let sw = cols + 1;
-        for v in &mut self.sat[..sw] {
+        let sat = &mut self.sat;
+        for v in &mut sat[..sw] {
             *v = 0;
         }
         for y in 0..rows {
             let mut run = 0u32;
-            self.sat[(y + 1) * sw] = 0;
+            sat[(y + 1) * sw] = 0;
             for x in 0..cols {
-                run += u32::from(self.new[y * cols + x]);
-                self.sat[(y + 1) * sw + x + 1] = self.sat[y * sw + x + 1] + run;
+                run += u32::from(Self::mapped(new, hold, held, y * cols + x));
+                sat[(y + 1) * sw + x + 1] = sat[y * sw + x + 1] + run;
             }
         }
         let window = |x0: usize, y0: usize, x1: usize, y1: usize| -> u32 {
             // Inclusive cell ranges.
-            self.sat[(y1 + 1) * sw + x1 + 1] + self.sat[y0 * sw + x0]
-                - self.sat[y0 * sw + x1 + 1]
-                - self.sat[(y1 + 1) * sw + x0]
+            sat[(y1 + 1) * sw + x1 + 1] + sat[y0 * sw + x0]
+                - sat[y0 * sw + x1 + 1]
+                - sat[(y1 + 1) * sw + x0]
         };
         let mut best = (0u32, 0usize, 0usize);
         for y in 0..rows {
             for x in 0..cols {
-                if self.new[y * cols + x] == 0 {
+                if !Self::mapped(new, hold, held, y * cols + x) {
                     continue;
                 }
                 let (x0, y0) = (x.saturating_sub(radius), y.saturating_sub(radius));
@@ -452,8 +522,30 @@ impl Cells {
                 }
             }
         }
+        best
+    }
+
+    /// The densest cluster of new cells and, when popped cells are held, of new and held cells;
+    /// the bounding box of the denser.
+    fn cluster(&mut self, out: &mut CellFrame, radius: usize) {
+        let (cols, rows) = (self.cols, self.rows);
+        let mut best = self.densest(false, radius);
         out.cluster = best.0;
-        // Bounding box: the new cells connected to the densest point through windows.
+        let mut held = false;
+        let n = cols * rows;
+        let held_any = self.popped_hold[..n]
+            .iter()
+            .zip(&self.new[..n])
+            .any(|(&h, &new)| h > 0 && new == 0);
+        if held_any {
+            let with_held = self.densest(true, radius);
+            out.cluster_held = with_held.0;
+            if with_held.0 > best.0 {
+                (best, held) = (with_held, true);
+            }
+        }
+        let (new, hold) = (&self.new, &self.popped_hold);
+        // Bounding box: the cells connected to the densest point through windows.
         let (_, bx, by) = best;
         let (mut x0, mut y0, mut x1, mut y1) = (bx, by, bx, by);
         loop {
@@ -462,7 +554,7 @@ impl Cells {
             let (mut ex0, mut ey0, mut ex1, mut ey1) = (x1, y1, x0, y0);
             for y in ny0..=ny1 {
                 for x in nx0..=nx1 {
-                    if self.new[y * cols + x] != 0 {
+                    if Self::mapped(new, hold, held, y * cols + x) {
                         ex0 = ex0.min(x);
                         ey0 = ey0.min(y);
                         ex1 = ex1.max(x);
@@ -571,6 +663,97 @@ mod tests {
         // The same damage again is not new.
         let r = analyse(&mut cells, &mut f, &bad, w, h);
         assert_eq!(r.new_cells, 0, "{r:?}");
+    }
+
+    /// Smooth ground (a gentle gradient) with `blocks` cells raised by `offset` code values, and
+    /// by twice that on alternate cells (so that neighbouring blocks differ faintly too).
+    fn faint_blocks(w: usize, h: usize, blocks: &[(usize, usize)], offset: i16) -> Vec<u8> {
+        let mut pic: Vec<u8> = (0..w * h).map(|i| (90 + (i % w) / 16) as u8).collect();
+        for &(cx, cy) in blocks {
+            let offset = if (cx + cy) % 2 == 0 {
+                offset
+            } else {
+                2 * offset
+            };
+            for y in cy * CELL..(cy + 1) * CELL {
+                for x in cx * CELL..(cx + 1) * CELL {
+                    pic[y * w + x] = (pic[y * w + x] as i16 + offset) as u8;
+                }
+            }
+        }
+        pic
+    }
+
+    #[test]
+    fn faint_blocks_count_when_they_pop_up_on_clean_coding() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        // Clean coding: the element lowers the edge step to `clean-edge-step`.
+        let clean = CellParams {
+            step_min: 10.0,
+            ..CellParams::default()
+        };
+        let mut run = |cells: &mut Cells, pic: &[u8], p: &CellParams| {
+            f.begin(w, h);
+            f.plane(pic, w, 0);
+            cells.analyse(&f, p, 3)
+        };
+        let ground = faint_blocks(w, h, &[], 0);
+        let two = [(5, 4), (6, 4)];
+        let four = [(5, 4), (6, 4), (5, 5), (6, 5)];
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        for _ in 0..2 {
+            assert_eq!(run(&mut cells, &ground, &clean).new_cells, 0);
+        }
+        // Two blocks 8 and 16 code values brighter pop up: faint boxes (the first has steps of
+        // 8 all round, under the blocky 10) whose means jumped: boxed.
+        let r = run(&mut cells, &faint_blocks(w, h, &two, 8), &clean);
+        assert_eq!((r.popped, r.signatures[0], r.cluster), (2, 2, 2), "{r:?}");
+        assert_eq!(r.cluster_held, 0, "{r:?}");
+        // The damage spreads to the two cells below in the next frame: they pop up, and the
+        // two held from the last frame join their cluster; the first two are not new.
+        let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &clean);
+        assert_eq!((r.popped, r.cluster, r.cluster_held), (2, 2, 4), "{r:?}");
+        assert_eq!(r.bbox, Some((5, 4, 6, 5)), "{r:?}");
+        // Held for `POPPED_HOLD` frames only.
+        let still = faint_blocks(w, h, &four, 8);
+        for k in 1..=POPPED_HOLD + 1 {
+            let r = run(&mut cells, &still, &clean);
+            assert_eq!((r.new_cells, r.cluster_held), (0, 0), "frame {k}: {r:?}");
+        }
+
+        // Faint box edges that come and go over content that stays (a quantiser's rounding):
+        // cells half 8 brighter, half 8 darker, every other frame; their means do not move.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        let mut halves = ground.clone();
+        for &(cx, cy) in &four {
+            for y in cy * CELL..(cy + 1) * CELL {
+                for x in cx * CELL..(cx + 1) * CELL {
+                    let d: i16 = if x % CELL < CELL / 2 { 8 } else { -8 };
+                    halves[y * w + x] = (halves[y * w + x] as i16 + d) as u8;
+                }
+            }
+        }
+        for k in 0..8 {
+            let pic = if k % 3 == 2 { &halves } else { &ground };
+            let r = run(&mut cells, pic, &clean);
+            assert_eq!((r.popped, r.new_cells), (0, 0), "frame {k}: {r:?}");
+        }
+        // The same cells popping up brighter are found (the pattern is faint enough).
+        let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &clean);
+        assert_eq!(r.popped, 4, "{r:?}");
+
+        // On blocky coding (or before the coding is known) popped boxes do not count.
+        let blocky = CellParams {
+            popped_change: f32::INFINITY,
+            ..CellParams::default()
+        };
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        for _ in 0..2 {
+            run(&mut cells, &ground, &blocky);
+        }
+        let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &blocky);
+        assert_eq!((r.popped, r.new_cells), (0, 0), "{r:?}");
     }
 
     /// Vertical stripes on a dark ground, with grain (`noise`) or without.

@@ -224,15 +224,19 @@ impl Detector {
     /// The cell parameters for the next frame. While the smoothed blockiness stays below the
     /// warning level `warn`, the coding leaves no visible grid (a deblocked or fine encode), so a grid
     /// edge is one the codec did not make: a step of `clean_step` across a cell side counts
-    /// instead of `base.step_min`. Before the level is known (start, reset) and on blocky
-    /// coding, the base parameters apply.
+    /// instead of `base.step_min`, and a faint box that pops up is one too. Before the level is
+    /// known (start, reset) and on blocky coding, the base parameters apply, without popped
+    /// boxes: a coarser quantiser renews faint blocks all over the picture.
     pub fn cell_params(&self, base: CellParams, clean_step: f32, warn: f64) -> CellParams {
         match self.blockiness.smoothed {
             Some(s) if s < warn => CellParams {
                 step_min: clean_step.min(base.step_min),
                 ..base
             },
-            _ => base,
+            _ => CellParams {
+                popped_change: f32::INFINITY,
+                ..base
+            },
         }
     }
 

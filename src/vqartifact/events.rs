@@ -270,6 +270,13 @@ impl CorruptionTracker {
             Compressed::Sustained if 4 * c.cluster < 3 * c.new_cells => fills,
             _ => c.new_cells,
         };
+        // Within clean coding, cells that popped up in the last frames join the cluster: one
+        // loss's concealed blocks appear over successive frames (a coarser coding renews faint
+        // blocks everywhere, and only its concentrated new cells count).
+        let cluster = match compressed {
+            Compressed::No => c.cluster.max(c.cluster_held),
+            Compressed::Sustained => c.cluster,
+        };
         // At a cut the whole picture is new: twice as many cells are needed.
         let need = if c.cell_mafd > p.scenecut {
             2 * p.cluster_min
@@ -278,7 +285,7 @@ impl CorruptionTracker {
         };
         // Until a second of the channel is known, its normal level is not.
         self.learning_since.is_some_and(|t0| t >= t0 + WARM_UP)
-            && c.cluster >= p.cluster_min
+            && cluster >= p.cluster_min
             && count >= need
             && count >= self.baseline.p95() + 2
     }

@@ -20,7 +20,10 @@
  * Corruption: a cell is *boxed* when at least `sides-min` of its edges step by `edge-step` code
  * values more than, and `edge-ratio` times, the steps beside them (misplaced or wrongly predicted
  * macroblocks; while the smoothed blockiness is below `blockiness-warning`, the coding leaves no
- * grid edge of its own and `clean-edge-step` applies instead); *fill* when it is exactly constant
+ * grid edge of its own and `clean-edge-step` applies instead, and so does a box of fainter edges,
+ * 0.6 of the step, around a cell whose mean jumped by 3 or more since the last frame within a shot:
+ * a concealed block that popped up, counted in the clusters of the next 2 frames too, as one
+ * loss's blocks appear over successive frames); *fill* when it is exactly constant
  * at a concealment colour (green: luma below the black level, as all-zero YUV renders; grey:
  * mid-level) next to a textured cell; *smear* when its rows (or columns) repeat exactly while it
  * has structure the other way and the cell below or above (beside) is smeared too (rows copied
