@@ -1146,13 +1146,14 @@ fn ts_continuity_errors_are_fused_into_the_event() {
     assert!(log.warnings.is_empty(), "{:?}", log.warnings);
 }
 
-/// Adds `dc` to the luma of the 16x16 cells `cells` (a wrong DC residual: the macroblocks a
-/// decoder makes of slice data it misparses before it detects the error).
+/// Adds `dc(column within the cell)` to the luma of the 16x16 cells `cells`: a constant is a
+/// wrong DC residual (the macroblocks a decoder makes of slice data it misparses before it
+/// detects the error).
 fn shift_cells(
     b: &mut gst::Buffer,
     info: &gst_video::VideoInfo,
     cells: &[(usize, usize)],
-    dc: i16,
+    dc: impl Fn(usize) -> i16,
 ) {
     let bm = b.make_mut();
     let mut f = gst_video::VideoFrameRef::from_buffer_ref_writable(bm, info).unwrap();
@@ -1160,11 +1161,27 @@ fn shift_cells(
     let d = f.plane_data_mut(0).unwrap();
     for (cx, cy) in cells {
         for y in cy * 16..cy * 16 + 16 {
-            for p in &mut d[y * stride + cx * 16..y * stride + cx * 16 + 16] {
-                *p = (i16::from(*p) + dc).clamp(16, 235) as u8;
+            for (k, p) in d[y * stride + cx * 16..y * stride + cx * 16 + 16]
+                .iter_mut()
+                .enumerate()
+            {
+                *p = (i16::from(*p) + dc(k)).clamp(16, 235) as u8;
             }
         }
     }
+}
+
+/// One corruption event, from pixel evidence of boxed cells, starting at frame `frame`, with the
+/// pixel box (x0, y0, x1, y1).
+fn one_boxed_event(log: &BusLog, frame: u64, bbox: (u64, u64, u64, u64)) {
+    let c = starts(log, "corruption");
+    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
+    assert_eq!(ns(c[0].start.pts), t(frame, FPS));
+    assert_eq!(evidence_str(c[0], "source"), "pixels");
+    assert_eq!(evidence_str(c[0], "signature"), "boxed");
+    let (x, y) = (evidence_u64(c[0], "x"), evidence_u64(c[0], "y"));
+    let (w, h) = (evidence_u64(c[0], "width"), evidence_u64(c[0], "height"));
+    assert_eq!((x, y, x + w, y + h), bbox);
 }
 
 /// Faint misplaced macroblocks on a picture whose coding leaves no visible grid: their edges step
@@ -1182,22 +1199,15 @@ fn faint_blocks_on_clean_coding_are_corruption() {
         for i in 0..100 {
             let mut b = natural_buffer(&scene, &info, i);
             if damage && (60..64).contains(&i) {
-                shift_cells(&mut b, &info, &cells, if i % 2 == 0 { 14 } else { -14 });
+                let dc = if i % 2 == 0 { 14 } else { -14 };
+                shift_cells(&mut b, &info, &cells, |_| dc);
             }
             h.push(b).unwrap();
         }
         h.push_event(gst::event::Eos::new());
         log_of(&bus)
     };
-    let log = run(&[], true);
-    let c = starts(&log, "corruption");
-    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
-    assert_eq!(ns(c[0].start.pts), t(60, FPS));
-    assert_eq!(evidence_str(c[0], "source"), "pixels");
-    assert_eq!(evidence_str(c[0], "signature"), "boxed");
-    let (x, y) = (evidence_u64(c[0], "x"), evidence_u64(c[0], "y"));
-    let (w, hh) = (evidence_u64(c[0], "width"), evidence_u64(c[0], "height"));
-    assert_eq!((x, y, x + w, y + hh), (160, 128, 208, 176));
+    one_boxed_event(&run(&[], true), 60, (160, 128, 208, 176));
     let strong = run(&[("clean-edge-step", 20.0.to_value())], true);
     assert!(
         starts(&strong, "corruption").is_empty(),
@@ -1266,26 +1276,21 @@ fn faint_blocks_popping_up_over_frames_are_corruption() {
                 if spread && i >= 61 {
                     cells.extend(then);
                 }
-                if keep_mean {
-                    halves(&mut b, &info, &cells, 8);
-                } else {
-                    shift_cells(&mut b, &info, &cells, 8);
-                }
+                // With the mean kept: the left half of each cell brighter, the right darker.
+                let keep = |k: usize| if k < 8 { 8 } else { -8 };
+                shift_cells(
+                    &mut b,
+                    &info,
+                    &cells,
+                    |k| if keep_mean { keep(k) } else { 8 },
+                );
             }
             h.push(b).unwrap();
         }
         h.push_event(gst::event::Eos::new());
         log_of(&bus)
     };
-    let log = run(true, false);
-    let c = starts(&log, "corruption");
-    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
-    assert_eq!(ns(c[0].start.pts), t(61, FPS));
-    assert_eq!(evidence_str(c[0], "source"), "pixels");
-    assert_eq!(evidence_str(c[0], "signature"), "boxed");
-    let (x, y) = (evidence_u64(c[0], "x"), evidence_u64(c[0], "y"));
-    let (w, hh) = (evidence_u64(c[0], "width"), evidence_u64(c[0], "height"));
-    assert_eq!((x, y, x + w, y + hh), (160, 128, 224, 176));
+    one_boxed_event(&run(true, false), 61, (160, 128, 224, 176));
     for (spread, keep_mean) in [(false, false), (true, true)] {
         let log = run(spread, keep_mean);
         assert!(
@@ -1293,25 +1298,5 @@ fn faint_blocks_popping_up_over_frames_are_corruption() {
             "spread {spread} mean kept {keep_mean}: {}",
             summary(&log.defects)
         );
-    }
-}
-
-/// Adds `dc` to the left half of each cell and subtracts it from the right half: faint box edges
-/// that leave the cell's mean where it was.
-fn halves(b: &mut gst::Buffer, info: &gst_video::VideoInfo, cells: &[(usize, usize)], dc: i16) {
-    let bm = b.make_mut();
-    let mut f = gst_video::VideoFrameRef::from_buffer_ref_writable(bm, info).unwrap();
-    let stride = f.plane_stride()[0] as usize;
-    let d = f.plane_data_mut(0).unwrap();
-    for (cx, cy) in cells {
-        for y in cy * 16..cy * 16 + 16 {
-            for (k, p) in d[y * stride + cx * 16..y * stride + cx * 16 + 16]
-                .iter_mut()
-                .enumerate()
-            {
-                let d = if k < 8 { dc } else { -dc };
-                *p = (i16::from(*p) + d).clamp(16, 235) as u8;
-            }
-        }
     }
 }
