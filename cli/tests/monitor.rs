@@ -160,6 +160,28 @@ fn range(prom: &str, query: &str, start: f64, end: f64) -> Series {
         .collect()
 }
 
+/// Polls Prometheus's live alert API (`/api/v1/alerts`) for `duration`, adding to `streams` the
+/// `stream` label of every firing `alertname` alert.
+fn watch_alerts(
+    prom: &str,
+    alertname: &str,
+    duration: Duration,
+    streams: &mut std::collections::BTreeSet<String>,
+) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        if let Some(body) = get(&format!("{prom}/api/v1/alerts")) {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            for a in v["data"]["alerts"].as_array().into_iter().flatten() {
+                if a["labels"]["alertname"] == alertname && a["state"] == "firing" {
+                    streams.insert(a["labels"]["stream"].as_str().unwrap_or("").to_string());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 /// Starts `vqmon monitor` on `config`.
 fn spawn_monitor(config: &Path) -> Killed {
     Killed(
@@ -299,11 +321,18 @@ uri = "udp://127.0.0.1:{uport2}"
     std::thread::sleep(Duration::from_secs(13));
     sender.set_state(gst::State::Null).unwrap();
     drop(receiver.take());
-    std::thread::sleep(Duration::from_secs(5));
+    // Meanwhile Prometheus's live alert API is watched: which streams VqmonStreamDown fires for.
+    let mut down = std::collections::BTreeSet::new();
+    watch_alerts(&prom, "VqmonStreamDown", Duration::from_secs(5), &mut down);
     sender.set_state(gst::State::Playing).unwrap();
     receiver = Some(Receiver::start(hport, got.clone(), bad.clone()));
-    std::thread::sleep(Duration::from_secs(8));
+    watch_alerts(&prom, "VqmonStreamDown", Duration::from_secs(8), &mut down);
     let end = unix_now();
+    assert_eq!(
+        down.into_iter().collect::<Vec<_>>(),
+        ["udp"],
+        "live /api/v1/alerts"
+    );
 
     // promtool accepts a scrape.
     let scrape = get(&format!("http://127.0.0.1:{mport}/metrics")).unwrap();
