@@ -113,8 +113,8 @@ const HISTORY_MASK: u16 = (1 << (3 * HISTORY_BITS)) - 1;
 /// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
 pub const POPPED_HOLD: u8 = 2;
 
-// Per-side flags.
-// Each a count in its own nibble, so that the flags of a cell's four sides add up to both counts.
+// Per-side flags, each a count in its own nibble: the flags of a cell's four sides add up to both
+// counts.
 const SIDE_BLOCKY: u8 = 1;
 const SIDE_FAINT: u8 = 16;
 
@@ -715,12 +715,19 @@ mod tests {
         let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &clean);
         assert_eq!((r.popped, r.cluster, r.cluster_held), (2, 2, 4), "{r:?}");
         assert_eq!(r.bbox, Some((5, 4, 6, 5)), "{r:?}");
-        // Held for `POPPED_HOLD` frames only.
-        let still = faint_blocks(w, h, &four, 8);
-        for k in 1..=POPPED_HOLD + 1 {
-            let r = run(&mut cells, &still, &clean);
-            assert_eq!((r.new_cells, r.cluster_held), (0, 0), "frame {k}: {r:?}");
-        }
+        // Held for `POPPED_HOLD` frames after they popped up: a lone cell popping up far away 2
+        // frames later sees the lower two still held, the upper two (popped a frame earlier)
+        // gone; a frame later only that lone cell is held.
+        assert_eq!(POPPED_HOLD, 2);
+        let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &clean);
+        assert_eq!(r.new_cells, 0, "{r:?}");
+        let far = [(5, 4), (6, 4), (5, 5), (6, 5), (12, 1)];
+        let r = run(&mut cells, &faint_blocks(w, h, &far, 8), &clean);
+        assert_eq!((r.popped, r.cluster, r.cluster_held), (1, 1, 2), "{r:?}");
+        assert_eq!(r.bbox, Some((5, 5, 6, 5)), "{r:?}");
+        let farther = [(5, 4), (6, 4), (5, 5), (6, 5), (12, 1), (12, 8)];
+        let r = run(&mut cells, &faint_blocks(w, h, &farther, 8), &clean);
+        assert_eq!((r.popped, r.cluster, r.cluster_held), (1, 1, 1), "{r:?}");
 
         // Faint box edges that come and go over content that stays (a quantiser's rounding):
         // cells half 8 brighter, half 8 darker, every other frame; their means do not move.
