@@ -431,7 +431,7 @@ uri = "udp://127.0.0.1:{uport2}"
     // the process never restarted (one start time).
     let up = range(&prom, "vqmon_source_up", start, end);
     for (l, v) in &up {
-        let joined = v.iter().filter(|x| x.0 >= start + 3.0);
+        let mut joined = v.iter().filter(|x| x.0 >= start + 3.0);
         if l["stream"] == "udp" {
             let stopped: Vec<f64> = v
                 .iter()
@@ -445,7 +445,7 @@ uri = "udp://127.0.0.1:{uport2}"
             );
             assert_eq!(v.last().unwrap().1, 1.0, "udp came back: {v:?}");
         } else if l["stream"] == "udp2" {
-            assert!(joined.clone().all(|x| x.1 == 1.0), "{l:?}: {v:?}");
+            assert!(joined.all(|x| x.1 == 1.0), "{l:?}: {v:?}");
         } else {
             assert!(v.iter().all(|x| x.1 == 1.0), "{l:?}: {v:?}");
         }

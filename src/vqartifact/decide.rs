@@ -451,8 +451,15 @@ mod tests {
         let (mut d, p) = detector(0);
         let base = CellParams::default();
         let step = |d: &Detector| d.cell_params(base, 10.0, p.blockiness.warn).step_min;
+        // Popped faint boxes count on clean coding only.
+        let popped = |d: &Detector| {
+            d.cell_params(base, 10.0, p.blockiness.warn)
+                .popped_change
+                .is_finite()
+        };
         // Before any score the coding is not known.
         assert_eq!(step(&d), base.step_min);
+        assert!(!popped(&d));
         let frame = |i: u64, r8: f64| Frame {
             t: i * F,
             dur: F,
@@ -466,6 +473,7 @@ mod tests {
         };
         d.frame(&frame(0, 1.1), &p);
         assert_eq!(step(&d), 10.0);
+        assert!(popped(&d));
         // Never above the configured step.
         assert_eq!(
             d.cell_params(base, 30.0, p.blockiness.warn).step_min,
@@ -478,6 +486,7 @@ mod tests {
         }
         assert!(d.blockiness.smoothed.unwrap() >= p.blockiness.warn);
         assert_eq!(step(&d), base.step_min);
+        assert!(!popped(&d));
     }
 
     #[test]

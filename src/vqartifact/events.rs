@@ -736,6 +736,22 @@ mod tests {
         let mut fills = cells(40, 8);
         fills.signatures[Signature::FillGrey as usize] = 6;
         assert!(tr.triggers(&fills, &p, Compressed::Sustained, t));
+        // Cells that popped up in the last frames join this frame's cluster on clean coding...
+        // (at the element's cluster-min of 4, where 3 of 4 new cells in one window are
+        // concentrated enough to count while the coding gets coarser)
+        let p = CorruptionParams {
+            cluster_min: 4,
+            ..p
+        };
+        let alone = cells(4, 3);
+        let held = CellFrame {
+            cluster_held: 4,
+            ..alone
+        };
+        assert!(!tr.triggers(&alone, &p, Compressed::No, t));
+        assert!(tr.triggers(&held, &p, Compressed::No, t));
+        // ...not while the coding gets coarser (it renews faint blocks everywhere).
+        assert!(!tr.triggers(&held, &p, Compressed::Sustained, t));
     }
 
     #[test]
