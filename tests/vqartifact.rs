@@ -1304,3 +1304,103 @@ fn faint_blocks_popping_up_over_frames_are_corruption() {
         );
     }
 }
+
+/// A keyframe whose slice data is damaged inside a shot, concealed (single-threaded
+/// avdec_h264) by copying the last picture over the rest of the slice: the moving objects
+/// there stop dead for one frame while those above move on, and the next frame, decoded
+/// against the copy, moves them again. The event starts on the keyframe, as a stale region,
+/// and the clean decode raises nothing.
+#[test]
+fn keyframe_concealed_by_a_copy_is_a_stall() {
+    // Objects moving over a still, textured background (a fixed camera).
+    let mut scene = h264::Natural::new(640, 360, 29);
+    scene.pan = 0;
+    let r = |i, out: &mut [u8], stride| scene.render(i, out, stride);
+    let enc = h264::encode(640, 360, FPS, 150, h264::CORPUS_X264, &r);
+    let (clean, clean_log) = h264::decode(&enc, &enc.units, "vqartifact");
+    assert!(
+        clean_log.defects.is_empty(),
+        "{}",
+        summary(&clean_log.defects)
+    );
+    // Keyframes at 0, 50 and 100.
+    let units = h264::damaged(&enc, &[(100, h264::Damage::Flip { n: 3, seed: 32 })]);
+    let (bad, log) = h264::decode(&enc, &units, "vqartifact");
+    let truth = h264::truth(&enc, &clean, &bad);
+    let bursts = h264::bursts(&truth, 25);
+    assert_eq!(
+        bursts.iter().map(|b| (b.first, b.last)).collect::<Vec<_>>(),
+        [(100, 149)]
+    );
+    let c = starts(&log, "corruption");
+    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
+    assert_eq!(ns(c[0].start.pts) - clean[0].pts, 100 * FRAME);
+    // Confirmed by the next frame.
+    assert_eq!(ns(c[0].detected_running_time) - clean[0].pts, 101 * FRAME);
+    assert_eq!(evidence_str(c[0], "source"), "pixels");
+    assert_eq!(evidence_str(c[0], "signature"), "stale");
+    assert!(evidence_u64(c[0], "stale-cells") >= 8);
+    let (x, y) = (
+        evidence_u64(c[0], "x") as u32,
+        evidence_u64(c[0], "y") as u32,
+    );
+    let (w, h) = (
+        evidence_u64(c[0], "width") as u32,
+        evidence_u64(c[0], "height") as u32,
+    );
+    assert!(
+        h264::overlaps((x, y, x + w, y + h), bursts[0].bbox.unwrap()),
+        "{:?} {:?}",
+        (x, y, w, h),
+        bursts[0].bbox
+    );
+}
+
+/// The same on raw pictures of a moving scene: the lower part of one picture replaced by the
+/// last one's opens an event on that picture. A repeated picture (everything stops: a
+/// duplicated frame, vqfreeze's business), and the lower part held for two pictures (content
+/// that came to rest) do not.
+#[test]
+fn a_picture_part_stalled_for_one_frame_is_corruption() {
+    init();
+    let scene = h264::Natural::new(640, 360, 5);
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, 640, 360)
+        .fps(gst::Fraction::new(FPS as i32, 1))
+        .build()
+        .unwrap();
+    // Frame `i` of the scene, with rows `from_row`.. showing frame `held` instead.
+    let picture = |i: u64, held: Option<(u64, usize)>| {
+        let mut buf = natural_buffer(&scene, &info, i);
+        if let Some((held, from_row)) = held {
+            let old = natural_buffer(&scene, &info, held);
+            let old = old.map_readable().unwrap();
+            let mut map = buf.make_mut().map_writable().unwrap();
+            map[from_row * 640..360 * 640].copy_from_slice(&old[from_row * 640..360 * 640]);
+        }
+        buf
+    };
+    let run = |held: &dyn Fn(u64) -> Option<(u64, usize)>| {
+        let (mut h, bus) = harness(&[], &info);
+        for i in 0..80 {
+            h.push(picture(i, held(i))).unwrap();
+        }
+        assert!(h.push_event(gst::event::Eos::new()));
+        log_of(&bus)
+    };
+    // From row 160 on, picture 50 shows picture 49.
+    let log = run(&|i| (i == 50).then_some((49, 160)));
+    let c = starts(&log, "corruption");
+    assert_eq!(c.len(), 1, "{}", summary(&log.defects));
+    assert_eq!(ns(c[0].start.pts), 50 * FRAME);
+    assert_eq!(evidence_str(c[0], "signature"), "stale");
+    assert!(evidence_u64(c[0], "y") >= 160, "{}", summary(&log.defects));
+    // Picture 50 is picture 49 again.
+    let log = run(&|i| (i == 50).then_some((49, 0)));
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+    // Pictures 50 and 51 hold picture 49's lower part.
+    let log = run(&|i| (i == 50 || i == 51).then_some((49, 160)));
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+    // And the scene itself raises nothing.
+    let log = run(&|_| None);
+    assert!(log.defects.is_empty(), "{}", summary(&log.defects));
+}

@@ -17,8 +17,12 @@
 //! columns) repeat exactly while it has structure the other way (rows copied down, streaks), it
 //! had texture in the copy direction in the last frame (outside a hard cut) and a neighbour along
 //! the copy direction is smeared too; *stale* when, at a hard cut, a textured
-//! cell that usually changes keeps its content (concealment copied the previous picture). A flag
-//! counts only when it is new:
+//! cell that usually changes keeps its content (concealment copied the previous picture). Within
+//! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
+//! begins) to the end, the cells that moved in the last frame stopped dead, while those before it
+//! kept moving, and the next frame moves them again (the following pictures are decoded against
+//! the copy). It is confirmed one frame late and reported on the next frame as stale cells. A
+//! flag counts only when it is new:
 //! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
 //! frame, and the cell not chronic (flagged in more than `chronic_frac` of about the last 250
 //! frames, which learns logos, pillarbox edges and other pixel-aligned graphics).
@@ -46,6 +50,12 @@ pub struct CellParams {
     /// counts as boxed when its mean moved by `popped_change` or more since the last frame.
     pub faint_fraction: f32,
     pub popped_change: f32,
+    /// Stalls: a cell *moved* when its mean changed by `stall_moved` or more since the last
+    /// frame, *stopped* when by less than `stall_frozen`; at least `stall_min` stopped cells.
+    /// `stall_moved` infinite turns stalls off.
+    pub stall_moved: f32,
+    pub stall_frozen: f32,
+    pub stall_min: u32,
 }
 
 impl Default for CellParams {
@@ -62,6 +72,9 @@ impl Default for CellParams {
             smear_min: 1.0,
             faint_fraction: 0.6,
             popped_change: 3.0,
+            stall_moved: 3.0,
+            stall_frozen: 0.25,
+            stall_min: 8,
         }
     }
 }
@@ -110,6 +123,9 @@ const HISTORY_BITS: u32 = 4;
 /// Three frames of history.
 const HISTORY_MASK: u16 = (1 << (3 * HISTORY_BITS)) - 1;
 
+// Per-cell stall flag: the cell is in the stalled region of the last frame, awaiting confirmation.
+const PENDING: u8 = 1;
+
 /// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
 pub const POPPED_HOLD: u8 = 2;
 
@@ -150,6 +166,9 @@ pub struct CellFrame {
     /// (0 when none did): the blocks one loss conceals appear over successive frames as the
     /// prediction chain spreads them.
     pub cluster_held: u32,
+    /// Cells of a stall of the last frame, confirmed by this one (counted as new stale cells;
+    /// their damage began on the last frame).
+    pub stalled: u32,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,
     /// Cells in the analysed grid.
@@ -182,6 +201,15 @@ pub struct Cells {
     new_sig: Vec<u8>,
     /// Per cell: frames left during which its last popping up still counts in clusters.
     popped_hold: Vec<u8>,
+    /// Per cell: the absolute change of its mean in the last frame and in this one, and its
+    /// stall flag (`PENDING`).
+    prev_change: Vec<f32>,
+    cur_change: Vec<f32>,
+    /// Per cell, this frame: +1 stopped, -1 kept moving (scratch of the stall search).
+    vote: Vec<i8>,
+    stall: Vec<u8>,
+    /// Cells of the last frame's stall awaiting confirmation (0: none).
+    pending: u32,
     /// Summed-area table of `new`, (cols + 1) x (rows + 1).
     sat: Vec<u32>,
     /// Frames seen since the last reset.
@@ -208,6 +236,11 @@ impl Cells {
             new: vec![0; n],
             new_sig: vec![0; n],
             popped_hold: vec![0; n],
+            prev_change: vec![0.0; n],
+            cur_change: vec![0.0; n],
+            vote: vec![0; n],
+            stall: vec![0; n],
+            pending: 0,
             sat: vec![0; (max_cols + 1) * (max_rows + 1)],
             frames: 0,
         }
@@ -218,13 +251,15 @@ impl Cells {
         self.history.fill(0);
         self.chronic.fill(0.0);
         self.still.fill(0.0);
-        self.popped_hold.fill(0);
-        self.frames = 0;
+        self.restart();
     }
 
     /// Forgets the last frames but keeps the chronic mask (after a lost-frame gap).
     pub fn restart(&mut self) {
         self.popped_hold.fill(0);
+        self.prev_change.fill(0.0);
+        self.stall.fill(0);
+        self.pending = 0;
         self.frames = 0;
     }
 
@@ -315,6 +350,7 @@ impl Cells {
                 let change = (mean - self.mean[i]).abs();
                 let unchanged = change < 1.0;
                 self.mean[i] = mean;
+                self.cur_change[i] = change;
                 // At a hard cut every cell changes; a textured cell that did not, where cells
                 // usually change, is stale content left by concealment.
                 let stale = cut && unchanged && self.still[i] < 0.5 && activity(i) >= p.texture_min;
@@ -448,6 +484,12 @@ impl Cells {
                 }
             }
         }
+        if first {
+            // The first frame's change is from a past it does not continue.
+            self.cur_change[..n].fill(0.0);
+        }
+        self.stalls(&mut out, p, cut);
+        std::mem::swap(&mut self.prev_change, &mut self.cur_change);
         std::mem::swap(&mut self.prev_h, &mut self.cur_h);
         std::mem::swap(&mut self.prev_v, &mut self.cur_v);
         out.cell_mafd = if first { 0.0 } else { mafd };
@@ -456,6 +498,84 @@ impl Cells {
             self.cluster(&mut out, radius);
         }
         out
+    }
+
+    /// Confirms the last frame's stall (at least half of its cells moved again) and marks its
+    /// cells new and stale; looks for a stall in this frame. A stall is the tail of the picture
+    /// in raster order from the cell that best separates stopped cells after it from moving
+    /// ones: at least `stall_min` stopped cells, 70 % of the moved cells after it stopped and
+    /// 70 % of those before it kept moving, and as many of those as a quarter of the stopped
+    /// ones at least (a repeated picture stops everything; a local copy leaves the rest moving).
+    /// A cell *moved* when it changed by `stall_moved` in the last frame and does not usually
+    /// stay still. Runs apart from the per-cell loop, in passes the compiler can vectorise.
+    fn stalls(&mut self, out: &mut CellFrame, p: &CellParams, cut: bool) {
+        let n = self.cols * self.rows;
+        let (prev, cur) = (&self.prev_change[..n], &self.cur_change[..n]);
+        if self.pending > 0 {
+            let resumed = self.stall[..n]
+                .iter()
+                .zip(cur)
+                .filter(|&(&s, &c)| (s & PENDING != 0) & (c >= p.stall_moved))
+                .count() as u32;
+            if !cut && 2 * resumed >= self.pending {
+                for i in 0..n {
+                    if self.stall[i] & PENDING != 0 && self.new[i] == 0 {
+                        self.new[i] = 1;
+                        self.new_sig[i] = Signature::Stale as u8;
+                        out.new_cells += 1;
+                        out.signatures[Signature::Stale as usize] += 1;
+                        out.stalled += 1;
+                    }
+                }
+            }
+            self.stall[..n].fill(0);
+            self.pending = 0;
+        }
+        if cut || !p.stall_moved.is_finite() {
+            return;
+        }
+        let (moved_min, frozen) = (p.stall_moved, p.stall_frozen);
+        // Per cell: +1 stopped, -1 kept moving, 0 did not move in the last frame.
+        let mut stopped = 0u32;
+        for (v, (&pc, (&st, &c))) in self.vote[..n]
+            .iter_mut()
+            .zip(prev.iter().zip(self.still[..n].iter().zip(cur)))
+        {
+            // `&`, not `&&`: no branches on this data.
+            let moved = (pc >= moved_min) & (st < 0.5);
+            let still_now = c < frozen;
+            let stop = moved & still_now;
+            stopped += u32::from(stop);
+            *v = i8::from(stop) - i8::from(moved & !still_now);
+        }
+        if stopped < p.stall_min {
+            return;
+        }
+        // The tail [start, n) maximising stopped - moving, the earliest on ties (selects, not
+        // branches: the best changes on every cell of a run of ties).
+        let (mut sum, mut best, mut start) = (0i32, i32::MIN, n);
+        for (i, &v) in self.vote[..n].iter().enumerate().rev() {
+            sum += i32::from(v);
+            let better = sum >= best;
+            best = if better { sum } else { best };
+            start = if better { i } else { start };
+        }
+        let count = |votes: &[i8], want: i8| votes.iter().filter(|&&v| v == want).count() as u32;
+        let (a, b) = (
+            count(&self.vote[start..n], 1),
+            count(&self.vote[start..n], -1),
+        );
+        let (c, d) = (count(&self.vote[..start], -1), stopped - a);
+        if a >= p.stall_min
+            && 10 * a >= 7 * (a + b)
+            && c >= p.stall_min.max(a.div_ceil(4))
+            && 10 * c >= 7 * (c + d)
+        {
+            for (s, &v) in self.stall[start..n].iter_mut().zip(&self.vote[start..n]) {
+                *s = u8::from(v == 1) * PENDING;
+            }
+            self.pending = a;
+        }
     }
 
     fn textured_around(
@@ -761,6 +881,87 @@ mod tests {
         }
         let r = run(&mut cells, &faint_blocks(w, h, &four, 8), &blocky);
         assert_eq!((r.popped, r.new_cells), (0, 0), "{r:?}");
+    }
+
+    #[test]
+    fn a_copied_slice_that_moves_again_is_stale() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        let base = texture(w, h, 3);
+        // Every cell moves: its mean steps by 6 or 12 every frame. `hold` keeps the rows from
+        // `from_row` on at the last frame's picture.
+        let moving =
+            |k: usize| -> Vec<u8> { base.iter().map(|&v| v + 6 * (k % 3) as u8).collect() };
+        let hold = |pic: &[u8], last: &[u8], from_row: usize| -> Vec<u8> {
+            let mut out = pic.to_vec();
+            out[from_row * w..].copy_from_slice(&last[from_row * w..]);
+            out
+        };
+        let mut run = |cells: &mut Cells, pic: &[u8], p: &CellParams| {
+            f.begin(w, h);
+            f.plane(pic, w, 0);
+            cells.analyse(&f, p, 3)
+        };
+        let p = CellParams::default();
+        let warm = |cells: &mut Cells, run: &mut dyn FnMut(&mut Cells, &[u8]) -> CellFrame| {
+            for k in 0..6 {
+                assert_eq!(run(cells, &moving(k)).new_cells, 0, "frame {k}");
+            }
+        };
+        // Rows 5.. (80 of 160 cells) stop dead at frame 6 while the rows above move on, and
+        // move again at frame 7: confirmed at 7, the 80 cells new and stale.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        let r = run(&mut cells, &hold(&moving(6), &moving(5), 5 * CELL), &p);
+        assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
+        let r = run(&mut cells, &moving(7), &p);
+        assert_eq!(r.stalled, 80, "{r:?}");
+        assert_eq!(r.signatures[Signature::Stale as usize], 80, "{r:?}");
+        assert_eq!(r.bbox, Some((0, 5, 15, 9)), "{r:?}");
+        // Not twice.
+        assert_eq!(run(&mut cells, &moving(8), &p).stalled, 0);
+
+        // A repeated picture: everything stops, nothing before the tail moves.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        run(&mut cells, &moving(5), &p);
+        let r = run(&mut cells, &moving(6), &p);
+        assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
+
+        // Content that comes to rest for two frames before moving again.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        for k in 6..10 {
+            let pic = if k < 8 {
+                hold(&moving(k), &moving(5), 5 * CELL)
+            } else {
+                moving(k)
+            };
+            let r = run(&mut cells, &pic, &p);
+            assert_eq!((r.stalled, r.new_cells), (0, 0), "frame {k}: {r:?}");
+        }
+
+        // Too few cells: 7 stopped at the end of the last row.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        let mut pic = moving(6);
+        let last = moving(5);
+        for y in 9 * CELL..h {
+            pic[y * w + 9 * CELL..(y + 1) * w]
+                .copy_from_slice(&last[y * w + 9 * CELL..(y + 1) * w]);
+        }
+        run(&mut cells, &pic, &p);
+        assert_eq!(run(&mut cells, &moving(7), &p).stalled, 0);
+
+        // Off on blocky coding.
+        let off = CellParams {
+            stall_moved: f32::INFINITY,
+            ..p
+        };
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &off));
+        run(&mut cells, &hold(&moving(6), &moving(5), 5 * CELL), &off);
+        assert_eq!(run(&mut cells, &moving(7), &off).stalled, 0);
     }
 
     /// Vertical stripes on a dark ground, with grain (`noise`) or without.

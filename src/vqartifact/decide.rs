@@ -208,6 +208,8 @@ pub struct Detector {
     pub last_score: (f64, f64),
     /// The last frame's start on the timeline, and its end.
     prev: Option<(u64, (Times, u64))>,
+    /// The last analysed frame's start (where a stall confirmed by the next one began).
+    prev_analysed: Option<(Times, u64)>,
 }
 
 impl Detector {
@@ -218,6 +220,7 @@ impl Detector {
             series: Series::default(),
             last_score: (1.0, 1.0),
             prev: None,
+            prev_analysed: None,
         }
     }
 
@@ -226,7 +229,8 @@ impl Detector {
     /// edge is one the codec did not make: a step of `clean_step` across a cell side counts
     /// instead of `base.step_min`, and a faint box that pops up is one too. Before the level is
     /// known (start, reset) and on blocky coding, the base parameters apply, without popped
-    /// boxes: a coarser quantiser renews faint blocks all over the picture.
+    /// boxes and stalls: a coarser quantiser renews faint blocks all over the picture, and skips
+    /// blocks that move.
     pub fn cell_params(&self, base: CellParams, clean_step: f32, warn: f64) -> CellParams {
         match self.blockiness.smoothed {
             Some(s) if s < warn => CellParams {
@@ -235,6 +239,7 @@ impl Detector {
             },
             _ => CellParams {
                 popped_change: f32::INFINITY,
+                stall_moved: f32::INFINITY,
                 ..base
             },
         }
@@ -255,6 +260,7 @@ impl Detector {
             }
         }
         self.prev = Some((f.t, (f.times.plus(f.dur), f.t + f.dur)));
+        let mut onset = None;
         let (cells, pixels, score, score_16, grid_x, grid_y) = match f.pixels {
             Some(m) => {
                 let compressed = compressed(self.blockiness.smoothed, m.r8, p.blockiness.alarm);
@@ -265,6 +271,11 @@ impl Detector {
                     .triggered
                     .then(|| m.cells.bbox.map(|b| pixel_box(b, m.origin, p.cell)))
                     .flatten();
+                // A stall is confirmed one frame late: its damage began on the last frame.
+                if m.cells.stalled > 0 {
+                    onset = self.prev_analysed;
+                }
+                self.prev_analysed = Some((f.times, f.t));
                 (m.cells, pixels, m.r8, m.r16, m.grid_x, m.grid_y)
             }
             // A frame not analysed keeps the last score.
@@ -287,6 +298,7 @@ impl Detector {
             decoder_flag: f.decoder_flag,
             lost: f.lost.evidence,
             lost_start: f.lost.start,
+            onset,
             transport: f.transport.errors,
             propagated: f.transport.propagated,
             startup: f.startup,
@@ -345,6 +357,7 @@ impl Detector {
         self.blockiness.close(last_end, reason, now, &mut events);
         self.series = Series::default();
         self.prev = None;
+        self.prev_analysed = None;
         events
     }
 }
@@ -428,6 +441,20 @@ mod tests {
         assert_eq!(Series::default().mean(1.25), 1.25);
     }
 
+    /// Frame `i` of a 25 fps stream, with running time, and nothing else.
+    fn timed(i: u64) -> Frame {
+        Frame {
+            times: Times {
+                running_time: Some(i * F),
+                ..Default::default()
+            },
+            t: i * F,
+            dur: F,
+            step: 1,
+            ..Default::default()
+        }
+    }
+
     /// A detector with the test thresholds and a time series every `interval` (0: none).
     fn detector(interval: u64) -> (Detector, Params) {
         use std::sync::Arc;
@@ -457,9 +484,15 @@ mod tests {
                 .popped_change
                 .is_finite()
         };
+        // Stalls likewise.
+        let stalls = |d: &Detector| {
+            d.cell_params(base, 10.0, p.blockiness.warn)
+                .stall_moved
+                .is_finite()
+        };
         // Before any score the coding is not known.
         assert_eq!(step(&d), base.step_min);
-        assert!(!popped(&d));
+        assert!(!popped(&d) && !stalls(&d));
         let frame = |i: u64, r8: f64| Frame {
             t: i * F,
             dur: F,
@@ -473,7 +506,7 @@ mod tests {
         };
         d.frame(&frame(0, 1.1), &p);
         assert_eq!(step(&d), 10.0);
-        assert!(popped(&d));
+        assert!(popped(&d) && stalls(&d));
         // Never above the configured step.
         assert_eq!(
             d.cell_params(base, 30.0, p.blockiness.warn).step_min,
@@ -486,7 +519,54 @@ mod tests {
         }
         assert!(d.blockiness.smoothed.unwrap() >= p.blockiness.warn);
         assert_eq!(step(&d), base.step_min);
-        assert!(!popped(&d));
+        assert!(!popped(&d) && !stalls(&d));
+    }
+
+    #[test]
+    fn a_copied_slice_starts_on_the_frame_before_its_confirmation() {
+        let (mut d, p) = detector(0);
+        let mut seen = Vec::new();
+        // Frame `i`, analysed or not; `copied`: it confirms the last analysed frame's copied
+        // slice (its cells counted there).
+        let frame = |i: u64, analysed: bool, copied: bool| Frame {
+            pixels: analysed.then_some(Pixels {
+                cells: CellFrame {
+                    cells: 300,
+                    new_cells: 12 * u32::from(copied),
+                    stalled: 12 * u32::from(copied),
+                    cluster: 12 * u32::from(copied),
+                    bbox: copied.then_some((0, 10, 19, 14)),
+                    ..Default::default()
+                },
+                r8: 1.0,
+                r16: 1.0,
+                ..Default::default()
+            }),
+            ..timed(i)
+        };
+        // Frame 40 copied; frame 41 confirms it. From frame 100 on only even frames are analysed
+        // (`frame-step`): the copy of frame 118 is confirmed by frame 120.
+        for i in 0..150u64 {
+            let f = frame(i, i < 100 || i % 2 == 0, i == 41 || i == 120);
+            for e in d.frame(&f, &p).events.iter() {
+                let start = e.start.running_time.map(|t| t / F);
+                seen.push((i, e.phase, e.start_t / F, start));
+            }
+        }
+        use crate::message::Phase::*;
+        assert_eq!(
+            seen,
+            vec![
+                (41, Start, 40, Some(40)),
+                (67, End, 40, Some(40)),
+                (120, Start, 118, Some(118)),
+                (146, End, 118, Some(118)),
+            ]
+        );
+        // After a close (EOS, flush, caps change) the frame before is forgotten.
+        d.close(None, crate::message::EndReason::Flush, None);
+        let out = d.frame(&frame(200, true, true), &p);
+        assert_eq!(out.events.iter().next().map(|e| e.start_t / F), Some(200));
     }
 
     #[test]
@@ -495,13 +575,6 @@ mod tests {
         // Loss is reported from where the previous frame ended, as the element does; after the
         // jump back that place is on the old timeline, after the frame.
         let frame = |i: u64, lost: u64, prev_end: u64| Frame {
-            times: Times {
-                running_time: Some(i * F),
-                ..Default::default()
-            },
-            t: i * F,
-            dur: F,
-            step: 1,
             lost: LostFrames {
                 counted: lost,
                 evidence: lost,
@@ -513,7 +586,7 @@ mod tests {
                     prev_end * F,
                 )),
             },
-            ..Default::default()
+            ..timed(i)
         };
         let mut seen = Vec::new();
         // Lost frames open an event at 100; then the timeline jumps back to 10, with loss again.

@@ -105,6 +105,9 @@ pub struct FrameEvidence {
     /// Frames missing before this one (timestamp gap after DISCONT), with where the gap began.
     pub lost: u64,
     pub lost_start: Option<(Times, u64)>,
+    /// Where this frame's pixel evidence began, when on an earlier frame (a stall, confirmed by
+    /// the frame after it).
+    pub onset: Option<(Times, u64)>,
     /// Transport errors (demuxer continuity errors) placed on this frame: the access unit pushed
     /// right after the error decodes to it, or was lost in the gap before it.
     pub transport: u32,
@@ -335,8 +338,9 @@ impl CorruptionTracker {
             None => {
                 // Where the first missing frame was due, if that is on this frame's timeline
                 // (a new segment or a jump back can leave it after the frame).
-                let (start, start_t) = match f.lost_start {
-                    Some(s) if lost > 0 && s.1 <= f.t => s,
+                let (start, start_t) = match (f.lost_start, f.onset) {
+                    (Some(s), _) if lost > 0 && s.1 <= f.t => s,
+                    (_, Some(s)) if pixels && s.1 <= f.t => s,
                     _ => (f.times, f.t),
                 };
                 self.events_total += 1;

@@ -1027,9 +1027,10 @@ impl VqArtifact {
                 gst::trace!(
                     CAT,
                     imp = self,
-                    "t {t} new {} popped {} cluster {} p95 {} mafd {:.1} r8 {r8:.3} r16 {r16:.3}",
+                    "t {t} new {} popped {} stalled {} cluster {} p95 {} mafd {:.1} r8 {r8:.3} r16 {r16:.3}",
                     cf.new_cells,
                     cf.popped,
+                    cf.stalled,
                     cf.cluster,
                     state.detector.corruption.baseline.p95(),
                     cf.cell_mafd

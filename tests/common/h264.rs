@@ -343,6 +343,8 @@ pub struct Natural {
     objects: Vec<(f64, f64, f64, f64, usize, u8)>,
     /// Frames per shot (0: one shot): each shot shows another part of the canvas.
     pub shot: u64,
+    /// Pan speed, pixels per frame.
+    pub pan: usize,
 }
 
 impl Natural {
@@ -386,13 +388,14 @@ impl Natural {
             canvas,
             objects,
             shot: 0,
+            pan: 2,
         }
     }
 
     pub fn render(&self, i: u64, out: &mut [u8], stride: usize) {
         let (w, h) = (self.w, self.h);
         let k = i.checked_div(self.shot).unwrap_or(0) as usize;
-        let pan = (2 * i as usize + k * 389) % (self.canvas_w - w);
+        let pan = (self.pan * i as usize + k * 389) % (self.canvas_w - w);
         for y in 0..h {
             out[y * stride..y * stride + w].copy_from_slice(
                 &self.canvas[y * self.canvas_w + pan..y * self.canvas_w + pan + w],
