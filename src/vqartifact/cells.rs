@@ -21,8 +21,9 @@
 //! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
 //! begins) to the end, the cells that moved in the last frame stopped dead, while those before it
 //! kept moving, and the next frame moves them again (the following pictures are decoded against
-//! the copy). It is confirmed one frame late and reported on the next frame as stale cells. A
-//! flag counts only when it is new:
+//! the copy) while the one after does not stop them dead again (content on twos would). Cells
+//! that stopped dead after moving in the 24 frames before do not count (content on threes). It is
+//! confirmed two frames late and reported then as stale cells. A flag counts only when it is new:
 //! boxed not seen in the cell in the last two frames, fill or smear not already so in the last
 //! frame, and the cell not chronic (flagged in more than `chronic_frac` of about the last 250
 //! frames, which learns logos, pillarbox edges and other pixel-aligned graphics).
@@ -125,6 +126,11 @@ const HISTORY_MASK: u16 = (1 << (3 * HISTORY_BITS)) - 1;
 
 // Per-cell stall flag: the cell is in the stalled region of the last frame, awaiting confirmation.
 const PENDING: u8 = 1;
+/// Frames since a cell last stopped dead after moving before it votes in a stall.
+const STALL_CALM: u8 = 24;
+/// Frames after a stall that must move its cells again before it is confirmed: a stall is
+/// reported this many analysed frames after the one it happened on.
+pub const STALL_CONFIRM: usize = 2;
 
 /// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
 pub const POPPED_HOLD: u8 = 2;
@@ -205,11 +211,15 @@ pub struct Cells {
     /// stall flag (`PENDING`).
     prev_change: Vec<f32>,
     cur_change: Vec<f32>,
-    /// Per cell, this frame: +1 stopped, -1 kept moving (scratch of the stall search).
+    /// Per cell, this frame: +1 stopped, -1 kept moving, 0 did not vote (scratch of the stall
+    /// search).
     vote: Vec<i8>,
+    /// Per cell: frames since it last stopped dead after moving (saturating).
+    since_stop: Vec<u8>,
     stall: Vec<u8>,
-    /// Cells of the last frame's stall awaiting confirmation (0: none).
+    /// Cells of a stall awaiting confirmation (0: none), and the frames seen since it.
     pending: u32,
+    pending_frames: u8,
     /// Summed-area table of `new`, (cols + 1) x (rows + 1).
     sat: Vec<u32>,
     /// Frames seen since the last reset.
@@ -239,8 +249,10 @@ impl Cells {
             prev_change: vec![0.0; n],
             cur_change: vec![0.0; n],
             vote: vec![0; n],
+            since_stop: vec![0; n],
             stall: vec![0; n],
             pending: 0,
+            pending_frames: 0,
             sat: vec![0; (max_cols + 1) * (max_rows + 1)],
             frames: 0,
         }
@@ -258,6 +270,7 @@ impl Cells {
     pub fn restart(&mut self) {
         self.popped_hold.fill(0);
         self.prev_change.fill(0.0);
+        self.since_stop.fill(0);
         self.stall.fill(0);
         self.pending = 0;
         self.frames = 0;
@@ -511,44 +524,62 @@ impl Cells {
     fn stalls(&mut self, out: &mut CellFrame, p: &CellParams, cut: bool) {
         let n = self.cols * self.rows;
         let (prev, cur) = (&self.prev_change[..n], &self.cur_change[..n]);
+        // A stall in flight, confirmed after `STALL_CONFIRM` frames.
+        let mut in_flight = false;
         if self.pending > 0 {
-            let resumed = self.stall[..n]
-                .iter()
-                .zip(cur)
-                .filter(|&(&s, &c)| (s & PENDING != 0) & (c >= p.stall_moved))
-                .count() as u32;
-            if !cut && 2 * resumed >= self.pending {
-                for i in 0..n {
-                    if self.stall[i] & PENDING != 0 && self.new[i] == 0 {
-                        self.new[i] = 1;
-                        self.new_sig[i] = Signature::Stale as u8;
-                        out.new_cells += 1;
-                        out.signatures[Signature::Stale as usize] += 1;
-                        out.stalled += 1;
+            // The frame after the stall moves at least half of its cells again; in the one
+            // after, they do not nearly all (90 %) stop dead again, as content on twos does (a
+            // moving object leaving cells stops some).
+            let (mut resumed, mut held) = (0u32, 0u32);
+            for (&s, &c) in self.stall[..n].iter().zip(cur) {
+                let pending = s & PENDING != 0;
+                resumed += u32::from(pending & (c >= p.stall_moved));
+                held += u32::from(pending & (c < p.stall_frozen));
+            }
+            let moved_again = !cut
+                && if self.pending_frames == 0 {
+                    2 * resumed >= self.pending
+                } else {
+                    10 * held < 9 * self.pending
+                };
+            self.pending_frames += 1;
+            if moved_again && usize::from(self.pending_frames) < STALL_CONFIRM {
+                in_flight = true;
+            } else {
+                if moved_again {
+                    for i in 0..n {
+                        if self.stall[i] & PENDING != 0 && self.new[i] == 0 {
+                            self.new[i] = 1;
+                            self.new_sig[i] = Signature::Stale as u8;
+                            out.new_cells += 1;
+                            out.signatures[Signature::Stale as usize] += 1;
+                            out.stalled += 1;
+                        }
                     }
                 }
+                self.stall[..n].fill(0);
+                self.pending = 0;
             }
-            self.stall[..n].fill(0);
-            self.pending = 0;
-        }
-        if cut || !p.stall_moved.is_finite() {
-            return;
         }
         let (moved_min, frozen) = (p.stall_moved, p.stall_frozen);
-        // Per cell: +1 stopped, -1 kept moving, 0 did not move in the last frame.
+        // Per cell: +1 stopped, -1 kept moving, 0 did not vote: it did not move in the last
+        // frame, or it stopped dead after moving in the `STALL_CALM` frames before (content
+        // held now and then: animation on twos or threes).
         let mut stopped = 0u32;
-        for (v, (&pc, (&st, &c))) in self.vote[..n]
+        for (v, ((&pc, &c), calm)) in self.vote[..n]
             .iter_mut()
-            .zip(prev.iter().zip(self.still[..n].iter().zip(cur)))
+            .zip(prev.iter().zip(cur).zip(self.since_stop[..n].iter_mut()))
         {
             // `&`, not `&&`: no branches on this data.
-            let moved = (pc >= moved_min) & (st < 0.5);
+            let moved = pc >= moved_min;
             let still_now = c < frozen;
-            let stop = moved & still_now;
+            let votes = moved & (*calm >= STALL_CALM);
+            let stop = votes & still_now;
             stopped += u32::from(stop);
-            *v = i8::from(stop) - i8::from(moved & !still_now);
+            *v = i8::from(stop) - i8::from(votes & !still_now);
+            *calm = u8::from(!(moved & still_now)) * calm.saturating_add(1);
         }
-        if stopped < p.stall_min {
+        if in_flight || cut || !p.stall_moved.is_finite() || stopped < p.stall_min {
             return;
         }
         // The tail [start, n) maximising stopped - moving, the earliest on ties (selects, not
@@ -575,6 +606,7 @@ impl Cells {
                 *s = u8::from(v == 1) * PENDING;
             }
             self.pending = a;
+            self.pending_frames = 0;
         }
     }
 
@@ -904,22 +936,46 @@ mod tests {
         };
         let p = CellParams::default();
         let warm = |cells: &mut Cells, run: &mut dyn FnMut(&mut Cells, &[u8]) -> CellFrame| {
-            for k in 0..6 {
+            for k in 0..30 {
                 assert_eq!(run(cells, &moving(k)).new_cells, 0, "frame {k}");
             }
         };
         // Rows 5.. (80 of 160 cells) stop dead at frame 6 while the rows above move on, and
-        // move again at frame 7: confirmed at 7, the 80 cells new and stale.
+        // move again at frames 7 and 8: confirmed at 8, the 80 cells new and stale.
+        assert_eq!(STALL_CONFIRM, 2);
         let mut cells = Cells::new(w / CELL, h / CELL);
         warm(&mut cells, &mut |c, pic| run(c, pic, &p));
         let r = run(&mut cells, &hold(&moving(6), &moving(5), 5 * CELL), &p);
         assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
         let r = run(&mut cells, &moving(7), &p);
+        assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
+        let r = run(&mut cells, &moving(8), &p);
         assert_eq!(r.stalled, 80, "{r:?}");
         assert_eq!(r.signatures[Signature::Stale as usize], 80, "{r:?}");
         assert_eq!(r.bbox, Some((0, 5, 15, 9)), "{r:?}");
         // Not twice.
-        assert_eq!(run(&mut cells, &moving(8), &p).stalled, 0);
+        assert_eq!(run(&mut cells, &moving(9), &p).stalled, 0);
+
+        // Frames `frames`, rows 5.. holding the picture of frame `held(k)` when it says so:
+        // never a stall.
+        let never = |cells: &mut Cells,
+                     frames: std::ops::Range<usize>,
+                     held: &dyn Fn(usize) -> Option<usize>,
+                     run: &mut dyn FnMut(&mut Cells, &[u8]) -> CellFrame| {
+            for k in frames {
+                let pic = match held(k) {
+                    Some(j) => hold(&moving(k), &moving(j), 5 * CELL),
+                    None => moving(k),
+                };
+                let r = run(cells, &pic);
+                assert_eq!((r.stalled, r.new_cells), (0, 0), "frame {k}: {r:?}");
+            }
+        };
+        // The same tail stopping again at frame 8 (content on twos from frame 6).
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        let twos = |k: usize| k.is_multiple_of(2).then(|| k - 1);
+        never(&mut cells, 6..12, &twos, &mut |c, pic| run(c, pic, &p));
 
         // A repeated picture: everything stops, nothing before the tail moves.
         let mut cells = Cells::new(w / CELL, h / CELL);
@@ -931,15 +987,18 @@ mod tests {
         // Content that comes to rest for two frames before moving again.
         let mut cells = Cells::new(w / CELL, h / CELL);
         warm(&mut cells, &mut |c, pic| run(c, pic, &p));
-        for k in 6..10 {
-            let pic = if k < 8 {
-                hold(&moving(k), &moving(5), 5 * CELL)
-            } else {
-                moving(k)
-            };
-            let r = run(&mut cells, &pic, &p);
-            assert_eq!((r.stalled, r.new_cells), (0, 0), "frame {k}: {r:?}");
-        }
+        never(
+            &mut cells,
+            6..10,
+            &|k| (k < 8).then_some(5),
+            &mut |c, pic| run(c, pic, &p),
+        );
+
+        // Held every third frame from the start (animation on threes over a moving ground):
+        // the cells stop dead too often to vote, though each hold moves on for two frames.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        let threes = |k: usize| (k % 3 == 2).then(|| k - 1);
+        never(&mut cells, 0..40, &threes, &mut |c, pic| run(c, pic, &p));
 
         // Too few cells: 7 stopped at the end of the last row.
         let mut cells = Cells::new(w / CELL, h / CELL);
@@ -951,7 +1010,9 @@ mod tests {
                 .copy_from_slice(&last[y * w + 9 * CELL..(y + 1) * w]);
         }
         run(&mut cells, &pic, &p);
-        assert_eq!(run(&mut cells, &moving(7), &p).stalled, 0);
+        for k in 7..9 {
+            assert_eq!(run(&mut cells, &moving(k), &p).stalled, 0);
+        }
 
         // Off on blocky coding.
         let off = CellParams {
@@ -961,7 +1022,9 @@ mod tests {
         let mut cells = Cells::new(w / CELL, h / CELL);
         warm(&mut cells, &mut |c, pic| run(c, pic, &off));
         run(&mut cells, &hold(&moving(6), &moving(5), 5 * CELL), &off);
-        assert_eq!(run(&mut cells, &moving(7), &off).stalled, 0);
+        for k in 7..9 {
+            assert_eq!(run(&mut cells, &moving(k), &off).stalled, 0);
+        }
     }
 
     /// Vertical stripes on a dark ground, with grain (`noise`) or without.

@@ -11,7 +11,7 @@
 //! where a triggering cluster is in the picture, the blockiness time series, and the
 //! [`Detector`] that takes one frame's measurements through all of them to the trackers.
 
-use super::cells::{CellFrame, CellParams};
+use super::cells::{CellFrame, CellParams, STALL_CONFIRM};
 use super::events::{
     BlockinessFrame, BlockinessParams, BlockinessTracker, Compressed, CorruptionParams,
     CorruptionTracker, Events, FrameEvidence,
@@ -208,8 +208,9 @@ pub struct Detector {
     pub last_score: (f64, f64),
     /// The last frame's start on the timeline, and its end.
     prev: Option<(u64, (Times, u64))>,
-    /// The last analysed frame's start (where a stall confirmed by the next one began).
-    prev_analysed: Option<(Times, u64)>,
+    /// The starts of the last `STALL_CONFIRM` analysed frames, newest first (a stall confirmed
+    /// on this frame began on the oldest).
+    recent: [Option<(Times, u64)>; STALL_CONFIRM],
 }
 
 impl Detector {
@@ -220,7 +221,7 @@ impl Detector {
             series: Series::default(),
             last_score: (1.0, 1.0),
             prev: None,
-            prev_analysed: None,
+            recent: [None; STALL_CONFIRM],
         }
     }
 
@@ -271,11 +272,13 @@ impl Detector {
                     .triggered
                     .then(|| m.cells.bbox.map(|b| pixel_box(b, m.origin, p.cell)))
                     .flatten();
-                // A stall is confirmed one frame late: its damage began on the last frame.
+                // A stall is confirmed `STALL_CONFIRM` analysed frames late: its damage began
+                // there.
                 if m.cells.stalled > 0 {
-                    onset = self.prev_analysed;
+                    onset = self.recent[STALL_CONFIRM - 1];
                 }
-                self.prev_analysed = Some((f.times, f.t));
+                self.recent.rotate_right(1);
+                self.recent[0] = Some((f.times, f.t));
                 (m.cells, pixels, m.r8, m.r16, m.grid_x, m.grid_y)
             }
             // A frame not analysed keeps the last score.
@@ -357,7 +360,7 @@ impl Detector {
         self.blockiness.close(last_end, reason, now, &mut events);
         self.series = Series::default();
         self.prev = None;
-        self.prev_analysed = None;
+        self.recent = [None; STALL_CONFIRM];
         events
     }
 }
@@ -544,10 +547,12 @@ mod tests {
             }),
             ..timed(i)
         };
-        // Frame 40 copied; frame 41 confirms it. From frame 100 on only even frames are analysed
-        // (`frame-step`): the copy of frame 118 is confirmed by frame 120.
+        // Frame 40 copied; frame 42 confirms it (`STALL_CONFIRM` frames later). From frame 100
+        // on only even frames are analysed (`frame-step`): the copy of frame 116 is confirmed by
+        // frame 120.
+        assert_eq!(STALL_CONFIRM, 2);
         for i in 0..150u64 {
-            let f = frame(i, i < 100 || i % 2 == 0, i == 41 || i == 120);
+            let f = frame(i, i < 100 || i % 2 == 0, i == 42 || i == 120);
             for e in d.frame(&f, &p).events.iter() {
                 let start = e.start.running_time.map(|t| t / F);
                 seen.push((i, e.phase, e.start_t / F, start));
@@ -557,10 +562,10 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                (41, Start, 40, Some(40)),
-                (67, End, 40, Some(40)),
-                (120, Start, 118, Some(118)),
-                (146, End, 118, Some(118)),
+                (42, Start, 40, Some(40)),
+                (68, End, 40, Some(40)),
+                (120, Start, 116, Some(116)),
+                (146, End, 116, Some(116)),
             ]
         );
         // After a close (EOS, flush, caps change) the frame before is forgotten.
