@@ -920,10 +920,10 @@ mod tests {
         let (w, h) = (256, 160);
         let mut f = Features::new(w, h);
         let base = texture(w, h, 3);
-        // Every cell moves: its mean steps by 6 or 12 every frame. `hold` keeps the rows from
+        // Every cell moves: its mean steps by 6 or 18 every frame (period 4). `hold` keeps the rows from
         // `from_row` on at the last frame's picture.
         let moving =
-            |k: usize| -> Vec<u8> { base.iter().map(|&v| v + 6 * (k % 3) as u8).collect() };
+            |k: usize| -> Vec<u8> { base.iter().map(|&v| v + 6 * (k % 4) as u8).collect() };
         let hold = |pic: &[u8], last: &[u8], from_row: usize| -> Vec<u8> {
             let mut out = pic.to_vec();
             out[from_row * w..].copy_from_slice(&last[from_row * w..]);
@@ -980,9 +980,10 @@ mod tests {
         // A repeated picture: everything stops, nothing before the tail moves.
         let mut cells = Cells::new(w / CELL, h / CELL);
         warm(&mut cells, &mut |c, pic| run(c, pic, &p));
-        run(&mut cells, &moving(5), &p);
-        let r = run(&mut cells, &moving(6), &p);
-        assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
+        for k in [5, 6, 7, 8] {
+            let r = run(&mut cells, &moving(k), &p);
+            assert_eq!((r.stalled, r.new_cells), (0, 0), "frame {k}: {r:?}");
+        }
 
         // Content that comes to rest for two frames before moving again.
         let mut cells = Cells::new(w / CELL, h / CELL);
