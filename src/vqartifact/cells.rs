@@ -124,7 +124,7 @@ const HISTORY_BITS: u32 = 4;
 /// Three frames of history.
 const HISTORY_MASK: u16 = (1 << (3 * HISTORY_BITS)) - 1;
 
-// Per-cell stall flag: the cell is in the stalled region of the last frame, awaiting confirmation.
+// Per-cell stall flag: the cell is in the stalled region awaiting confirmation.
 const PENDING: u8 = 1;
 /// Frames since a cell last stopped dead after moving before it votes in a stall.
 const STALL_CALM: u8 = 24;
@@ -172,8 +172,8 @@ pub struct CellFrame {
     /// (0 when none did): the blocks one loss conceals appear over successive frames as the
     /// prediction chain spreads them.
     pub cluster_held: u32,
-    /// Cells of a stall of the last frame, confirmed by this one (counted as new stale cells;
-    /// their damage began on the last frame).
+    /// Cells of a stall confirmed by this frame (counted as new stale cells; their damage began
+    /// `STALL_CONFIRM` analysed frames earlier).
     pub stalled: u32,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,
@@ -207,8 +207,7 @@ pub struct Cells {
     new_sig: Vec<u8>,
     /// Per cell: frames left during which its last popping up still counts in clusters.
     popped_hold: Vec<u8>,
-    /// Per cell: the absolute change of its mean in the last frame and in this one, and its
-    /// stall flag (`PENDING`).
+    /// Per cell: the absolute change of its mean in the last frame and in this one.
     prev_change: Vec<f32>,
     cur_change: Vec<f32>,
     /// Per cell, this frame: +1 stopped, -1 kept moving, 0 did not vote (scratch of the stall
@@ -216,6 +215,7 @@ pub struct Cells {
     vote: Vec<i8>,
     /// Per cell: frames since it last stopped dead after moving (saturating).
     since_stop: Vec<u8>,
+    /// Per cell: `PENDING` when in the stall awaiting confirmation.
     stall: Vec<u8>,
     /// Cells of a stall awaiting confirmation (0: none), and the frames seen since it.
     pending: u32,
@@ -513,14 +513,16 @@ impl Cells {
         out
     }
 
-    /// Confirms the last frame's stall (at least half of its cells moved again) and marks its
-    /// cells new and stale; looks for a stall in this frame. A stall is the tail of the picture
-    /// in raster order from the cell that best separates stopped cells after it from moving
-    /// ones: at least `stall_min` stopped cells, 70 % of the moved cells after it stopped and
-    /// 70 % of those before it kept moving, and as many of those as a quarter of the stopped
-    /// ones at least (a repeated picture stops everything; a local copy leaves the rest moving).
-    /// A cell *moved* when it changed by `stall_moved` in the last frame and does not usually
-    /// stay still. Runs apart from the per-cell loop, in passes the compiler can vectorise.
+    /// Follows the stall in flight: the frame after it must move at least half of its cells
+    /// again, the next must not stop 90 % of them dead again; then its cells are marked new and
+    /// stale. Otherwise looks for a stall in this frame: the tail of the picture in raster order
+    /// from the cell that best separates stopped cells after it from moving ones, with at least
+    /// `stall_min` stopped cells, 70 % of the voters after it stopped and 70 % of those before it
+    /// kept moving, at least `stall_min` of those and a quarter as many as the stopped ones (a
+    /// repeated picture stops everything; a local copy leaves the rest moving). A cell votes
+    /// when it changed by `stall_moved` in the last frame and has not stopped dead after moving
+    /// in the `STALL_CALM` frames before. Runs apart from the per-cell loop, in passes the
+    /// compiler can vectorise.
     fn stalls(&mut self, out: &mut CellFrame, p: &CellParams, cut: bool) {
         let n = self.cols * self.rows;
         let (prev, cur) = (&self.prev_change[..n], &self.cur_change[..n]);
@@ -920,8 +922,8 @@ mod tests {
         let (w, h) = (256, 160);
         let mut f = Features::new(w, h);
         let base = texture(w, h, 3);
-        // Every cell moves: its mean steps by 6 or 18 every frame (period 4). `hold` keeps the rows from
-        // `from_row` on at the last frame's picture.
+        // Every cell moves: its mean steps by 6 or 18 every frame (period 4). `hold` keeps the
+        // rows from `from_row` on at the last frame's picture.
         let moving =
             |k: usize| -> Vec<u8> { base.iter().map(|&v| v + 6 * (k % 4) as u8).collect() };
         let hold = |pic: &[u8], last: &[u8], from_row: usize| -> Vec<u8> {

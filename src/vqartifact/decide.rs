@@ -526,11 +526,11 @@ mod tests {
     }
 
     #[test]
-    fn a_copied_slice_starts_on_the_frame_before_its_confirmation() {
+    fn a_copied_slice_starts_on_the_copied_frame() {
         let (mut d, p) = detector(0);
         let mut seen = Vec::new();
-        // Frame `i`, analysed or not; `copied`: it confirms the last analysed frame's copied
-        // slice (its cells counted there).
+        // Frame `i`, analysed or not; `copied`: it confirms the copied slice of the analysed
+        // frame `STALL_CONFIRM` before it (its cells counted there).
         let frame = |i: u64, analysed: bool, copied: bool| Frame {
             pixels: analysed.then_some(Pixels {
                 cells: CellFrame {

@@ -31,14 +31,15 @@
  * content (concealment from the old picture), or, within a shot on such clean coding, when it
  * is part of a *copied slice*: from some cell in raster order (where a slice's damage begins) to
  * the end, at least 8 cells that moved (mean change of 3 or more) in the last frame stopped dead
- * (under 0.25) while at least as many before it kept moving (70 % of each side; a repeated
- * picture stops everything and is no copied slice), the next frame moves half of them again and
- * the one after does not stop 90 % of them dead again (content on twos does): a decoder concealing
- * the slice by copying the last picture. Cells that stopped dead after moving in the 24 frames
- * before do not count (content on threes, for instance). It is confirmed two frames late and the
- * event starts on the copied frame. Only new flags count: not seen in the cell in the
- * previous frame(s), and not in a *chronic* cell (flagged in more than `chronic-fraction` of about
- * the last 250 frames: logos, pillarbox edges, tickers, screen content). A frame triggers when at
+ * (under 0.25) while at least 8 before it, and a quarter as many, kept moving (70 % of each
+ * side; a repeated picture stops everything and is no copied slice), the next frame moves half
+ * of them again and the one after does not stop 90 % of them dead again (content on twos does):
+ * a decoder concealing the slice by copying the last picture. Cells that stopped dead after
+ * moving in the 24 frames before do not count (content on threes, for instance). It is confirmed
+ * two frames late and the event starts on the copied frame. Only new flags count: not seen in the
+ * cell in the previous frame(s), and not in a *chronic* cell (flagged in more than
+ * `chronic-fraction` of about the last 250 frames: logos, pillarbox edges, tickers, screen
+ * content). A frame triggers when at
  * least `cluster-min` new cells lie within `cluster-radius` cells of one (twice as many at a scene
  * cut, see `scenecut-threshold`) and their count exceeds by 2 the 95th percentile of the channel's
  * own recent frames over `baseline-window` (learnt from the first second on; frames of events older
