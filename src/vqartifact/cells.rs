@@ -15,8 +15,9 @@
 //! constant at a concealment colour (green: luma below the black level of limited-range video, as
 //! all-zero YUV renders; grey: mid-level) while a neighbour is textured; *smear* when its rows (or
 //! columns) repeat exactly while it has structure the other way (rows copied down, streaks), it
-//! had texture in the copy direction in the last frame (outside a hard cut) and a neighbour along
-//! the copy direction is smeared too; *stale* when, at a hard cut, a textured
+//! had texture in the copy direction in the last frame (at a hard cut, where the last frame says
+//! nothing, it lies in a run of such cells two picture rows long in raster order: a slice's tail)
+//! and a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
 //! cell that usually changes keeps its content (concealment copied the previous picture). Within
 //! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
 //! begins) to the end, the cells that moved in the last frame stopped dead, while those before it
@@ -210,7 +211,8 @@ pub struct Cells {
     /// Per cell: the absolute change of its mean in the last frame and in this one.
     prev_change: Vec<f32>,
     cur_change: Vec<f32>,
-    /// Per cell, this frame: +1 stopped, -1 kept moving, 0 did not vote (scratch of the stall
+    /// Per cell, this frame: +1 stopped, -1 still changing, -2 kept moving, 0 did not vote
+    /// (scratch of the stall
     /// search).
     vote: Vec<i8>,
     /// Per cell: frames since it last stopped dead after moving (saturating).
@@ -355,7 +357,8 @@ impl Cells {
                 // Damage copies a line over structure the cell had: within a shot, a new smear
                 // must have lost detail in the copy direction since the last frame (a codec's
                 // quantisation or directional prediction only keeps flat what was already flat).
-                // At a hard cut the last frame says nothing about this one.
+                // At a hard cut the last frame says nothing about this one (the smear must then
+                // cover a slice's tail, below).
                 let lost_detail = cut
                     || (rows_copied && self.prev_v[i] >= p.smear_min)
                     || (cols_copied && self.prev_h[i] >= p.smear_min);
@@ -490,6 +493,25 @@ impl Cells {
                 let contrast = runs
                     && (found.contains(&Some(true))
                         || (!lost && found.iter().all(Option::is_none)));
+                // At a hard cut a new shot's straight edges and streaks (a pillar, a defocused
+                // light) repeat line after line as a copy does; concealment copies over the
+                // whole tail of a slice. So the three picture rows' worth of cells that start (or
+                // end) at the cell in raster order must be 80 % without structure along the copy
+                // direction (the first rows of a concealment blend what lies around), and a
+                // quarter of them copied lines themselves.
+                let tail = !cut || {
+                    let span = (3 * cols).min(n);
+                    let window = |a: usize| {
+                        let (mut bare, mut copied) = (0, 0);
+                        for j in a..a + span {
+                            bare += usize::from(along_step(j, d).0 <= p.flat_max);
+                            copied += usize::from(along(j));
+                        }
+                        5 * bare >= 4 * span && 4 * copied >= span
+                    };
+                    window(i.min(n - span)) || window((i + 1).saturating_sub(span))
+                };
+                let contrast = contrast && tail;
                 if !contrast {
                     self.new[i] = 0;
                     out.new_cells -= 1;
@@ -518,8 +540,9 @@ impl Cells {
     /// stale. Otherwise looks for a stall in this frame: the tail of the picture in raster order
     /// from the cell that best separates stopped cells after it from moving ones, with at least
     /// `stall_min` stopped cells, 70 % of the voters after it stopped and 70 % of those before it
-    /// kept moving, at least `stall_min` of those and a quarter as many as the stopped ones (a
-    /// repeated picture stops everything; a local copy leaves the rest moving). A cell votes
+    /// still changing, at least `stall_min` of those and a quarter as many as the stopped ones
+    /// moving on (by `stall_moved` again). A repeated picture stops everything, but for what its
+    /// encoder refines a little; a local copy leaves the rest moving as it moved. A cell votes
     /// when it changed by `stall_moved` in the last frame and has not stopped dead after moving
     /// in the `STALL_CALM` frames before. Runs apart from the per-cell loop, in passes the
     /// compiler can vectorise.
@@ -564,9 +587,10 @@ impl Cells {
             }
         }
         let (moved_min, frozen) = (p.stall_moved, p.stall_frozen);
-        // Per cell: +1 stopped, -1 kept moving, 0 did not vote: it did not move in the last
-        // frame, or it stopped dead after moving in the `STALL_CALM` frames before (content
-        // held now and then: animation on twos or threes).
+        // Per cell: +1 stopped, -2 kept moving (by `stall_moved` again), -1 still changing but
+        // by less (an encoder refining a repeated picture), 0 did not vote: it did not move in
+        // the last frame, or it stopped dead after moving in the `STALL_CALM` frames before
+        // (content held now and then: animation on twos or threes).
         let mut stopped = 0u32;
         for (v, ((&pc, &c), calm)) in self.vote[..n]
             .iter_mut()
@@ -578,7 +602,7 @@ impl Cells {
             let votes = moved & (*calm >= STALL_CALM);
             let stop = votes & still_now;
             stopped += u32::from(stop);
-            *v = i8::from(stop) - i8::from(votes & !still_now);
+            *v = i8::from(stop) - i8::from(votes & !still_now) - i8::from(votes & (c >= moved_min));
             *calm = u8::from(!(moved & still_now)) * calm.saturating_add(1);
         }
         if in_flight || cut || !p.stall_moved.is_finite() || stopped < p.stall_min {
@@ -588,21 +612,21 @@ impl Cells {
         // branches: the best changes on every cell of a run of ties).
         let (mut sum, mut best, mut start) = (0i32, i32::MIN, n);
         for (i, &v) in self.vote[..n].iter().enumerate().rev() {
-            sum += i32::from(v);
+            sum += i32::from(v.signum());
             let better = sum >= best;
             best = if better { sum } else { best };
             start = if better { i } else { start };
         }
         let count = |votes: &[i8], want: i8| votes.iter().filter(|&&v| v == want).count() as u32;
-        let (a, b) = (
-            count(&self.vote[start..n], 1),
-            count(&self.vote[start..n], -1),
-        );
-        let (c, d) = (count(&self.vote[..start], -1), stopped - a);
+        let tail = &self.vote[start..n];
+        let (a, b) = (count(tail, 1), count(tail, -1) + count(tail, -2));
+        let head = &self.vote[..start];
+        // Before the tail: kept moving, still changing by less, stopped.
+        let (c, e, d) = (count(head, -2), count(head, -1), stopped - a);
         if a >= p.stall_min
             && 10 * a >= 7 * (a + b)
             && c >= p.stall_min.max(a.div_ceil(4))
-            && 10 * c >= 7 * (c + d)
+            && 10 * (c + e) >= 7 * (c + e + d)
         {
             for (s, &v) in self.stall[start..n].iter_mut().zip(&self.vote[start..n]) {
                 *s = u8::from(v == 1) * PENDING;
@@ -987,6 +1011,19 @@ mod tests {
             assert_eq!((r.stalled, r.new_cells), (0, 0), "frame {k}: {r:?}");
         }
 
+        // A repeated picture that its encoder refined a little above row 5 (every other pixel
+        // one code value up: those cells still change, by 0.5, but none moves on).
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        warm(&mut cells, &mut |c, pic| run(c, pic, &p));
+        let mut refined = moving(5);
+        for v in refined[..5 * CELL * w].iter_mut().step_by(2) {
+            *v += 1;
+        }
+        for pic in [refined, moving(7), moving(8), moving(9)] {
+            let r = run(&mut cells, &pic, &p);
+            assert_eq!((r.stalled, r.new_cells), (0, 0), "{r:?}");
+        }
+
         // Content that comes to rest for two frames before moving again.
         let mut cells = Cells::new(w / CELL, h / CELL);
         warm(&mut cells, &mut |c, pic| run(c, pic, &p));
@@ -1081,5 +1118,47 @@ mod tests {
             let r = analyse(&mut cells, &mut f, &stripes(w, h, k, false), w, h);
             assert_eq!(r.new_cells, 0, "{r:?}");
         }
+    }
+
+    #[test]
+    fn smear_at_a_cut_is_a_slice_tail_of_copied_lines() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        // Shot A, then a cut to shot B (another texture, brighter: every cell changes).
+        let a = texture(w, h, 1);
+        let b: Vec<u8> = texture(w, h, 7).iter().map(|v| v + 60).collect();
+        let mut cut_to = |pic: &[u8]| {
+            let mut cells = Cells::new(w / CELL, h / CELL);
+            for _ in 0..3 {
+                analyse(&mut cells, &mut f, &a, w, h);
+            }
+            let r = analyse(&mut cells, &mut f, pic, w, h);
+            assert!(r.cell_mafd > CellParams::default().scenecut, "{r:?}");
+            r.signatures[Signature::Smear as usize]
+        };
+        // Shot B concealed from row 64 to the end by copying row 63 down: smear.
+        let mut tail = b.clone();
+        for y in 64..h {
+            tail.copy_within(63 * w..64 * w, y * w);
+        }
+        assert!(cut_to(&tail) >= 8);
+        // Shot B with two streaks (every row the same, 64 rows tall) among its own detail.
+        let mut streaks = b.clone();
+        for y in 32..96 {
+            for x in (48..96).chain(160..208) {
+                streaks[y * w + x] = (120.0 + 60.0 * (x as f32 / 5.0).sin()) as u8;
+            }
+        }
+        assert_eq!(cut_to(&streaks), 0);
+        // A dark, flat shot under a textured top with one lit pillar: the rows around it are
+        // bare too, but a slice's tail would be copied lines, not flat ground.
+        let mut pillar = vec![24u8; w * h];
+        pillar[..32 * w].copy_from_slice(&b[..32 * w]);
+        for y in 48..112 {
+            for x in 112..128 {
+                pillar[y * w + x] = (120.0 + 60.0 * (x as f32 / 3.0).sin()) as u8;
+            }
+        }
+        assert_eq!(cut_to(&pillar), 0);
     }
 }

@@ -27,12 +27,15 @@
  * at a concealment colour (green: luma below the black level, as all-zero YUV renders; grey:
  * mid-level) next to a textured cell; *smear* when its rows (or columns) repeat exactly while it
  * has structure the other way and the cell below or above (beside) is smeared too (rows copied
- * down, streaks); *stale* when, at a hard cut, a textured cell that usually changes kept its
+ * down, streaks; at a hard cut, where a new shot's straight edges repeat row after row too, only
+ * in a slice's tail: the three picture rows' worth of cells from or to it in raster order are
+ * 80 % without structure along the copy direction and a quarter of them copied lines); *stale* when, at a hard cut, a textured cell that usually changes kept its
  * content (concealment from the old picture), or, within a shot on such clean coding, when it
  * is part of a *copied slice*: from some cell in raster order (where a slice's damage begins) to
  * the end, at least 8 cells that moved (mean change of 3 or more) in the last frame stopped dead
- * (under 0.25) while at least 8 before it, and a quarter as many, kept moving (70 % of each
- * side; a repeated picture stops everything and is no copied slice), the next frame moves half
+ * (under 0.25) while 70 % of those before it still changed and at least 8 of them, and a quarter
+ * as many as stopped, moved by 3 again (70 % of the voters after it stopped; a repeated picture
+ * stops everything, but for what its encoder refines a little, and is no copied slice), the next frame moves half
  * of them again and the one after does not stop 90 % of them dead again (content on twos does):
  * a decoder concealing the slice by copying the last picture. Cells that stopped dead after
  * moving in the 24 frames before do not count (content on threes, for instance). It is confirmed
