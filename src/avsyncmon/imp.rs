@@ -1407,6 +1407,7 @@ impl AvSyncMon {
                         .field("available", e.result.is_ok())
                         .field("psr", e.psr)
                         .field("z-score", e.z)
+                        .field("chance", e.chance)
                         .field("window", e.window)
                         .field("final", e.last)
                         .build();
