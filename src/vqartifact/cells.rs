@@ -16,7 +16,8 @@
 //! all-zero YUV renders; grey: mid-level) while a neighbour is textured; *smear* when its rows (or
 //! columns) repeat exactly while it has structure the other way (rows copied down, streaks), it
 //! had texture in the copy direction in the last frame (at a hard cut, where the last frame says
-//! nothing, it lies in a run of such cells two picture rows long in raster order: a slice's tail)
+//! nothing, it lies in a slice's tail: of the three picture rows' worth of cells from or to it in
+//! raster order, 80 % have no structure along the copy direction and a quarter are copied lines)
 //! and a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
 //! cell that usually changes keeps its content (concealment copied the previous picture). Within
 //! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
@@ -212,8 +213,7 @@ pub struct Cells {
     prev_change: Vec<f32>,
     cur_change: Vec<f32>,
     /// Per cell, this frame: +1 stopped, -1 still changing, -2 kept moving, 0 did not vote
-    /// (scratch of the stall
-    /// search).
+    /// (scratch of the stall search).
     vote: Vec<i8>,
     /// Per cell: frames since it last stopped dead after moving (saturating).
     since_stop: Vec<u8>,
