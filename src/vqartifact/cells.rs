@@ -17,7 +17,8 @@
 //! columns) repeat exactly while it has structure the other way (rows copied down, streaks), it
 //! had texture in the copy direction in the last frame (at a hard cut, where the last frame says
 //! nothing, it lies in a slice's tail: of the three picture rows' worth of cells from or to it in
-//! raster order, 80 % have no structure along the copy direction and a quarter are copied lines)
+//! raster order, or fewer at the picture's end or start but at least one row, 80 % have no
+//! structure along the copy direction and a quarter are copied lines)
 //! and a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
 //! cell that usually changes keeps its content (concealment copied the previous picture). Within
 //! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
@@ -495,21 +496,23 @@ impl Cells {
                         || (!lost && found.iter().all(Option::is_none)));
                 // At a hard cut a new shot's straight edges and streaks (a pillar, a defocused
                 // light) repeat line after line as a copy does; concealment copies over the
-                // whole tail of a slice. So the three picture rows' worth of cells that start (or
-                // end) at the cell in raster order must be 80 % without structure along the copy
-                // direction (the first rows of a concealment blend what lies around), and a
-                // quarter of them copied lines themselves.
+                // whole tail of a slice. So the cells from the cell on in raster order, or up to
+                // it, three picture rows' worth (less at the picture's end or start, but at least
+                // one row), must be 80 % without structure along the copy direction (the first
+                // rows of a concealment blend what lies around), and a quarter of them copied
+                // lines themselves.
                 let tail = !cut || {
-                    let span = (3 * cols).min(n);
-                    let window = |a: usize| {
+                    let window = |a: usize, b: usize| {
                         let (mut bare, mut copied) = (0, 0);
-                        for j in a..a + span {
+                        for j in a..b {
                             bare += usize::from(along_step(j, d).0 <= p.flat_max);
                             copied += usize::from(along(j));
                         }
-                        5 * bare >= 4 * span && 4 * copied >= span
+                        let len = b - a;
+                        len >= cols && 5 * bare >= 4 * len && 4 * copied >= len
                     };
-                    window(i.min(n - span)) || window((i + 1).saturating_sub(span))
+                    window(i, (i + 3 * cols).min(n))
+                        || window((i + 1).saturating_sub(3 * cols), i + 1)
                 };
                 let contrast = contrast && tail;
                 if !contrast {
@@ -1142,6 +1145,12 @@ mod tests {
             tail.copy_within(63 * w..64 * w, y * w);
         }
         assert!(cut_to(&tail) >= 8);
+        // The same from row 128 only: a slice's tail of two rows of cells at the bottom.
+        let mut short = b.clone();
+        for y in 128..h {
+            short.copy_within(127 * w..128 * w, y * w);
+        }
+        assert!(cut_to(&short) >= 8);
         // Shot B with two streaks (every row the same, 64 rows tall) among its own detail.
         let mut streaks = b.clone();
         for y in 32..96 {
@@ -1150,6 +1159,15 @@ mod tests {
             }
         }
         assert_eq!(cut_to(&streaks), 0);
+        // A streak in the last two columns of cells, down to the picture's end: the cells from
+        // it to the end are few and all streak, but less than a row is no slice's tail.
+        let mut corner = b.clone();
+        for y in 96..h {
+            for x in 224..256 {
+                corner[y * w + x] = (120.0 + 60.0 * (x as f32 / 5.0).sin()) as u8;
+            }
+        }
+        assert_eq!(cut_to(&corner), 0);
         // A dark, flat shot under a textured top with one lit pillar: the rows around it are
         // bare too, but a slice's tail would be copied lines, not flat ground.
         let mut pillar = vec![24u8; w * h];

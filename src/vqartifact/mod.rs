@@ -28,9 +28,10 @@
  * mid-level) next to a textured cell; *smear* when its rows (or columns) repeat exactly while it
  * has structure the other way and the cell below or above (beside) is smeared too (rows copied
  * down, streaks; at a hard cut, where a new shot's straight edges repeat row after row too, only
- * in a slice's tail: the three picture rows' worth of cells from or to it in raster order are
- * 80 % without structure along the copy direction and a quarter of them copied lines); *stale* when, at a hard cut, a textured cell that usually changes kept its
- * content (concealment from the old picture), or, within a shot on such clean coding, when it
+ * in a slice's tail: the three picture rows' worth of cells from or to it in raster order,
+ * fewer at the picture's end or start but at least one row, are 80 % without structure along
+ * the copy direction and a quarter of them copied lines); *stale* when, at a hard cut, a
+ * textured cell that usually changes kept its content (concealment from the old picture), or, within a shot on such clean coding, when it
  * is part of a *copied slice*: from some cell in raster order (where a slice's damage begins) to
  * the end, at least 8 cells that moved (mean change of 3 or more) in the last frame stopped dead
  * (under 0.25) while 70 % of those before it still changed and at least 8 of them, and a quarter
