@@ -31,16 +31,17 @@
  * in a slice's tail: the three picture rows' worth of cells from or to it in raster order,
  * fewer at the picture's end or start but at least one row, are 80 % without structure along
  * the copy direction and a quarter of them copied lines); *stale* when, at a hard cut, a
- * textured cell that usually changes kept its content (concealment from the old picture), or, within a shot on such clean coding, when it
- * is part of a *copied slice*: from some cell in raster order (where a slice's damage begins) to
- * the end, at least 8 cells that moved (mean change of 3 or more) in the last frame stopped dead
- * (under 0.25) while 70 % of those before it still changed and at least 8 of them, and a quarter
- * as many as stopped, moved by 3 again (70 % of the voters after it stopped; a repeated picture
- * stops everything, but for what its encoder refines a little, and is no copied slice), the next frame moves half
- * of them again and the one after does not stop 90 % of them dead again (content on twos does):
- * a decoder concealing the slice by copying the last picture. Cells that stopped dead after
- * moving in the 24 frames before do not count (content on threes, for instance). It is confirmed
- * two frames late and the event starts on the copied frame. Only new flags count: not seen in the
+ * textured cell that usually changes kept its content (concealment from the old picture), or,
+ * within a shot on such clean coding, when it is part of a *copied slice*: from some cell in raster
+ * order (where a slice's damage begins) to the end, at least 8 cells that moved (mean change of 3
+ * or more) in the last frame stopped dead (under 0.25) while 70 % of those before it still changed
+ * and at least 8 of them, and a quarter as many as stopped, moved by 3 again (70 % of the voters
+ * after it stopped; a repeated picture stops everything, but for what its encoder refines a little,
+ * and is no copied slice), the next frame moves half of them again and the one after does not stop
+ * 90 % of them dead again (content on twos does): a decoder concealing the slice by copying the
+ * last picture. Cells that stopped dead after moving in the 24 frames before do not count (content
+ * on threes, for instance). It is confirmed two frames late and the event starts on the copied
+ * frame. Only new flags count: not seen in the
  * cell in the previous frame(s), and not in a *chronic* cell (flagged in more than
  * `chronic-fraction` of about the last 250 frames: logos, pillarbox edges, tickers, screen
  * content). A frame triggers when at
