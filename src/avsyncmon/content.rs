@@ -180,6 +180,9 @@ pub struct Correlator {
     next_estimate: Option<u64>,
     lags: Vec<f64>,
     surrogate: Vec<f64>,
+    /// The window's deviations from their means, video and audio (scratch of `estimate`).
+    dv: Vec<f64>,
+    da: Vec<f64>,
     pub estimates: u64,
     pub available: u64,
 }
@@ -199,6 +202,8 @@ impl Correlator {
             next_estimate: None,
             lags: Vec::with_capacity(1024),
             surrogate: Vec::with_capacity(1024),
+            dv: Vec::with_capacity(RING / 2),
+            da: Vec::with_capacity(RING / 2 + 512),
             estimates: 0,
             available: 0,
         }
@@ -321,15 +326,19 @@ impl Correlator {
             return est;
         }
         let norm = w as f64 * sv * sa;
-        xcorr(
-            &self.video,
-            &self.audio,
-            (start, end),
-            0,
-            l,
-            (mv, ma),
-            &mut self.lags,
-        );
+        // Deviations from the means, 0 where a hop is missing (it adds nothing to a sum): the
+        // video window, and the audio it meets at every lag.
+        self.dv.clear();
+        self.dv
+            .extend((start..end).map(|h| self.video.get(h).map_or(0.0, |v| v as f64 - mv)));
+        self.da.clear();
+        self.da.extend((0..w + 2 * l).map(|k| {
+            (start + k)
+                .checked_sub(l)
+                .and_then(|h| self.audio.get(h))
+                .map_or(0.0, |a| a as f64 - ma)
+        }));
+        xcorr(&self.dv, &self.da, 0, &mut self.lags);
         for v in &mut self.lags {
             *v /= norm;
         }
@@ -365,16 +374,8 @@ impl Correlator {
         // alignment does, and no better than at the shifted ones.
         let mut chance = 0f64;
         for k in 1..SURROGATES as u64 {
-            let shift = k * w / SURROGATES as u64;
-            xcorr(
-                &self.video,
-                &self.audio,
-                (start, end),
-                shift,
-                l,
-                (mv, ma),
-                &mut self.surrogate,
-            );
+            let shift = (k * w / SURROGATES as u64) as usize;
+            xcorr(&self.dv, &self.da, shift, &mut self.surrogate);
             let (_, sv) = argmax(&self.surrogate);
             chance = chance.max(sv / norm);
         }
@@ -414,30 +415,22 @@ impl Correlator {
     }
 }
 
-/// Unnormalised cross-covariance of `video` hops `span`, shifted circularly by `shift` hops
-/// within the span, with `audio` at lags of +/- `l` hops into `out`, around the means
-/// `(video, audio)`.
-fn xcorr(
-    video: &Series,
-    audio: &Series,
-    span: (u64, u64),
-    shift: u64,
-    l: u64,
-    means: (f64, f64),
-    out: &mut Vec<f64>,
-) {
-    let (start, end) = span;
-    let w = end - start;
+/// Unnormalised cross-covariance into `out`, one entry per lag from -l to +l hops: the video
+/// deviations `dv` (a window of w hops), shifted circularly by `shift` hops within it, against
+/// the audio deviations `da` (the w + 2 l hops from l before the window to l after it); `dv` is
+/// never empty.
+fn xcorr(dv: &[f64], da: &[f64], shift: usize, out: &mut Vec<f64>) {
+    let w = dv.len();
+    let (head, tail) = dv.split_at(shift % w);
     out.clear();
-    for lag in -(l as i64)..=(l as i64) {
-        let mut acc = 0f64;
-        for h in start..end {
-            let hv = start + (h - start + shift) % w;
-            let (Some(v), Some(a)) = (video.get(hv), audio.get((h as i64 + lag) as u64)) else {
-                continue;
-            };
-            acc += (v as f64 - means.0) * (a as f64 - means.1);
-        }
+    for a in da.windows(w) {
+        // Hop k of the window meets video hop (k + shift) mod w.
+        let (first, second) = a.split_at(tail.len());
+        let acc = tail
+            .iter()
+            .zip(first)
+            .chain(head.iter().zip(second))
+            .fold(0f64, |acc, (v, a)| acc + v * a);
         out.push(acc);
     }
 }
