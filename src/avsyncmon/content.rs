@@ -397,8 +397,7 @@ impl Correlator {
             0.0
         };
         let lag = peak_i as f64 - l as f64 + frac;
-        let clear = 0.5 * ((est.psr - 1.0) / 2.0).clamp(0.0, 1.0)
-            + 0.5 * ((est.z - 3.0) / 5.0).clamp(0.0, 1.0);
+        let clear = clearness(est.psr, est.z);
         // Full at twice the best chance peak (which is below the peak here).
         let above_chance = if chance > 0.0 {
             (peak / chance - 1.0).clamp(0.0, 1.0)
@@ -433,6 +432,12 @@ fn xcorr(dv: &[f64], da: &[f64], shift: usize, out: &mut Vec<f64>) {
             .fold(0f64, |acc, (v, a)| acc + v * a);
         out.push(acc);
     }
+}
+
+/// How clearly a peak stands out of its own correlation, 0..1: half from its peak-to-sidelobe
+/// ratio (full at 3), half from its z-score (full at 8).
+fn clearness(psr: f64, z: f64) -> f64 {
+    0.5 * ((psr - 1.0) / 2.0).clamp(0.0, 1.0) + 0.5 * ((z - 3.0) / 5.0).clamp(0.0, 1.0)
 }
 
 /// Index and value of the largest entry (the last of equals); `lags` is never empty.
@@ -540,9 +545,7 @@ mod tests {
                 below += usize::from(e.result == Err("no peak above chance"));
                 let Ok(v) = e.result else { continue };
                 assert!(v.confidence > 0.0 && e.chance > 0.0, "{e:?}");
-                let clear = 0.5 * ((e.psr - 1.0) / 2.0).clamp(0.0, 1.0)
-                    + 0.5 * ((e.z - 3.0) / 5.0).clamp(0.0, 1.0);
-                clear_max = clear_max.max(clear);
+                clear_max = clear_max.max(clearness(e.psr, e.z));
                 conf.push(v.confidence);
             }
         }

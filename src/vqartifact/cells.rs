@@ -18,9 +18,9 @@
 //! had texture in the copy direction in the last frame (at a hard cut, where the last frame says
 //! nothing, it lies in a slice's tail: of the three picture rows' worth of cells from or to it in
 //! raster order, or fewer at the picture's end or start but at least one row, 80 % have no
-//! structure along the copy direction and a quarter are copied lines)
-//! and a neighbour along the copy direction is smeared too; *stale* when, at a hard cut, a textured
-//! cell that usually changes keeps its content (concealment copied the previous picture). Within
+//! structure along the copy direction and a quarter are copied lines) and a neighbour along the
+//! copy direction is smeared too; *stale* when, at a hard cut, a textured cell that usually
+//! changes keeps its content (concealment copied the previous picture). Within
 //! a shot the same copy is a *stall*: from some cell in raster order (where a slice's damage
 //! begins) to the end, the cells that moved in the last frame stopped dead, while those before it
 //! kept moving, and the next frame moves them again (the following pictures are decoded against
