@@ -61,6 +61,9 @@ pub struct TransportFrame {
     /// The frame is predicted from a damaged one: a tracked error came before it and its
     /// stream's recovery point has not.
     pub propagated: bool,
+    /// What the frame's picture is to the prediction chain of the encoded stream upstream, once
+    /// that stream has shown a recovery point ([`Pictures::take`]).
+    pub picture: Option<Picture>,
 }
 
 /// Marks waiting for the frame they decode to, and the damage propagating from the last error.
@@ -162,20 +165,26 @@ const MAX_ELSEWHERE: usize = 32;
 /// True when buffers pushed on `src` reach `sink`: walks upstream from `sink` through peers and
 /// internal links (ghost pads, queues, decoders, multiqueue pairs).
 pub fn feeds(src: &gst::Pad, sink: &gst::Pad) -> bool {
-    let mut todo = vec![sink.clone()];
+    upstream(sink, |pad| pad == src).is_some()
+}
+
+/// The nearest pad upstream of `sink` (through peers and internal links, breadth first) for
+/// which `wanted` holds.
+fn upstream(sink: &gst::Pad, mut wanted: impl FnMut(&gst::Pad) -> bool) -> Option<gst::Pad> {
+    let mut todo = VecDeque::from([sink.clone()]);
     let mut walked = 0;
-    while let Some(pad) = todo.pop() {
+    while let Some(pad) = todo.pop_front() {
         walked += 1;
         if walked > MAX_WALK {
-            return false;
+            return None;
         }
         let Some(peer) = pad.peer() else { continue };
-        if peer == *src {
-            return true;
+        if wanted(&peer) {
+            return Some(peer);
         }
         todo.extend(peer.iterate_internal_links().into_iter().flatten());
     }
-    false
+    None
 }
 
 struct Watched {
@@ -216,47 +225,122 @@ pub enum Picture {
     NonReference,
 }
 
-/// The picture of an access unit (Annex B byte stream, or an MPEG-2 video elementary stream),
-/// from its first slice's header: H.264 IDR or I (SI) slices, H.265 IRAP pictures and MPEG-2 I
-/// pictures are recovery points; H.264 `nal_ref_idc` 0, H.265 sub-layer non-reference types
-/// and MPEG-2 B pictures are not references.
-pub fn picture(codec: Codec, data: &[u8]) -> Option<Picture> {
-    let mut i = 0;
-    while i + 4 < data.len() {
-        if data[i] != 0 || data[i + 1] != 0 || data[i + 2] != 1 {
-            i += 1;
-            continue;
-        }
-        let unit = &data[i + 3..];
-        match codec {
-            Codec::H264 => match unit[0] & 0x1f {
-                5 => return Some(Picture::Recovery),
-                1 if h264_intra_slice(&unit[1..]) => return Some(Picture::Recovery),
-                1 if unit[0] & 0x60 == 0 => return Some(Picture::NonReference),
-                1 => return Some(Picture::Reference),
-                _ => (),
-            },
-            Codec::H265 => match (unit[0] >> 1) & 0x3f {
-                16..=21 => return Some(Picture::Recovery),
-                t @ 0..=14 if t % 2 == 0 => return Some(Picture::NonReference),
-                0..=14 => return Some(Picture::Reference),
-                _ => (),
-            },
-            Codec::Mpeg2 => {
-                // picture_start_code: 10 bits temporal_reference, then picture_coding_type.
-                if unit[0] == 0 && unit.len() >= 3 {
-                    return match (unit[2] >> 3) & 0x07 {
-                        1 => Some(Picture::Recovery),
-                        2 => Some(Picture::Reference),
-                        3 => Some(Picture::NonReference),
-                        _ => None,
-                    };
-                }
-            }
-        }
-        i += 3;
+/// How an access unit carries its NAL units: after start codes (H.264/H.265 byte-stream, and
+/// MPEG-2 video always), or each after its length in this many bytes (the `avc`/`avc3` and
+/// `hvc1`/`hev1` stream formats MP4 holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    StartCodes,
+    Length(usize),
+}
+
+/// An encoded video stream whose pictures can be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    pub codec: Codec,
+    pub framing: Framing,
+}
+
+impl Stream {
+    pub fn from_caps(caps: &gst::CapsRef) -> Option<Stream> {
+        let codec = Codec::from_caps(caps)?;
+        let s = caps.structure(0)?;
+        let length_prefixed = codec != Codec::Mpeg2
+            && matches!(
+                s.get::<&str>("stream-format"),
+                Ok("avc" | "avc3" | "hvc1" | "hev1")
+            );
+        let framing = if length_prefixed {
+            // lengthSizeMinusOne: the low bits of byte 4 of an AVCDecoderConfigurationRecord,
+            // of byte 21 of an HEVCDecoderConfigurationRecord.
+            let at = if codec == Codec::H264 { 4 } else { 21 };
+            let size = s
+                .get::<gst::Buffer>("codec_data")
+                .ok()
+                .and_then(|b| {
+                    b.map_readable()
+                        .ok()?
+                        .get(at)
+                        .map(|v| usize::from(v & 3) + 1)
+                })
+                .unwrap_or(4);
+            Framing::Length(size)
+        } else {
+            Framing::StartCodes
+        };
+        Some(Stream { codec, framing })
     }
-    None
+}
+
+/// The picture of an access unit, from its first slice's header: H.264 IDR or I (SI) slices,
+/// H.265 IRAP pictures and MPEG-2 I pictures are recovery points; H.264 `nal_ref_idc` 0, H.265
+/// sub-layer non-reference types and MPEG-2 B pictures are not references.
+pub fn picture(stream: Stream, data: &[u8]) -> Option<Picture> {
+    match stream.framing {
+        Framing::StartCodes => {
+            let mut i = 0;
+            while i + 4 < data.len() {
+                if data[i] != 0 || data[i + 1] != 0 || data[i + 2] != 1 {
+                    i += 1;
+                    continue;
+                }
+                if let Some(p) = unit_picture(stream.codec, &data[i + 3..]) {
+                    return Some(p);
+                }
+                i += 3;
+            }
+            None
+        }
+        Framing::Length(size) => {
+            let mut i = 0;
+            while i + size < data.len() {
+                let len = data[i..i + size]
+                    .iter()
+                    .fold(0usize, |n, &b| (n << 8) | usize::from(b));
+                let start = i + size;
+                let end = start.saturating_add(len).min(data.len());
+                if len > 0
+                    && let Some(p) = unit_picture(stream.codec, &data[start..end])
+                {
+                    return Some(p);
+                }
+                if len == 0 {
+                    return None;
+                }
+                i = end;
+            }
+            None
+        }
+    }
+}
+
+/// The picture a NAL unit (or MPEG-2 start code's payload) says the access unit is, if it is a
+/// slice (a picture header).
+fn unit_picture(codec: Codec, unit: &[u8]) -> Option<Picture> {
+    let &first = unit.first()?;
+    match codec {
+        Codec::H264 => match first & 0x1f {
+            5 => Some(Picture::Recovery),
+            1 if h264_intra_slice(&unit[1..]) => Some(Picture::Recovery),
+            1 if first & 0x60 == 0 => Some(Picture::NonReference),
+            1 => Some(Picture::Reference),
+            _ => None,
+        },
+        Codec::H265 => match (first >> 1) & 0x3f {
+            16..=21 => Some(Picture::Recovery),
+            t @ 0..=14 if t % 2 == 0 => Some(Picture::NonReference),
+            0..=14 => Some(Picture::Reference),
+            _ => None,
+        },
+        // picture_start_code: 10 bits temporal_reference, then picture_coding_type.
+        Codec::Mpeg2 if first == 0 && unit.len() >= 3 => match (unit[2] >> 3) & 0x07 {
+            1 => Some(Picture::Recovery),
+            2 => Some(Picture::Reference),
+            3 => Some(Picture::NonReference),
+            _ => None,
+        },
+        Codec::Mpeg2 => None,
+    }
 }
 
 /// Access units a stream must have shown, all of them references, before a loss is taken to
@@ -300,6 +384,70 @@ impl Chain {
     }
 }
 
+/// Pictures an encoded stream carried, waiting for the frames they decode to.
+pub const MAX_PICTURES: usize = 512;
+
+/// What each frame is to the prediction chain of the encoded stream feeding the element, read
+/// where the stream is still encoded (a parser's output) and matched to the decoded frames by
+/// running time. GStreamer-free; preallocated and bounded.
+#[derive(Debug)]
+pub struct Pictures {
+    /// (running time, picture), in the order the stream carried them (decode order).
+    waiting: VecDeque<(u64, Picture)>,
+    /// A picture decodable on its own has been read since the stream was first read (or last
+    /// forgotten): from then on, how far damage propagates is known.
+    recovery_seen: bool,
+    /// Pictures dropped because too many were waiting (the oldest go first).
+    pub overflowed: u64,
+}
+
+impl Default for Pictures {
+    fn default() -> Self {
+        Pictures {
+            waiting: VecDeque::with_capacity(MAX_PICTURES),
+            recovery_seen: false,
+            overflowed: 0,
+        }
+    }
+}
+
+impl Pictures {
+    pub fn push(&mut self, at: u64, pic: Picture) {
+        if self.waiting.len() == MAX_PICTURES {
+            self.waiting.pop_front();
+            self.overflowed += 1;
+        }
+        self.recovery_seen |= pic == Picture::Recovery;
+        self.waiting.push_back((at, pic));
+    }
+
+    /// The picture of the frame `[start, until)` in running time, once the stream has shown a
+    /// recovery point; None when unknown. Frames arrive in presentation order, so pictures
+    /// timed before the frame are past (their frames were shown, or dropped) and are forgotten;
+    /// later ones wait.
+    pub fn take(&mut self, start: u64, until: u64) -> Option<Picture> {
+        let mut found = None;
+        self.waiting.retain(|&(at, pic)| {
+            if at >= start && at < until && found.is_none() {
+                found = Some(pic);
+            }
+            at >= until
+        });
+        found.filter(|_| self.recovery_seen)
+    }
+
+    pub fn clear(&mut self) {
+        self.waiting.clear();
+        self.recovery_seen = false;
+    }
+
+    /// Pictures waiting for their frames.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+}
+
 /// Whether an H.264 slice header (after the NAL header byte) is of an I or SI slice:
 /// `first_mb_in_slice` and `slice_type`, both unsigned Exp-Golomb.
 fn h264_intra_slice(header: &[u8]) -> bool {
@@ -324,6 +472,12 @@ fn h264_intra_slice(header: &[u8]) -> bool {
     ue().is_some() && ue().is_some_and(|t| matches!(t % 5, 2 | 4))
 }
 
+/// The encoded stream upstream whose pictures are read.
+struct Followed {
+    pad: glib::WeakRef<gst::Pad>,
+    probe: Option<gst::PadProbeId>,
+}
+
 #[derive(Default)]
 struct Inner {
     upstream: Vec<Watched>,
@@ -331,6 +485,8 @@ struct Inner {
     marks: Marks,
     /// Continuity errors reported for pads that feed the element.
     errors: u64,
+    followed: Option<Followed>,
+    pictures: Pictures,
 }
 
 struct Shared {
@@ -339,17 +495,18 @@ struct Shared {
 }
 
 /// Listens to the bus of the pipeline that holds an element for continuity errors of the
-/// streams that feed its sink pad. Dropping it stops listening and removes its pad probes.
+/// streams that feed its sink pad, and reads the pictures of the encoded stream that feeds it.
+/// Dropping it stops listening and removes its pad probes.
 pub struct Watch {
-    bus: gst::Bus,
-    handler: Option<glib::SignalHandlerId>,
+    bus: Option<(gst::Bus, glib::SignalHandlerId)>,
     shared: Arc<Shared>,
 }
 
 impl Watch {
-    /// Watches the bus of the outermost bin holding `element`, for errors that reach `sink`.
-    /// None when the element is in no bin with a bus (a harness, say).
-    pub fn new(element: &gst::Element, sink: &gst::Pad) -> Option<Watch> {
+    /// A watch for what reaches `sink`; with `errors`, it listens to the bus of the outermost
+    /// bin holding `element` for continuity errors. None when the element is in no bin (a
+    /// harness, say: nothing is upstream but the test).
+    pub fn new(element: &gst::Element, sink: &gst::Pad, errors: bool) -> Option<Watch> {
         let mut top: gst::Object = element.clone().upcast();
         while let Some(parent) = top.parent() {
             top = parent;
@@ -357,33 +514,111 @@ impl Watch {
         if top == *element.upcast_ref::<gst::Object>() {
             return None;
         }
-        let bus = top.downcast_ref::<gst::Element>()?.bus()?;
         let shared = Arc::new(Shared {
             sink: sink.downgrade(),
             inner: Mutex::new(Inner::default()),
         });
-        bus.enable_sync_message_emission();
-        let weak = Arc::downgrade(&shared);
-        let handler = bus.connect_sync_message(Some("warning"), move |_, msg| {
-            if let Some(shared) = weak.upgrade() {
-                on_warning(&shared, msg);
+        let bus = match top.downcast_ref::<gst::Element>().and_then(|e| e.bus()) {
+            Some(bus) if errors => {
+                bus.enable_sync_message_emission();
+                let weak = Arc::downgrade(&shared);
+                let handler = bus.connect_sync_message(Some("warning"), move |_, msg| {
+                    if let Some(shared) = weak.upgrade() {
+                        on_warning(&shared, msg);
+                    }
+                });
+                Some((bus, handler))
             }
+            _ => None,
+        };
+        Some(Watch { bus, shared })
+    }
+
+    /// Reads the pictures of the nearest encoded stream upstream (H.264, H.265 or MPEG-2
+    /// video, usually a parser's output) from now on, if it is not read already. Call it when
+    /// the sink's caps arrive: the decoder upstream is linked then.
+    pub fn follow_pictures(&self) {
+        let Some(sink) = self.shared.sink.upgrade() else {
+            return;
+        };
+        // Walked without the lock: the path may cross elements that are busy.
+        let found = upstream(&sink, |pad| {
+            pad.current_caps()
+                .is_some_and(|c| Stream::from_caps(&c).is_some())
         });
-        Some(Watch {
-            bus,
-            handler: Some(handler),
-            shared,
-        })
+        let mut inner = self.shared.inner.lock().unwrap();
+        let current = inner.followed.as_ref().and_then(|f| f.pad.upgrade());
+        if current == found {
+            return;
+        }
+        if let Some(old) = inner.followed.take()
+            && let (Some(pad), Some(probe)) = (old.pad.upgrade(), old.probe)
+        {
+            pad.remove_probe(probe);
+        }
+        inner.pictures.clear();
+        let Some(pad) = found else { return };
+        let Some(stream) = pad.current_caps().and_then(|c| Stream::from_caps(&c)) else {
+            return;
+        };
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        // Streaming thread only; a mutex because probes must be Sync. New caps may change the
+        // framing (or end it: another codec).
+        let stream = Mutex::new(Some(stream));
+        let probe = pad.add_probe(
+            gst::PadProbeType::BUFFER
+                | gst::PadProbeType::BUFFER_LIST
+                | gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |pad, info| {
+                let record = |buf: &gst::BufferRef| {
+                    let s = *stream.lock().unwrap();
+                    if let Some(pic) = s.and_then(|s| read_picture(s, buf))
+                        && let Some(at) = pad_running_time(pad, buf)
+                        && let Some(shared) = weak.upgrade()
+                    {
+                        shared
+                            .inner
+                            .lock()
+                            .unwrap()
+                            .pictures
+                            .push(at.nseconds(), pic);
+                    }
+                };
+                match &info.data {
+                    Some(gst::PadProbeData::Buffer(b)) => record(b),
+                    Some(gst::PadProbeData::BufferList(l)) => l.iter().for_each(record),
+                    Some(gst::PadProbeData::Event(e)) => {
+                        if let gst::EventView::Caps(c) = e.view() {
+                            *stream.lock().unwrap() = Stream::from_caps(c.caps());
+                        }
+                    }
+                    _ => (),
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+        inner.followed = Some(Followed {
+            pad: pad.downgrade(),
+            probe,
+        });
     }
 
     /// Takes the marks of a frame `[start, until)` in running time (see [`Marks::take`]).
+    /// With it, the frame's picture, when the stream upstream is read (see [`Pictures::take`]).
     pub fn take(&self, start: Option<u64>, until: Option<u64>) -> TransportFrame {
-        self.shared.inner.lock().unwrap().marks.take(start, until)
+        let mut inner = self.shared.inner.lock().unwrap();
+        let mut out = inner.marks.take(start, until);
+        if let (Some(start), Some(until)) = (start, until) {
+            out.picture = inner.pictures.take(start, until);
+        }
+        out
     }
 
-    /// Forgets waiting marks (flush: what they pointed at is gone).
+    /// Forgets waiting marks and pictures (flush: what they pointed at is gone).
     pub fn clear(&self) {
-        self.shared.inner.lock().unwrap().marks.clear();
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.marks.clear();
+        inner.pictures.clear();
     }
 
     /// Continuity errors of the streams feeding the element, and marks lost to overflow.
@@ -395,13 +630,19 @@ impl Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        if let Some(h) = self.handler.take() {
-            self.bus.disconnect(h);
-            self.bus.disable_sync_message_emission();
+        if let Some((bus, handler)) = self.bus.take() {
+            bus.disconnect(handler);
+            bus.disable_sync_message_emission();
         }
         let mut inner = self.shared.inner.lock().unwrap();
-        for w in inner.upstream.drain(..) {
-            if let (Some(pad), Some(probe)) = (w.pad.upgrade(), w.probe) {
+        let followed = inner.followed.take().map(|f| (f.pad, f.probe));
+        for (pad, probe) in inner
+            .upstream
+            .drain(..)
+            .map(|w| (w.pad, w.probe))
+            .chain(followed)
+        {
+            if let (Some(pad), Some(probe)) = (pad.upgrade(), probe) {
                 pad.remove_probe(probe);
             }
         }
@@ -462,18 +703,14 @@ fn on_warning(shared: &Arc<Shared>, msg: &gst::MessageRef) {
         let weak: Weak<Shared> = Arc::downgrade(shared);
         // Streaming thread only; a mutex because probes must be Sync.
         let chain = Mutex::new(Chain::default());
-        let codec = pad.current_caps().and_then(|c| Codec::from_caps(&c));
+        let stream = pad.current_caps().and_then(|c| Stream::from_caps(&c));
         pad.add_probe(
             gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
             move |pad, info| {
                 let Some(buf) = first_timed(info) else {
                     return gst::PadProbeReturn::Ok;
                 };
-                let pic = codec.and_then(|c| {
-                    buf.map_readable()
-                        .ok()
-                        .and_then(|m| picture(c, &m[..m.len().min(PARSED)]))
-                });
+                let pic = stream.and_then(|s| read_picture(s, buf));
                 let damaged = pending.swap(false, Ordering::AcqRel);
                 let mark = chain.lock().unwrap().unit(
                     damaged,
@@ -494,6 +731,12 @@ fn on_warning(shared: &Arc<Shared>, msg: &gst::MessageRef) {
         probe,
         pending,
     });
+}
+
+/// The picture of an access unit, from its first bytes (parameter sets and SEI come first).
+fn read_picture(stream: Stream, buf: &gst::BufferRef) -> Option<Picture> {
+    let map = buf.map_readable().ok()?;
+    picture(stream, &map[..map.len().min(PARSED)])
 }
 
 /// The first buffer of a push that has a timestamp.
@@ -524,7 +767,11 @@ mod tests {
     }
 
     fn frame(errors: u32, propagated: bool) -> TransportFrame {
-        TransportFrame { errors, propagated }
+        TransportFrame {
+            errors,
+            propagated,
+            picture: None,
+        }
     }
 
     #[test]
@@ -602,12 +849,19 @@ mod tests {
         assert_eq!(m.take(Some(0), Some(6)).errors, 1);
     }
 
+    fn start_codes(codec: Codec) -> Stream {
+        Stream {
+            codec,
+            framing: Framing::StartCodes,
+        }
+    }
+
     #[test]
     fn pictures() {
         use Picture::*;
         // H.264: IDR after an SPS; non-IDR slices with slice_type 7 (I) or 5 (P): ue(0) = 1,
         // ue(7) = 0001000, ue(5) = 00110; nal_ref_idc 0 (0x01) is a non-reference.
-        let h264 = |d: &[u8]| picture(Codec::H264, d);
+        let h264 = |d: &[u8]| picture(start_codes(Codec::H264), d);
         assert_eq!(
             h264(&[0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x65, 0x88]),
             Some(Recovery)
@@ -617,7 +871,7 @@ mod tests {
         assert_eq!(h264(&[0, 0, 1, 0x01, 0b1001_1000, 0]), Some(NonReference));
         assert_eq!(h264(&[0, 0, 1, 0x41]), None);
         // H.265: CRA (21) after a VPS (32); TRAIL_R (1), TRAIL_N (0).
-        let h265 = |d: &[u8]| picture(Codec::H265, d);
+        let h265 = |d: &[u8]| picture(start_codes(Codec::H265), d);
         assert_eq!(
             h265(&[0, 0, 1, 0x40, 1, 0, 0, 1, 0x2a, 1, 0]),
             Some(Recovery)
@@ -625,7 +879,7 @@ mod tests {
         assert_eq!(h265(&[0, 0, 1, 0x02, 1, 0, 0]), Some(Reference));
         assert_eq!(h265(&[0, 0, 1, 0x00, 1, 0, 0]), Some(NonReference));
         // MPEG-2: picture headers with coding type 1 (I), 2 (P) and 3 (B).
-        let mpeg2 = |d: &[u8]| picture(Codec::Mpeg2, d);
+        let mpeg2 = |d: &[u8]| picture(start_codes(Codec::Mpeg2), d);
         assert_eq!(mpeg2(&[0, 0, 1, 0, 0x00, 0x0f, 0xff, 0]), Some(Recovery));
         assert_eq!(mpeg2(&[0, 0, 1, 0, 0x00, 0x17, 0xff, 0]), Some(Reference));
         assert_eq!(
@@ -633,6 +887,68 @@ mod tests {
             Some(NonReference)
         );
         assert_eq!(mpeg2(&[]), None);
+        // Length-prefixed (avc, 4 and 2 bytes): an access unit delimiter (type 9), then a P
+        // slice; an SEI that claims more bytes than there are hides nothing after it.
+        let avc = |size, d: &[u8]| {
+            picture(
+                Stream {
+                    codec: Codec::H264,
+                    framing: Framing::Length(size),
+                },
+                d,
+            )
+        };
+        assert_eq!(
+            avc(4, &[0, 0, 0, 2, 0x09, 0x10, 0, 0, 0, 2, 0x41, 0b1001_1000]),
+            Some(Reference)
+        );
+        assert_eq!(
+            avc(2, &[0, 2, 0x09, 0x10, 0, 2, 0x01, 0b1001_1000]),
+            Some(NonReference)
+        );
+        assert_eq!(avc(4, &[0, 0, 0, 3, 0x65, 0x88, 0x80]), Some(Recovery));
+        assert_eq!(
+            avc(4, &[0, 0, 0, 99, 0x06, 5, 0, 0, 0, 2, 0x65, 0x88]),
+            None
+        );
+        assert_eq!(avc(4, &[0, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88]), None);
+        // Start codes inside length-prefixed data are payload, not units.
+        assert_eq!(avc(4, &[0, 0, 0, 5, 0x06, 0, 0, 1, 0x65]), None);
+    }
+
+    #[test]
+    fn pictures_are_matched_to_their_frames() {
+        use Picture::*;
+        let mut p = Pictures::default();
+        // Decode order I0 P3 B1 B2 (frames of 40): nothing is known before a recovery point.
+        p.push(120, Reference);
+        assert_eq!(p.take(120, 160), None);
+        p.push(200, Recovery);
+        p.push(320, Reference);
+        p.push(240, NonReference);
+        p.push(280, Reference);
+        assert_eq!(p.take(200, 240), Some(Recovery));
+        assert_eq!(p.take(240, 280), Some(NonReference));
+        assert_eq!(p.take(280, 320), Some(Reference));
+        assert_eq!(p.take(320, 360), Some(Reference));
+        assert_eq!(p.waiting(), 0);
+        // A frame without a picture (timestamps changed on the way) is not known; pictures
+        // before a frame are past (the decoder dropped theirs).
+        p.push(400, Reference);
+        p.push(440, Reference);
+        assert_eq!(p.take(360, 400), None);
+        assert_eq!(p.waiting(), 2);
+        assert_eq!(p.take(441, 481), None);
+        assert_eq!(p.waiting(), 0);
+        // Bounded; a flush forgets everything, the recovery point seen too.
+        for i in 0..MAX_PICTURES as u64 + 3 {
+            p.push(1_000 + i, Reference);
+        }
+        assert_eq!((p.waiting(), p.overflowed), (MAX_PICTURES, 3));
+        assert_eq!(p.take(1_003, 1_004), Some(Reference));
+        p.clear();
+        p.push(5_000, Reference);
+        assert_eq!(p.take(5_000, 5_040), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use gstvqmon::avsyncmon::cues::{BeepDetector, BeepParams, VisualProbe};
 use gstvqmon::luma::LumaLayout;
 use gstvqmon::regions::Regions;
+use gstvqmon::transport::{Codec, Framing, Stream, picture};
 use gstvqmon::vqartifact::features::Features;
 use gstvqmon::vqfreeze::stillness::{Stillness, measure_plane_u8};
 use gstvqmon::vqinject::schedule;
@@ -150,6 +151,35 @@ proptest! {
             if let Some(beep) = d.push(x, x.abs(), (0, 0)) {
                 prop_assert!(beep.onset <= i as u64);
             }
+        }
+    }
+}
+
+proptest! {
+    /// The picture reader sees whatever an upstream parser pushes, damaged streams included:
+    /// any bytes, in any framing of any codec, give a picture type or none, never a panic; and
+    /// an IDR slice after a delimiter is read with every prefix length.
+    #[test]
+    fn pictures_of_any_bytes(
+        data in prop::collection::vec(any::<u8>(), 0..300),
+        codec in 0usize..3,
+        framing in 0usize..5,
+    ) {
+        let codec = [Codec::H264, Codec::H265, Codec::Mpeg2][codec];
+        let framing = match framing {
+            0 => Framing::StartCodes,
+            n => Framing::Length(n),
+        };
+        let stream = Stream { codec, framing };
+        let _ = picture(stream, &data);
+        if let (Codec::H264, Framing::Length(size)) = (codec, framing) {
+            // An AUD whose length prefix is right, then an IDR slice.
+            let mut unit = vec![0u8; size - 1];
+            unit.push(2);
+            unit.extend([0x09, 0x10]);
+            unit.extend(std::iter::repeat_n(0u8, size - 1));
+            unit.extend([2, 0x65, 0x88]);
+            prop_assert_eq!(picture(stream, &unit), Some(gstvqmon::transport::Picture::Recovery));
         }
     }
 }

@@ -76,20 +76,86 @@ fn corrupted_h264_at_cuts_and_keyframes() {
             assert_eq!(evidence_u64(d, "mb-row-last"), (y + h - 1) / 16);
             assert!(evidence_u64(d, "peak-cells") >= 4);
         }
-        // Every event ends, after its start, with the hangover elapsed or at EOS.
+        // The damage propagates along the prediction chain: once the stream has shown a
+        // keyframe, every event lasts to the next one (where the damage really ends), and ends
+        // on it without waiting for the hangover; before, it keeps its pixel extent and ends
+        // after the hangover. At EOS, all end.
+        let keyframes: Vec<u64> = (0..run.enc.units.len())
+            .filter(|&i| {
+                !run.enc.units[i]
+                    .flags()
+                    .contains(gst::BufferFlags::DELTA_UNIT)
+            })
+            .map(|i| i as u64)
+            .collect();
+        let total_frames = run.enc.units.len() as u64;
+        let mut carried = 0;
         for (s, e) in intervals(&run.bad_log.defects, "corruption") {
             let (a, b) = (ns(s.start.running_time), ns(e.end.unwrap().running_time));
-            assert!(b > a);
+            let (first, end) = ((a - pts0) / FRAME, (b - pts0) / FRAME);
+            assert!(end > first);
             let reason = e.end_reason.unwrap();
-            assert!(
-                reason == EndReason::Eos || ns(e.detected_running_time) >= b + SECOND - FRAME,
+            let detected = ns(e.detected_running_time);
+            if first < keyframes[1] {
+                assert_eq!(reason, EndReason::Recovered, "{e:?}");
+                assert!(detected >= b + SECOND - FRAME, "{e:?}");
+                continue;
+            }
+            let next = keyframes.iter().copied().find(|&k| k > first);
+            match next {
+                Some(k) => {
+                    assert_eq!(
+                        (end, reason, detected),
+                        (k, EndReason::Recovered, b),
+                        "{e:?}"
+                    );
+                    assert!(run.truth[k as usize - 1].visible(), "{first}..{k}");
+                    carried += 1;
+                }
+                None => assert_eq!((end, reason), (total_frames, EndReason::Eos), "{e:?}"),
+            }
+            assert_eq!(
+                evidence_u64(e, "propagated-frames") + evidence_u64(e, "pixel-frames"),
+                evidence_u64(e, "frames"),
                 "{e:?}"
             );
         }
+        assert!(carried >= 2, "seed {}", case.seed);
         total.add(&s);
     }
     assert_eq!(total.bursts, 6);
     assert_eq!(total.onset_errors.iter().map(|e| e.abs()).max(), Some(0));
+}
+
+/// The pictures of the stream are read in the length-prefixed units MP4 holds (`avc`) as in a
+/// byte-stream: the same damage gives the same events, carried to the same keyframes.
+#[test]
+fn damage_is_carried_in_avc_streams_too() {
+    let case = h264::corpus()
+        .into_iter()
+        .find(|c| c.name == "cuts")
+        .unwrap();
+    let run = h264::run_case(&case, "vqartifact");
+    let units = h264::damaged(&run.enc, &case.damage);
+    let (_, avc_log) = h264::decode_as(&run.enc, &units, "avc", "vqartifact");
+    let spans = |log: &BusLog| -> Vec<(u64, u64, u64)> {
+        intervals(&log.defects, "corruption")
+            .iter()
+            .map(|(s, e)| {
+                (
+                    ns(s.start.pts),
+                    ns(e.end.unwrap().pts),
+                    evidence_u64(e, "propagated-frames"),
+                )
+            })
+            .collect()
+    };
+    let byte_stream = spans(&run.bad_log);
+    assert!(
+        byte_stream.iter().filter(|s| s.2 > 0).count() >= 2,
+        "{byte_stream:?}"
+    );
+    assert_eq!(spans(&avc_log), byte_stream);
 }
 
 /// Damage to P-frames inside a shot: FFmpeg's concealment hides the onset (objects displaced by a

@@ -304,6 +304,7 @@ impl Detector {
             onset,
             transport: f.transport.errors,
             propagated: f.transport.propagated,
+            picture: f.transport.picture,
             startup: f.startup,
             blockiness: score,
             analysed: f.pixels.is_some(),

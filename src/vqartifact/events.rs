@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::cells::{CellFrame, SIGNATURES, Signature};
 use crate::event::{DefectEvent, EventBuf, Times};
 use crate::message::{EndReason, Phase};
+use crate::transport::{MAX_PROPAGATION, Picture};
 
 /// Running distribution of the new-cell count of frames outside corruption events, over a
 /// window of frames: its 95th percentile is what the channel's own content produces.
@@ -87,6 +88,8 @@ pub struct CorruptionParams {
     pub use_decoder_flags: bool,
     pub use_lost_frames: bool,
     pub use_transport_errors: bool,
+    /// Carry damage seen in the pixels to the stream's next recovery point.
+    pub propagate_damage: bool,
     pub update_interval: u64,
 }
 
@@ -114,6 +117,9 @@ pub struct FrameEvidence {
     /// The frame is predicted from a frame damaged by a transport error, before the stream's
     /// recovery point.
     pub propagated: bool,
+    /// What this frame's picture is to the prediction chain of the encoded stream upstream, when
+    /// that is known.
+    pub picture: Option<Picture>,
     /// No unflagged frame has been seen since the stream started.
     pub startup: bool,
     pub blockiness: f64,
@@ -131,6 +137,9 @@ pub struct CorruptionEvidence {
     /// reference), and the errors fused into the event.
     pub transport_frames: u64,
     pub transport_errors: u64,
+    /// Frames without evidence of their own, predicted from a picture the pixels showed damaged
+    /// (up to the stream's next recovery point).
+    pub carried_frames: u64,
     pub frames: u64,
     pub peak_cells: u32,
     pub sum_cells: u64,
@@ -225,12 +234,15 @@ struct OpenCorruption {
     ev: CorruptionEvidence,
 }
 
-/// The events of one frame: at most one per tracker (a start, an update or an end).
+/// The events of one frame: a start, an update or an end per tracker, or an end and a start.
 pub type Events = EventBuf<Event, 4>;
 
 pub struct CorruptionTracker {
     ids: Arc<AtomicU64>,
     open: Option<OpenCorruption>,
+    /// Timeline position of the damaged picture whose damage the frames after it inherit,
+    /// until the stream's next recovery point.
+    carrying: Option<u64>,
     pub baseline: Baseline,
     /// Timeline position of the first frame the baseline learnt from.
     learning_since: Option<u64>,
@@ -243,6 +255,7 @@ impl CorruptionTracker {
         CorruptionTracker {
             ids,
             open: None,
+            carrying: None,
             baseline: Baseline::new(baseline_frames),
             learning_since: None,
             events_total: 0,
@@ -302,7 +315,27 @@ impl CorruptionTracker {
         } else {
             (0, false)
         };
-        let evidence = pixels || decoder || lost > 0 || transport > 0 || propagated;
+        // Damage the pixels show in a stream whose prediction chain is read propagates to the
+        // frames predicted from it, until a picture decodable on its own (damage on a picture
+        // nothing is predicted from ends with it, but cannot be told from damage inherited from
+        // a reference shown after it, and is carried all the same). That recovery point ends
+        // the event there: the stream is known clean again, and damage on or after it is new.
+        if f.picture == Some(Picture::Recovery)
+            && self.carrying.take().is_some()
+            && let Some(o) = self.open.take()
+        {
+            out.push(self.end(o, f.now, EndReason::Recovered));
+        }
+        if let Some(since) = self.carrying
+            && f.t >= since + MAX_PROPAGATION
+        {
+            self.carrying = None;
+        }
+        if pixels && p.propagate_damage && f.picture.is_some() {
+            self.carrying.get_or_insert(f.t);
+        }
+        let carried = !pixels && self.carrying.is_some();
+        let evidence = pixels || decoder || lost > 0 || transport > 0 || propagated || carried;
         // The baseline learns from frames outside events, and from events that last: a state
         // that persists (a channel compressed this hard) is the channel's normal.
         if f.analysed && self.open.is_none_or(|o| f.t >= o.start_t + LEARN_AFTER) {
@@ -322,7 +355,7 @@ impl CorruptionTracker {
         // the demuxer discarded the unit it damaged (a lost frame, already counted) and the
         // frame it lands on is whole.
         if transport > 0
-            && !(pixels || decoder || lost > 0 || propagated)
+            && !(pixels || decoder || lost > 0 || propagated || carried)
             && let Some(o) = self.open.as_mut()
             && f.t < o.last_end_t + p.hangover
         {
@@ -366,6 +399,7 @@ impl CorruptionTracker {
         ev.lost_frames += lost;
         ev.transport_frames += u64::from(transport > 0 || propagated);
         ev.transport_errors += u64::from(transport);
+        ev.carried_frames += u64::from(carried);
         ev.peak_blockiness = ev.peak_blockiness.max(f.blockiness);
         if let Some(b) = f.pixels {
             ev.pixel_frames += 1;
@@ -424,6 +458,7 @@ impl CorruptionTracker {
 
     /// Ends the open event (EOS, flush, caps change, stop).
     pub fn close(&mut self, reason: EndReason, now: Option<u64>, out: &mut Events) {
+        self.carrying = None;
         if let Some(o) = self.open.take() {
             out.push(self.end(o, now, reason));
         }
@@ -449,6 +484,7 @@ pub(crate) const TEST_CORRUPTION: CorruptionParams = CorruptionParams {
     use_decoder_flags: true,
     use_lost_frames: true,
     use_transport_errors: true,
+    propagate_damage: true,
     update_interval: 0,
 };
 #[cfg(test)]
@@ -794,12 +830,7 @@ mod tests {
                     propagated,
                     ..Default::default()
                 };
-                let mut out = Events::default();
-                tr.push(&f, &p, &mut out);
-                for e in out.iter().filter(|e| e.phase == Phase::End) {
-                    let EventEvidence::Corruption(c) = e.evidence else {
-                        unreachable!()
-                    };
+                for (e, c) in ended(tr, &f, &p) {
                     ends.push((
                         e.start_t / F,
                         e.duration.unwrap() / F,
@@ -822,5 +853,88 @@ mod tests {
             ends,
             [(10, 1, "decoder+transport", 1), (120, 30, "transport", 1)]
         );
+    }
+
+    /// Pushes one frame; the corruption events it ended, with their evidence.
+    fn ended(
+        tr: &mut CorruptionTracker,
+        f: &FrameEvidence,
+        p: &CorruptionParams,
+    ) -> Vec<(Event, CorruptionEvidence)> {
+        let mut out = Events::default();
+        tr.push(f, p, &mut out);
+        out.iter()
+            .filter(|e| e.phase == Phase::End)
+            .map(|e| match e.evidence {
+                EventEvidence::Corruption(c) => (*e, c),
+                EventEvidence::Blockiness(_) => unreachable!(),
+            })
+            .collect()
+    }
+
+    /// Pixel damage in a stream whose pictures are read lasts to the next recovery point: the
+    /// frames in between are carried (a recovery picture with damage of its own starts anew);
+    /// without pictures, or with propagation off, the event keeps its pixel extent.
+    #[test]
+    fn pixel_damage_is_carried_to_the_recovery_point() {
+        const F: u64 = 40_000_000;
+        let run = |p: CorruptionParams, known: bool, pixels_at: &[u64], recovery_every: u64| {
+            let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
+            let mut ends = Vec::new();
+            for i in 0..400u64 {
+                let picture = known.then_some(if i % recovery_every == 0 {
+                    Picture::Recovery
+                } else if i % 2 == 0 {
+                    Picture::Reference
+                } else {
+                    Picture::NonReference
+                });
+                let f = FrameEvidence {
+                    t: i * F,
+                    duration: F,
+                    analysed: true,
+                    now: Some(i * F),
+                    pixels: pixels_at.contains(&i).then_some((0, 0, 16, 16)),
+                    picture,
+                    ..Default::default()
+                };
+                for (e, c) in ended(&mut tr, &f, &p) {
+                    ends.push((
+                        e.start_t / F,
+                        e.duration.unwrap() / F,
+                        e.detected.unwrap() / F,
+                        c.pixel_frames,
+                        c.carried_frames,
+                    ));
+                }
+            }
+            ends
+        };
+        let p = TEST_CORRUPTION;
+        // Recovery points every 50 frames. Damage at 60 (a reference) is carried to 100, where
+        // the event ends at once; at 110 (within the hangover of 100) is a new event, carried
+        // to 150; at 181 (a non-reference) to 200; on the recovery picture 200 itself, a new
+        // event to 250, with more pixel evidence at 215.
+        let damage = [60, 110, 181, 200, 215];
+        assert_eq!(
+            run(p, true, &damage, 50),
+            [
+                (60, 40, 100, 1, 39),
+                (110, 40, 150, 1, 39),
+                (181, 19, 200, 1, 18),
+                (200, 50, 250, 2, 48)
+            ]
+        );
+        // Unknown pictures, or propagation off: one frame each, ended by the hangover (1 s = 25
+        // frames), merged within it.
+        let pixel_extent = [(60, 1, 86, 1, 0), (110, 1, 136, 1, 0), (181, 35, 241, 3, 0)];
+        assert_eq!(run(p, false, &damage, 50), pixel_extent);
+        let off = CorruptionParams {
+            propagate_damage: false,
+            ..p
+        };
+        assert_eq!(run(off, true, &damage, 50), pixel_extent);
+        // No recovery point in reach: carried for MAX_PROPAGATION (10 s = 250 frames).
+        assert_eq!(run(p, true, &[60], 1_000), [(60, 250, 335, 1, 249)]);
     }
 }

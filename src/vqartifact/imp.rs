@@ -57,6 +57,7 @@ struct Settings {
     use_decoder_flags: bool,
     use_lost_frames: bool,
     use_transport_errors: bool,
+    propagate_damage: bool,
     blockiness_warning: f64,
     blockiness_alarm: f64,
     blockiness_min_duration: u64,
@@ -87,6 +88,7 @@ impl Default for Settings {
             use_decoder_flags: true,
             use_lost_frames: true,
             use_transport_errors: true,
+            propagate_damage: true,
             blockiness_warning: 1.3,
             blockiness_alarm: 1.5,
             blockiness_min_duration: 2 * SECOND,
@@ -122,6 +124,7 @@ impl Settings {
             use_decoder_flags: self.use_decoder_flags,
             use_lost_frames: self.use_lost_frames,
             use_transport_errors: self.use_transport_errors,
+            propagate_damage: self.propagate_damage,
             update_interval: self.update_interval,
         }
     }
@@ -539,6 +542,12 @@ impl ObjectImpl for VqArtifact {
                     .default_value(d.use_transport_errors)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecBoolean::builder("propagate-damage")
+                    .nick("Propagate damage")
+                    .blurb("Keep a corruption event open from a frame with pixel evidence to the next picture decodable on its own (IDR or I picture) of the encoded stream upstream (H.264, H.265 or MPEG-2 video, read at the parser's output), at most 10 s: the frames in between are predicted from the damaged one")
+                    .default_value(d.propagate_damage)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecDouble::builder("blockiness-warning")
                     .nick("Blockiness warning")
                     .blurb("Grid ratio (1 = no visible grid) held for blockiness-min-duration that opens a blockiness warning")
@@ -654,6 +663,7 @@ impl ObjectImpl for VqArtifact {
             "use-decoder-flags" => set!(use_decoder_flags, bool),
             "use-lost-frames" => set!(use_lost_frames, bool),
             "use-transport-errors" => set!(use_transport_errors, bool),
+            "propagate-damage" => set!(propagate_damage, bool),
             "blockiness-warning" => set!(blockiness_warning, f64),
             "blockiness-alarm" => set!(blockiness_alarm, f64),
             "blockiness-min-duration" => set!(blockiness_min_duration, u64),
@@ -689,6 +699,7 @@ impl ObjectImpl for VqArtifact {
             "use-decoder-flags" => s.use_decoder_flags.to_value(),
             "use-lost-frames" => s.use_lost_frames.to_value(),
             "use-transport-errors" => s.use_transport_errors.to_value(),
+            "propagate-damage" => s.propagate_damage.to_value(),
             "blockiness-warning" => s.blockiness_warning.to_value(),
             "blockiness-alarm" => s.blockiness_alarm.to_value(),
             "blockiness-min-duration" => s.blockiness_min_duration.to_value(),
@@ -753,11 +764,16 @@ impl BaseTransformImpl for VqArtifact {
         let settings = *self.settings.lock().unwrap();
         self.obj().set_passthrough(!settings.draw);
         let obj = self.obj();
-        *self.transport.lock().unwrap() = if settings.use_transport_errors {
-            transport::Watch::new(obj.upcast_ref(), &obj.static_pad("sink").unwrap())
-        } else {
-            None
-        };
+        *self.transport.lock().unwrap() =
+            if settings.use_transport_errors || settings.propagate_damage {
+                transport::Watch::new(
+                    obj.upcast_ref(),
+                    &obj.static_pad("sink").unwrap(),
+                    settings.use_transport_errors,
+                )
+            } else {
+                None
+            };
         Ok(())
     }
 
@@ -863,6 +879,13 @@ impl VideoFilterImpl for VqArtifact {
                 incaps
             ));
         }
+        let settings = *self.settings.lock().unwrap();
+        // The decoder upstream is linked by now: read the pictures of the stream it decodes.
+        if settings.propagate_damage
+            && let Some(w) = self.transport.lock().unwrap().as_ref()
+        {
+            w.follow_pictures();
+        }
         let same = {
             let state = self.state.lock().unwrap();
             state.analysis.as_ref().is_some_and(|a| a.info == *in_info)
@@ -871,7 +894,6 @@ impl VideoFilterImpl for VqArtifact {
             return Ok(());
         }
         self.close_all(EndReason::Caps);
-        let settings = *self.settings.lock().unwrap();
         let analysis = Analysis::new(in_info, layout);
         let baseline = analysis.frames_in(settings.baseline_window);
         gst::info!(
@@ -964,6 +986,7 @@ impl VqArtifact {
                 w.take(times.running_time, times.running_time.map(|rt| rt + dur))
             });
         state.counters.transport_frames += u64::from(transport.errors > 0 || transport.propagated);
+        gst::trace!(CAT, imp = self, "t {t} picture {:?}", transport.picture);
         if !decoder_flag {
             state.startup = false;
         }
@@ -1319,6 +1342,7 @@ fn evidence_structure(e: &EventEvidence, size: (u32, u32)) -> gst::Structure {
                 .field("lost-frames", c.lost_frames)
                 .field("transport-frames", c.transport_frames)
                 .field("transport-errors", c.transport_errors)
+                .field("propagated-frames", c.carried_frames)
                 .field("boxed-cells", c.signatures[Signature::Boxed as usize])
                 .field(
                     "fill-cells",

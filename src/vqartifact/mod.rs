@@ -66,7 +66,15 @@
  * evidence gives. The first evidence opens a `corruption` defect (for lost frames it starts where
  * the first missing frame was due); it stays open while evidence continues and for `hangover` after
  * the last (propagated damage is smeared, not blocky, and is not seen again), and ends at the end
- * of the last frame with evidence.
+ * of the last frame with evidence. Damage the pixels show is carried further along the prediction
+ * chain (`propagate-damage`): from the caps on, the element reads the pictures of the encoded
+ * stream upstream (the nearest H.264, H.265 or MPEG-2 video pad, a parser's output, with start
+ * codes or MP4's length-prefixed units), matches them to the decoded frames by running time, and,
+ * once the stream has shown a picture decodable on its own (IDR, IRAP or I picture), keeps the
+ * event open from a frame with pixel evidence to the next such picture, where it ends at once
+ * (at most 10 s; damage on or after it is a new event). Damage on a picture nothing is predicted
+ * from ends with it, but cannot be told from damage inherited from a reference shown after it,
+ * and is carried all the same.
  *
  * Blockiness: per frame, the mean horizontal (vertical) step on the 8-pixel grid lines over the
  * mean step elsewhere (each column or row capped at 4 times the mean and 16 times the median, so a
@@ -111,7 +119,8 @@
  *   flagged clusters, the whole picture without pixel evidence), `mb-row-first`, `mb-row-last`
  *   (guint64, 16-pixel rows), `area-fraction` (gdouble, peak flagged cells over all cells),
  *   `peak-cells`, `frames`, `pixel-frames`, `decoder-frames`, `lost-frames`, `transport-frames`,
- *   `transport-errors`, `boxed-cells`, `fill-cells`, `smear-cells`, `stale-cells` (guint64),
+ *   `transport-errors`, `propagated-frames` (carried from a damaged picture), `boxed-cells`,
+ *   `fill-cells`, `smear-cells`, `stale-cells` (guint64),
  *   `mean-cells`, `blockiness` (gdouble, peak score during the event), `scene-cut` (gboolean).
  * - blockiness: `severity` (string: `warning`, `alarm`), `frames` (guint64), `peak-score`,
  *   `mean-score`, `peak-score-16`, `grid-period-x`, `grid-phase-x`, `grid-period-y`,

@@ -129,9 +129,21 @@ pub struct Decoded {
 /// Decodes `units` with avdec_h264 through `analysis` (a pipeline fragment, e.g. `vqartifact`),
 /// collecting the luma of every frame and the bus.
 pub fn decode(enc: &Encoded, units: &[gst::Buffer], analysis: &str) -> (Vec<Decoded>, BusLog) {
+    decode_as(enc, units, "byte-stream", analysis)
+}
+
+/// The same with the parser's output in `stream_format` (`byte-stream`, or `avc`: the
+/// length-prefixed units MP4 holds).
+pub fn decode_as(
+    enc: &Encoded,
+    units: &[gst::Buffer],
+    stream_format: &str,
+    analysis: &str,
+) -> (Vec<Decoded>, BusLog) {
     init();
     let p = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=\"{}\" ! h264parse ! avdec_h264 max-threads=1 ! \
+        "appsrc name=src format=time caps=\"{}\" ! h264parse ! \
+         video/x-h264,stream-format={stream_format},alignment=au ! avdec_h264 max-threads=1 ! \
          video/x-raw,format=I420 ! {analysis} ! appsink name=sink sync=false",
         enc.caps
     ))
