@@ -13,6 +13,7 @@ use gstvqmon::avsyncmon::cues::{BeepDetector, BeepParams, VisualProbe};
 use gstvqmon::luma::LumaLayout;
 use gstvqmon::regions::Regions;
 use gstvqmon::transport::{Codec, Framing, Stream, picture};
+use gstvqmon::vqartifact::cells::{CellParams, Cells};
 use gstvqmon::vqartifact::features::Features;
 use gstvqmon::vqfreeze::stillness::{Stillness, measure_plane_u8};
 use gstvqmon::vqinject::schedule;
@@ -151,6 +152,38 @@ proptest! {
             if let Some(beep) = d.push(x, x.abs(), (0, 0)) {
                 prop_assert!(beep.onset <= i as u64);
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// The cell decisions on frames of any size whose blocks move against each other (seams at
+    /// every side, the picture's edges included): no panic, and counts that hold together.
+    #[test]
+    fn cells_on_any_frames(w in 1usize..200, h in 1usize..150, seed in any::<u64>()) {
+        let mut f = Features::new(w, h);
+        let mut cells = Cells::new(w.div_ceil(16), h.div_ceil(16));
+        let clean = CellParams { step_min: 10.0, ..CellParams::default() };
+        let shifts = noise(64, seed);
+        for k in 0..5usize {
+            let plane: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    let (x, y) = (i % w, i / w);
+                    // A few blocks move in each frame (not a cut: most stay).
+                    let r = shifts[(k * 7 + x / 16 + 3 * (y / 16)) % 64];
+                    let s = if r < 64 { usize::from(r % 12) } else { 0 };
+                    let (u, v) = (x + s, y + s / 2);
+                    (100.0 + 40.0 * ((u as f32 / 3.0).sin() + (v as f32 / 4.0).cos())) as u8
+                })
+                .collect();
+            f.begin(w, h);
+            f.plane(&plane, w, 0);
+            let r = cells.analyse(&f, &clean, 3);
+            prop_assert!(r.new_cells <= r.cells);
+            prop_assert!(r.displaced <= r.new_cells);
+            prop_assert!(r.displaced_cluster <= r.displaced);
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct CellParams {
     pub stall_moved: f32,
     pub stall_frozen: f32,
     pub stall_min: u32,
+    /// A *seam* is a blocky side across texture: the mean step beside it is at least this. A
+    /// cell with two new seams is *displaced*. Infinite turns displaced cells off.
+    pub seam_texture: f32,
 }
 
 impl Default for CellParams {
@@ -79,6 +82,7 @@ impl Default for CellParams {
             stall_moved: 3.0,
             stall_frozen: 0.25,
             stall_min: 8,
+            seam_texture: 2.0,
         }
     }
 }
@@ -135,6 +139,9 @@ const STALL_CALM: u8 = 24;
 /// reported this many analysed frames after the one it happened on.
 pub const STALL_CONFIRM: usize = 2;
 
+/// Displaced cells whose positions are kept for their cluster (more are counted, not placed).
+const MAX_DISPLACED: usize = 32;
+
 /// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
 pub const POPPED_HOLD: u8 = 2;
 
@@ -178,6 +185,10 @@ pub struct CellFrame {
     /// Cells of a stall confirmed by this frame (counted as new stale cells; their damage began
     /// `STALL_CONFIRM` analysed frames earlier).
     pub stalled: u32,
+    /// New displaced cells (counted as boxed), and the most of them within the cluster window
+    /// around one of them.
+    pub displaced: u32,
+    pub displaced_cluster: u32,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,
     /// Cells in the analysed grid.
@@ -197,6 +208,11 @@ pub struct Cells {
     /// this frame.
     left_flag: Vec<u8>,
     top_flag: Vec<u8>,
+    /// Per cell: its left (top) side is a seam in this frame (bit 0) and was in the last (bit 1).
+    left_seam: Vec<u8>,
+    top_seam: Vec<u8>,
+    /// Displaced cells of this frame (column, row), the first `MAX_DISPLACED`.
+    displaced: [(u16, u16); MAX_DISPLACED],
     /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
     still: Vec<f32>,
     mean: Vec<f32>,
@@ -240,6 +256,9 @@ impl Cells {
             smear_dir: vec![0; n],
             left_flag: vec![0; n],
             top_flag: vec![0; n],
+            left_seam: vec![0; n],
+            top_seam: vec![0; n],
+            displaced: [(0, 0); MAX_DISPLACED],
             still: vec![0.0; n],
             mean: vec![0.0; n],
             prev_h: vec![0.0; n],
@@ -303,10 +322,12 @@ impl Cells {
         // across it (sum of 16 / 16) and A the mean beside it (sum of 32 / 32); multiplied by 32.
         let (t32, ratio) = (32.0 * p.step_min, p.ratio_min);
         let faint32 = t32 * p.faint_fraction;
-        for (((l, t), (&lb, &la)), (&tb, &ta)) in self
+        let seam32 = 32.0 * p.seam_texture;
+        for ((((l, t), (ls, ts)), (&lb, &la)), (&tb, &ta)) in self
             .left_flag
             .iter_mut()
             .zip(self.top_flag.iter_mut())
+            .zip(self.left_seam.iter_mut().zip(self.top_seam.iter_mut()))
             .zip(f.left_b[..n].iter().zip(&f.left_a[..n]))
             .zip(f.top_b[..n].iter().zip(&f.top_a[..n]))
         {
@@ -318,6 +339,10 @@ impl Cells {
             };
             *l = side(lb, la);
             *t = side(tb, ta);
+            // A seam: blocky across texture (graphics and bars have flat sides).
+            let seam = |flag: u8, a: u16| (flag & SIDE_BLOCKY != 0 && f32::from(a) >= seam32) as u8;
+            *ls = ((*ls << 1) & 2) | seam(*l, la);
+            *ts = ((*ts << 1) & 2) | seam(*t, ta);
         }
         // Interior activity of every cell, needed for the neighbours of fill candidates.
         let activity = |i: usize| -> f32 { (f.hint[i] + f.vint[i]) as f32 / (2.0 * 15.0 * rows16) };
@@ -346,6 +371,47 @@ impl Cells {
                 let enough = possible >= p.sides_min;
                 let boxed = enough && sides & 15 >= p.sides_min;
                 let faint = enough && sides >> 4 >= p.sides_min;
+                // Seams new in this frame (not in the last) on two sides or more of a textured
+                // cell: a block moved against the texture around it (a misplaced or wrongly
+                // predicted macroblock). A seam that runs on straight over 4 cells or more is the
+                // edge of something new on the grid (a graphic, a window), not a block.
+                // (A seam is a blocky side: most cells have fewer than two and are done.)
+                let seams = if first || cut || sides & 15 < 2 {
+                    0
+                } else {
+                    let (ls, ts) = (&self.left_seam, &self.top_seam);
+                    let short = |seam: &[u8], j: usize, step: usize, along: usize, len: usize| {
+                        let new = |k: usize| seam[k] == 1;
+                        if !new(j) {
+                            return 0;
+                        }
+                        let mut run = 1;
+                        let mut k = along;
+                        while k > 0 && run < 4 && new(j - (along - k + 1) * step) {
+                            run += 1;
+                            k -= 1;
+                        }
+                        let mut k = along + 1;
+                        while k < len && run < 4 && new(j + (k - along) * step) {
+                            run += 1;
+                            k += 1;
+                        }
+                        u32::from(run < 4)
+                    };
+                    // Only the sides inside the picture (a side past its edge has no cell).
+                    let side = |inside: bool, seam: &[u8], j, step, along, len| {
+                        if inside {
+                            short(seam, j, step, along, len)
+                        } else {
+                            0
+                        }
+                    };
+                    side(l, ls, i, cols, cy, rows)
+                        + side(r, ls, i + 1, cols, cy, rows)
+                        + side(t, ts, i, 1, cx, cols)
+                        + side(b, ts, i + cols, 1, cx, cols)
+                };
+                let displaced = seams >= 2 && activity(i) >= p.seam_texture;
                 let h_mean = f.hint[i] as f32 * inv_interior;
                 let v_mean = f.vint[i] as f32 * inv_interior;
                 let flat = h_mean + v_mean <= p.flat_max;
@@ -396,9 +462,15 @@ impl Cells {
                 let popped = faint && !first && !cut && !was(FAINT, 2) && change >= p.popped_change;
                 let mut sig = None;
                 if !first && !chronic {
-                    if (boxed && !was(BOXED, 2)) || popped {
+                    if (boxed && !was(BOXED, 2)) || popped || displaced {
                         sig = Some(Signature::Boxed);
                         out.popped += popped as u32;
+                        if displaced {
+                            if (out.displaced as usize) < MAX_DISPLACED {
+                                self.displaced[out.displaced as usize] = (cx as u16, cy as u16);
+                            }
+                            out.displaced += 1;
+                        }
                     } else if flat && !was(FLAT, 1) && self.textured_around(cx, cy, p, &activity) {
                         if mean < black_level {
                             sig = Some(Signature::FillGreen);
@@ -421,7 +493,7 @@ impl Cells {
                 } else if hold > 0 {
                     self.popped_hold[i] = hold - 1;
                 }
-                let flagged = boxed || smear || popped || (flat && sig.is_some());
+                let flagged = boxed || smear || popped || displaced || (flat && sig.is_some());
                 out.flagged += flagged as u32;
                 self.chronic[i] = ema(self.chronic[i], flagged, alpha);
                 self.history[i] = ((hist << HISTORY_BITS) | bits) & HISTORY_MASK;
@@ -535,7 +607,26 @@ impl Cells {
         if out.new_cells > 0 {
             self.cluster(&mut out, radius);
         }
+        out.displaced_cluster = self.displaced_cluster(out.displaced, radius);
         out
+    }
+
+    /// The most displaced cells of this frame within the cluster window around one of them
+    /// (among the first `MAX_DISPLACED`).
+    fn displaced_cluster(&self, count: u32, radius: usize) -> u32 {
+        let placed = &self.displaced[..(count as usize).min(MAX_DISPLACED)];
+        placed
+            .iter()
+            .map(|&(x, y)| {
+                placed
+                    .iter()
+                    .filter(|&&(u, v)| {
+                        usize::from(x.abs_diff(u)) <= radius && usize::from(y.abs_diff(v)) <= radius
+                    })
+                    .count() as u32
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// Follows the stall in flight: the frame after it must move at least half of its cells
@@ -844,6 +935,69 @@ mod tests {
         // The same damage again is not new.
         let r = analyse(&mut cells, &mut f, &bad, w, h);
         assert_eq!(r.new_cells, 0, "{r:?}");
+    }
+
+    /// Blocks displaced against the texture around them have seams (blocky sides across texture)
+    /// on two sides or more: displaced, and near each other a cluster. Shown again, they are not
+    /// new. A flat square on the grid has seams at its corners too, but no texture inside.
+    #[test]
+    fn displaced_blocks_have_seams_across_texture() {
+        let (w, h) = (256, 160);
+        let mut f = Features::new(w, h);
+        let p = CellParams {
+            step_min: 10.0,
+            ..CellParams::default()
+        };
+        let mut run = |cells: &mut Cells, pic: &[u8]| {
+            f.begin(w, h);
+            f.plane(pic, w, 0);
+            cells.analyse(&f, &p, 3)
+        };
+        let clean = texture(w, h, 1);
+        let mut displaced = clean.clone();
+        for (cx, cy) in [(4, 3), (6, 4)] {
+            for y in cy * CELL..(cy + 1) * CELL {
+                for x in cx * CELL..(cx + 1) * CELL {
+                    displaced[y * w + x] = clean[(y + 3) * w + x + 5];
+                }
+            }
+        }
+        let mut flat = clean.clone();
+        for y in 3 * CELL..5 * CELL {
+            flat[y * w + 4 * CELL..y * w + 6 * CELL].fill(200);
+        }
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        for _ in 0..2 {
+            assert_eq!(run(&mut cells, &clean).displaced, 0);
+        }
+        let r = run(&mut cells, &displaced);
+        assert_eq!((r.displaced, r.displaced_cluster), (2, 2), "{r:?}");
+        assert_eq!(r.signatures[Signature::Boxed as usize], 2, "{r:?}");
+        assert_eq!(run(&mut cells, &displaced).displaced, 0);
+        let r = run(&mut cells, &flat);
+        assert_eq!(r.displaced, 0, "{r:?}");
+        // A large window of other texture on the grid: its corner has two seams, but they run
+        // on straight along its edges.
+        let mut window = clean.clone();
+        for y in 4 * CELL..h - 3 {
+            for x in 8 * CELL..w - 5 {
+                window[y * w + x] = clean[(y + 3) * w + x + 5];
+            }
+        }
+        run(&mut cells, &clean);
+        let r = run(&mut cells, &window);
+        assert_eq!(r.displaced, 0, "{r:?}");
+        // Off (on blocky coding): nothing displaced.
+        let mut cells = Cells::new(w / CELL, h / CELL);
+        let off = CellParams {
+            seam_texture: f32::INFINITY,
+            ..p
+        };
+        for pic in [&clean, &clean, &displaced] {
+            f.begin(w, h);
+            f.plane(pic, w, 0);
+            assert_eq!(cells.analyse(&f, &off, 3).displaced, 0);
+        }
     }
 
     /// Smooth ground (a gentle gradient) with `blocks` cells raised by `offset` code values, and

@@ -230,8 +230,8 @@ impl Detector {
     /// edge is one the codec did not make: a step of `clean_step` across a cell side counts
     /// instead of `base.step_min`, and a faint box that pops up is one too. Before the level is
     /// known (start, reset) and on blocky coding, the base parameters apply, without popped
-    /// boxes and stalls: a coarser quantiser renews faint blocks all over the picture, and skips
-    /// blocks that move.
+    /// boxes, stalls and displaced cells: a coarser quantiser renews faint blocks all over the
+    /// picture, skips blocks that move and leaves block edges across texture.
     pub fn cell_params(&self, base: CellParams, clean_step: f32, warn: f64) -> CellParams {
         match self.blockiness.smoothed {
             Some(s) if s < warn => CellParams {
@@ -241,6 +241,7 @@ impl Detector {
             _ => CellParams {
                 popped_change: f32::INFINITY,
                 stall_moved: f32::INFINITY,
+                seam_texture: f32::INFINITY,
                 ..base
             },
         }

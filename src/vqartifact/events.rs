@@ -299,10 +299,11 @@ impl CorruptionTracker {
         } else {
             p.cluster_min
         };
+        // Displaced cells are specific enough that two together suffice, on clean coding.
+        let displaced = compressed == Compressed::No && c.displaced_cluster >= 2;
         // Until a second of the channel is known, its normal level is not.
         self.learning_since.is_some_and(|t0| t >= t0 + WARM_UP)
-            && cluster >= p.cluster_min
-            && count >= need
+            && (displaced || (cluster >= p.cluster_min && count >= need))
             && count >= self.baseline.p95() + 2
     }
 
@@ -319,12 +320,13 @@ impl CorruptionTracker {
         // frames predicted from it, until a picture decodable on its own (damage on a picture
         // nothing is predicted from ends with it, but cannot be told from damage inherited from
         // a reference shown after it, and is carried all the same). That recovery point ends
-        // the event there: the stream is known clean again, and damage on or after it is new.
-        if f.picture == Some(Picture::Recovery)
-            && self.carrying.take().is_some()
-            && let Some(o) = self.open.take()
-        {
-            out.push(self.end(o, f.now, EndReason::Recovered));
+        // any open event there: the stream is known clean again, and damage on or after it is
+        // new.
+        if p.propagate_damage && f.picture == Some(Picture::Recovery) {
+            self.carrying = None;
+            if let Some(o) = self.open.take() {
+                out.push(self.end(o, f.now, EndReason::Recovered));
+            }
         }
         if let Some(since) = self.carrying
             && f.t >= since + MAX_PROPAGATION

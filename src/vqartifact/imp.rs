@@ -1050,10 +1050,11 @@ impl VqArtifact {
                 gst::trace!(
                     CAT,
                     imp = self,
-                    "t {t} new {} popped {} stalled {} cluster {} p95 {} mafd {:.1} r8 {r8:.3} r16 {r16:.3}",
+                    "t {t} new {} popped {} stalled {} displaced {} cluster {} p95 {} mafd {:.1} r8 {r8:.3} r16 {r16:.3}",
                     cf.new_cells,
                     cf.popped,
                     cf.stalled,
+                    cf.displaced_cluster,
                     cf.cluster,
                     state.detector.corruption.baseline.p95(),
                     cf.cell_mafd

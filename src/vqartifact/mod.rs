@@ -44,9 +44,14 @@
  * frame. Only new flags count: not seen in the
  * cell in the previous frame(s), and not in a *chronic* cell (flagged in more than
  * `chronic-fraction` of about the last 250 frames: logos, pillarbox edges, tickers, screen
- * content). A frame triggers when at
+ * content). On such clean coding a textured cell with *seams* new in this frame on two sides or
+ * more (blocky sides across texture: the mean step beside them is 2 or more; a seam running on
+ * straight over 4 cells or more is the edge of something new on the grid and does not count) is
+ * *displaced*: a macroblock decoded with a wrong motion vector, its content shifted against the
+ * texture around it (counted as boxed). A frame triggers when at
  * least `cluster-min` new cells lie within `cluster-radius` cells of one (twice as many at a scene
- * cut, see `scenecut-threshold`) and their count exceeds by 2 the 95th percentile of the channel's
+ * cut, see `scenecut-threshold`), or 2 displaced cells do, and their count exceeds by 2 the 95th
+ * percentile of the channel's
  * own recent frames over `baseline-window` (learnt from the first second on; frames of events older
  * than 2 s feed it too, so a persistently bad channel raises its own bar). While the smoothed
  * blockiness is at alarm level, or the frame's score jumps by more than 1 above its last second's
@@ -72,7 +77,8 @@
  * codes or MP4's length-prefixed units), matches them to the decoded frames by running time, and,
  * once the stream has shown a picture decodable on its own (IDR, IRAP or I picture), keeps the
  * event open from a frame with pixel evidence to the next such picture, where it ends at once
- * (at most 10 s; damage on or after it is a new event). Damage on a picture nothing is predicted
+ * (at most 10 s), as does any event open then: damage on or after it is a new event, and the
+ * hangover does not join them. Damage on a picture nothing is predicted
  * from ends with it, but cannot be told from damage inherited from a reference shown after it,
  * and is carried all the same.
  *
