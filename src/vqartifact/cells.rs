@@ -380,23 +380,20 @@ impl Cells {
                     0
                 } else {
                     let (ls, ts) = (&self.left_seam, &self.top_seam);
+                    // A new seam at `j`, the `along`-th of `len` on its line (cells `step` apart),
+                    // with fewer than 3 new seams next to it on that line.
                     let short = |seam: &[u8], j: usize, step: usize, along: usize, len: usize| {
                         let new = |k: usize| seam[k] == 1;
                         if !new(j) {
                             return 0;
                         }
-                        let mut run = 1;
-                        let mut k = along;
-                        while k > 0 && run < 4 && new(j - (along - k + 1) * step) {
-                            run += 1;
-                            k -= 1;
-                        }
-                        let mut k = along + 1;
-                        while k < len && run < 4 && new(j + (k - along) * step) {
-                            run += 1;
-                            k += 1;
-                        }
-                        u32::from(run < 4)
+                        let back = (1..=along.min(3))
+                            .take_while(|&m| new(j - m * step))
+                            .count();
+                        let on = (1..(len - along).min(4))
+                            .take_while(|&m| new(j + m * step))
+                            .count();
+                        u32::from(back + on < 3)
                     };
                     // Only the sides inside the picture (a side past its edge has no cell).
                     let side = |inside: bool, seam: &[u8], j, step, along, len| {
@@ -948,11 +945,12 @@ mod tests {
             step_min: 10.0,
             ..CellParams::default()
         };
-        let mut run = |cells: &mut Cells, pic: &[u8]| {
+        let mut run_with = |cells: &mut Cells, pic: &[u8], p: &CellParams| {
             f.begin(w, h);
             f.plane(pic, w, 0);
-            cells.analyse(&f, &p, 3)
+            cells.analyse(&f, p, 3)
         };
+        let mut run = |cells: &mut Cells, pic: &[u8]| run_with(cells, pic, &p);
         let clean = texture(w, h, 1);
         let mut displaced = clean.clone();
         for (cx, cy) in [(4, 3), (6, 4)] {
@@ -994,9 +992,7 @@ mod tests {
             ..p
         };
         for pic in [&clean, &clean, &displaced] {
-            f.begin(w, h);
-            f.plane(pic, w, 0);
-            assert_eq!(cells.analyse(&f, &off, 3).displaced, 0);
+            assert_eq!(run_with(&mut cells, pic, &off).displaced, 0);
         }
     }
 
