@@ -392,10 +392,12 @@ pub const MAX_PICTURES: usize = 512;
 /// running time. GStreamer-free; preallocated and bounded.
 #[derive(Debug)]
 pub struct Pictures {
-    /// (running time, picture), in the order the stream carried them (decode order).
-    waiting: VecDeque<(u64, Picture)>,
+    /// (running time, picture, known), in the order the stream carried them (decode order);
+    /// `known` when a picture decodable on its own came before or is this one: from there on
+    /// the prediction chain, and how far damage propagates, is known.
+    waiting: VecDeque<(u64, Picture, bool)>,
     /// A picture decodable on its own has been read since the stream was first read (or last
-    /// forgotten): from then on, how far damage propagates is known.
+    /// forgotten).
     recovery_seen: bool,
     /// Pictures dropped because too many were waiting (the oldest go first).
     pub overflowed: u64,
@@ -418,22 +420,23 @@ impl Pictures {
             self.overflowed += 1;
         }
         self.recovery_seen |= pic == Picture::Recovery;
-        self.waiting.push_back((at, pic));
+        self.waiting.push_back((at, pic, self.recovery_seen));
     }
 
-    /// The picture of the frame `[start, until)` in running time, once the stream has shown a
-    /// recovery point; None when unknown. Frames arrive in presentation order, so pictures
-    /// timed before the frame are past (their frames were shown, or dropped) and are forgotten;
-    /// later ones wait.
+    /// The picture of the frame `[start, until)` in running time, when a recovery point came
+    /// before it in the stream (decode order: what the element has seen of the stream so far
+    /// does not matter, so the answer does not depend on how far the parser runs ahead); None
+    /// when unknown. Frames arrive in presentation order, so pictures timed before the frame are
+    /// past (their frames were shown, or dropped) and are forgotten; later ones wait.
     pub fn take(&mut self, start: u64, until: u64) -> Option<Picture> {
         let mut found = None;
-        self.waiting.retain(|&(at, pic)| {
+        self.waiting.retain(|&(at, pic, known)| {
             if at >= start && at < until && found.is_none() {
-                found = Some(pic);
+                found = known.then_some(pic);
             }
             at >= until
         });
-        found.filter(|_| self.recovery_seen)
+        found
     }
 
     pub fn clear(&mut self) {
@@ -920,10 +923,13 @@ mod tests {
     fn pictures_are_matched_to_their_frames() {
         use Picture::*;
         let mut p = Pictures::default();
-        // Decode order I0 P3 B1 B2 (frames of 40): nothing is known before a recovery point.
+        // Decode order I0 P3 B1 B2 (frames of 40): nothing is known before a recovery point,
+        // even when the recovery point has already been read when the frame is taken.
         p.push(120, Reference);
+        p.push(160, Reference);
         assert_eq!(p.take(120, 160), None);
         p.push(200, Recovery);
+        assert_eq!(p.take(160, 200), None);
         p.push(320, Reference);
         p.push(240, NonReference);
         p.push(280, Reference);
