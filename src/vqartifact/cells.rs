@@ -387,13 +387,20 @@ impl Cells {
                         if !new(j) {
                             return 0;
                         }
-                        let back = (1..=along.min(3))
-                            .take_while(|&m| new(j - m * step))
-                            .count();
-                        let on = (1..(len - along).min(4))
-                            .take_while(|&m| new(j + m * step))
-                            .count();
-                        u32::from(back + on < 3)
+                        let mut next = 0;
+                        for m in 1..=along.min(3) {
+                            if !new(j - m * step) {
+                                break;
+                            }
+                            next += 1;
+                        }
+                        for m in 1..(len - along).min(4 - next) {
+                            if !new(j + m * step) {
+                                break;
+                            }
+                            next += 1;
+                        }
+                        u32::from(next < 3)
                     };
                     // Only the sides inside the picture (a side past its edge has no cell).
                     let side = |inside: bool, seam: &[u8], j, step, along, len| {
