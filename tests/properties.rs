@@ -167,6 +167,8 @@ proptest! {
         let mut cells = Cells::new(w.div_ceil(16), h.div_ceil(16));
         let clean = CellParams { step_min: 10.0, ..CellParams::default() };
         let shifts = noise(64, seed);
+        // Displaced cells of this frame and the two before (those held).
+        let mut recent = [0u32; 3];
         for k in 0..5usize {
             let plane: Vec<u8> = (0..w * h)
                 .map(|i| {
@@ -183,7 +185,12 @@ proptest! {
             let r = cells.analyse(&f, &clean, 3);
             prop_assert!(r.new_cells <= r.cells);
             prop_assert!(r.displaced <= r.new_cells);
-            prop_assert!(r.displaced_cluster <= r.displaced);
+            recent = [r.displaced, recent[0], recent[1]];
+            // Counted around this frame's displaced cells, with the held ones.
+            prop_assert_eq!(r.displaced_cluster == 0, r.displaced == 0);
+            prop_assert!(r.displaced_cluster <= recent.iter().sum::<u32>());
+            prop_assert!(usize::from(r.displaced_age) < recent.len());
+            prop_assert!(r.displaced_age == 0 || recent[usize::from(r.displaced_age)] > 0);
         }
     }
 }

@@ -162,10 +162,12 @@ fn damage_is_carried_in_avc_streams_too() {
 
 /// Damage to P-frames inside a shot: FFmpeg's concealment hides the onset (objects displaced by a
 /// few pixels) and the damage creeps in by propagation. Measured, not claimed: no event may start
-/// where nothing is damaged, and the clean decodes raise nothing. Recall on this class is
-/// reported in the README.
+/// where nothing is damaged, and the clean decodes raise nothing. Of the 12 bursts, the 3 whose
+/// displaced blocks leave seams (on one frame, or one by one over successive frames) are found
+/// within 2 frames of their onset; the README reports this recall.
 #[test]
 fn concealed_p_frame_damage_raises_no_false_events() {
+    let mut hits = 0;
     for case in h264::corpus().into_iter().filter(|c| c.name == "p-frames") {
         let run = h264::run_case(&case, "vqartifact");
         assert!(starts(&run.clean_log, "corruption").is_empty());
@@ -173,7 +175,9 @@ fn concealed_p_frame_damage_raises_no_false_events() {
         let s = h264::score(&run.truth, &det);
         assert_eq!(s.bursts, 4, "{s:?}");
         assert_eq!(s.false_detections, 0, "{s:?} {det:?}");
+        hits += s.hits;
     }
+    assert!(hits >= 3, "{hits}");
 }
 
 /// Frames the decoder never saw (a demuxer dropped them and flagged the next buffer DISCONT, which
@@ -1399,6 +1403,42 @@ fn displaced_macroblocks_are_corruption() {
     }
     let clean = run(&|_, _| ());
     assert!(clean.defects.is_empty(), "{}", summary(&clean.defects));
+}
+
+/// The blocks one loss displaces come out of the prediction chain one frame after another, along
+/// the slice (raster order) rather than next to each other: one displaced block on frame 60, and
+/// on frame 61 another on the next row at the other side of the picture, both staying. The
+/// event opens on frame 60, where the damage began, located at the block that confirmed it. A
+/// second block 5 rows away, or 3 frames later, raises nothing.
+#[test]
+fn displaced_macroblocks_over_successive_frames_are_corruption() {
+    init();
+    let info = i420_info(640, 360, FPS as i32);
+    let scene = h264::Natural::new(640, 360, 21);
+    let run = |second: (usize, usize), from: u64| {
+        let (mut h, bus) = harness(&[], &info);
+        for i in 0..100 {
+            let mut b = natural_buffer(&scene, &info, i);
+            if (60..80).contains(&i) {
+                displace_cells(&mut b, &info, &[(12, 12)], (12, -9));
+            }
+            if (from..80).contains(&i) {
+                displace_cells(&mut b, &info, &[second], (12, -9));
+            }
+            h.push(b).unwrap();
+        }
+        h.push_event(gst::event::Eos::new());
+        log_of(&bus)
+    };
+    one_boxed_event(&run((22, 13), 61), 60, (352, 208, 368, 224));
+    for (second, from) in [((26, 17), 61), ((22, 13), 63)] {
+        let log = run(second, from);
+        assert!(
+            starts(&log, "corruption").is_empty(),
+            "{second:?} from {from}: {}",
+            summary(&log.defects)
+        );
+    }
 }
 
 /// Smooth ground (a gentle diagonal gradient, like a wall or a sky) under a striped square moving

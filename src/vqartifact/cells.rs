@@ -139,11 +139,15 @@ const STALL_CALM: u8 = 24;
 /// reported this many analysed frames after the one it happened on.
 pub const STALL_CONFIRM: usize = 2;
 
-/// Displaced cells whose positions are kept for their cluster (more are counted, not placed).
+/// Displaced cells per frame whose positions are kept for their cluster (more are counted, not
+/// placed).
 const MAX_DISPLACED: usize = 32;
 
-/// Frames a popped-up cell stays in the cluster map after the frame it popped up in.
+/// Frames a popped-up (or displaced) cell stays in the cluster map after the frame it popped up
+/// in.
 pub const POPPED_HOLD: u8 = 2;
+/// Frames of displaced cells kept: this one and the held ones.
+const HELD: usize = POPPED_HOLD as usize + 1;
 
 // Per-side flags, each a count in its own nibble: the flags of a cell's four sides add up to both
 // counts.
@@ -185,10 +189,13 @@ pub struct CellFrame {
     /// Cells of a stall confirmed by this frame (counted as new stale cells; their damage began
     /// `STALL_CONFIRM` analysed frames earlier).
     pub stalled: u32,
-    /// New displaced cells (counted as boxed), and the most of them within the cluster window
-    /// around one of them.
+    /// New displaced cells (counted as boxed), and the most distinct cells displaced in this
+    /// frame or the last `POPPED_HOLD` within `radius` rows of one of this frame's (the blocks of
+    /// one loss come out of the prediction chain over successive frames).
     pub displaced: u32,
     pub displaced_cluster: u32,
+    /// Analysed frames before this one where the oldest cell of that count was displaced.
+    pub displaced_age: u8,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,
     /// Cells in the analysed grid.
@@ -211,8 +218,10 @@ pub struct Cells {
     /// Per cell: its left (top) side is a seam in this frame (bit 0) and was in the last (bit 1).
     left_seam: Vec<u8>,
     top_seam: Vec<u8>,
-    /// Displaced cells of this frame (column, row), the first `MAX_DISPLACED`.
-    displaced: [(u16, u16); MAX_DISPLACED],
+    /// Displaced cells (column, row) of this frame and the last `POPPED_HOLD` within the shot,
+    /// the first `MAX_DISPLACED` of each: slot `frames % HELD` is this frame's.
+    displaced: [[(u16, u16); MAX_DISPLACED]; HELD],
+    displaced_len: [u8; HELD],
     /// Per cell: how often (EMA over about 250 frames) its mean stays unchanged.
     still: Vec<f32>,
     mean: Vec<f32>,
@@ -258,7 +267,8 @@ impl Cells {
             top_flag: vec![0; n],
             left_seam: vec![0; n],
             top_seam: vec![0; n],
-            displaced: [(0, 0); MAX_DISPLACED],
+            displaced: [[(0, 0); MAX_DISPLACED]; HELD],
+            displaced_len: [0; HELD],
             still: vec![0.0; n],
             mean: vec![0.0; n],
             prev_h: vec![0.0; n],
@@ -291,6 +301,7 @@ impl Cells {
     /// Forgets the last frames but keeps the chronic mask (after a lost-frame gap).
     pub fn restart(&mut self) {
         self.popped_hold.fill(0);
+        self.displaced_len = [0; HELD];
         self.prev_change.fill(0.0);
         self.since_stop.fill(0);
         self.stall.fill(0);
@@ -356,6 +367,12 @@ impl Cells {
             .sum::<f32>()
             / n as f32;
         let cut = !first && mafd > p.scenecut;
+        // This frame's displaced cells; a new shot's have nothing to do with the last one's.
+        let slot = (self.frames % HELD as u64) as usize;
+        if cut {
+            self.displaced_len = [0; HELD];
+        }
+        self.displaced_len[slot] = 0;
         for cy in 0..rows {
             for cx in 0..cols {
                 let i = cy * cols + cx;
@@ -470,8 +487,10 @@ impl Cells {
                         sig = Some(Signature::Boxed);
                         out.popped += popped as u32;
                         if displaced {
-                            if (out.displaced as usize) < MAX_DISPLACED {
-                                self.displaced[out.displaced as usize] = (cx as u16, cy as u16);
+                            let k = out.displaced as usize;
+                            if k < MAX_DISPLACED {
+                                self.displaced[slot][k] = (cx as u16, cy as u16);
+                                self.displaced_len[slot] = k as u8 + 1;
                             }
                             out.displaced += 1;
                         }
@@ -611,26 +630,37 @@ impl Cells {
         if out.new_cells > 0 {
             self.cluster(&mut out, radius);
         }
-        out.displaced_cluster = self.displaced_cluster(out.displaced, radius);
+        (out.displaced_cluster, out.displaced_age) = self.displaced_cluster(slot, radius);
         out
     }
 
-    /// The most displaced cells of this frame within the cluster window around one of them
-    /// (among the first `MAX_DISPLACED`).
-    fn displaced_cluster(&self, count: u32, radius: usize) -> u32 {
-        let placed = &self.displaced[..(count as usize).min(MAX_DISPLACED)];
-        placed
+    /// The most distinct cells displaced in this frame (`slot`) or the held ones before it within
+    /// `radius` rows of one of this frame's (a cell displaced twice counts once), and how many
+    /// frames before this one the oldest of them was. Rows, not the cluster window: the blocks a
+    /// loss in a slice damages follow the error in raster order, across the picture's width.
+    fn displaced_cluster(&self, slot: usize, radius: usize) -> (u32, u8) {
+        let placed = |k: usize| &self.displaced[k][..usize::from(self.displaced_len[k])];
+        // Slots from this frame's back to the oldest held one.
+        let back = |age: usize| (slot + HELD - age) % HELD;
+        let near =
+            |&(_, y): &(u16, u16), &(_, v): &(u16, u16)| usize::from(y.abs_diff(v)) <= radius;
+        placed(slot)
             .iter()
-            .map(|&(x, y)| {
-                placed
-                    .iter()
-                    .filter(|&&(u, v)| {
-                        usize::from(x.abs_diff(u)) <= radius && usize::from(y.abs_diff(v)) <= radius
-                    })
-                    .count() as u32
+            .map(|c| {
+                let (mut n, mut oldest) = (0, 0);
+                for age in 0..HELD {
+                    for d in placed(back(age)) {
+                        let seen_later = (0..age).any(|newer| placed(back(newer)).contains(d));
+                        if near(c, d) && !seen_later {
+                            n += 1;
+                            oldest = age as u8;
+                        }
+                    }
+                }
+                (n, oldest)
             })
             .max()
-            .unwrap_or(0)
+            .unwrap_or((0, 0))
     }
 
     /// Follows the stall in flight: the frame after it must move at least half of its cells
@@ -869,9 +899,29 @@ mod tests {
     use super::*;
 
     fn analyse(cells: &mut Cells, f: &mut Features, pic: &[u8], w: usize, h: usize) -> CellFrame {
+        analyse_with(cells, f, pic, (w, h), &CellParams::default())
+    }
+
+    /// The parameters of clean coding, where a block edge of 10 code values is one the codec did
+    /// not make (the element's `clean-edge-step`).
+    fn clean_coding() -> CellParams {
+        CellParams {
+            step_min: 10.0,
+            ..CellParams::default()
+        }
+    }
+
+    /// Measures `pic` (`w` x `h`) and classifies its cells with `p` (cluster radius 3).
+    fn analyse_with(
+        cells: &mut Cells,
+        f: &mut Features,
+        pic: &[u8],
+        (w, h): (usize, usize),
+        p: &CellParams,
+    ) -> CellFrame {
         f.begin(w, h);
         f.plane(pic, w, 0);
-        cells.analyse(f, &CellParams::default(), 3)
+        cells.analyse(f, p, 3)
     }
 
     fn texture(w: usize, h: usize, seed: u32) -> Vec<u8> {
@@ -941,6 +991,20 @@ mod tests {
         assert_eq!(r.new_cells, 0, "{r:?}");
     }
 
+    /// `pic` (`w` wide) with the cells `at` showing the content 5 pixels right and 3 down: blocks
+    /// decoded with a wrong motion vector.
+    fn displace(pic: &[u8], w: usize, at: &[(usize, usize)]) -> Vec<u8> {
+        let mut out = pic.to_vec();
+        for &(cx, cy) in at {
+            for y in cy * CELL..(cy + 1) * CELL {
+                for x in cx * CELL..(cx + 1) * CELL {
+                    out[y * w + x] = pic[(y + 3) * w + x + 5];
+                }
+            }
+        }
+        out
+    }
+
     /// Blocks displaced against the texture around them have seams (blocky sides across texture)
     /// on two sides or more: displaced, and near each other a cluster. Shown again, they are not
     /// new. A flat square on the grid has seams at its corners too, but no texture inside.
@@ -948,25 +1012,13 @@ mod tests {
     fn displaced_blocks_have_seams_across_texture() {
         let (w, h) = (256, 160);
         let mut f = Features::new(w, h);
-        let p = CellParams {
-            step_min: 10.0,
-            ..CellParams::default()
-        };
+        let p = clean_coding();
         let mut run_with = |cells: &mut Cells, pic: &[u8], p: &CellParams| {
-            f.begin(w, h);
-            f.plane(pic, w, 0);
-            cells.analyse(&f, p, 3)
+            analyse_with(cells, &mut f, pic, (w, h), p)
         };
         let mut run = |cells: &mut Cells, pic: &[u8]| run_with(cells, pic, &p);
         let clean = texture(w, h, 1);
-        let mut displaced = clean.clone();
-        for (cx, cy) in [(4, 3), (6, 4)] {
-            for y in cy * CELL..(cy + 1) * CELL {
-                for x in cx * CELL..(cx + 1) * CELL {
-                    displaced[y * w + x] = clean[(y + 3) * w + x + 5];
-                }
-            }
-        }
+        let displaced = displace(&clean, w, &[(4, 3), (6, 4)]);
         let mut flat = clean.clone();
         for y in 3 * CELL..5 * CELL {
             flat[y * w + 4 * CELL..y * w + 6 * CELL].fill(200);
@@ -1000,6 +1052,45 @@ mod tests {
         };
         for pic in [&clean, &clean, &displaced] {
             assert_eq!(run_with(&mut cells, pic, &off).displaced, 0);
+        }
+    }
+
+    /// Displaced cells are held for `POPPED_HOLD` frames: a block displaced in one frame and
+    /// another two rows down at the other side of the picture in the next count together, the
+    /// oldest one frame back. A cell displaced again counts once; a cell further than the radius
+    /// in rows does not count, nor one from before a cut.
+    #[test]
+    fn displaced_cells_are_held_along_the_rows() {
+        let (w, h) = (512, 256);
+        let mut f = Features::new(w, h);
+        let p = clean_coding();
+        let mut run = |cells: &mut Cells, pic: &[u8]| {
+            let r = analyse_with(cells, &mut f, pic, (w, h), &p);
+            (r.displaced, r.displaced_cluster, r.displaced_age)
+        };
+        let displace = |pic: &[u8], at: &[(usize, usize)]| displace(pic, w, at);
+        let clean = texture(w, h, 1);
+        let a = displace(&clean, &[(4, 5)]);
+        let cut: Vec<u8> = clean.iter().map(|&v| v + 60).collect();
+        let ab = displace(&clean, &[(4, 5), (25, 7)]);
+        let far = displace(&clean, &[(4, 5), (25, 10)]);
+        let after_cut = displace(&cut, &[(5, 6)]);
+        let cases = [
+            (vec![&a, &ab], (1, 2, 1)),
+            (vec![&a, &clean, &a], (1, 1, 0)),
+            (vec![&a, &far], (1, 1, 0)),
+            (vec![&a, &cut, &after_cut], (1, 1, 0)),
+        ];
+        for (i, (pictures, last)) in cases.into_iter().enumerate() {
+            let mut cells = Cells::new(w / CELL, h / CELL);
+            run(&mut cells, &clean);
+            run(&mut cells, &clean);
+            assert_eq!(run(&mut cells, pictures[0]), (1, 1, 0), "case {i}");
+            let mut r = None;
+            for pic in &pictures[1..] {
+                r = Some(run(&mut cells, pic));
+            }
+            assert_eq!(r, Some(last), "case {i}");
         }
     }
 

@@ -11,7 +11,7 @@
 //! where a triggering cluster is in the picture, the blockiness time series, and the
 //! [`Detector`] that takes one frame's measurements through all of them to the trackers.
 
-use super::cells::{CellFrame, CellParams, STALL_CONFIRM};
+use super::cells::{CellFrame, CellParams, POPPED_HOLD, STALL_CONFIRM};
 use super::events::{
     BlockinessFrame, BlockinessParams, BlockinessTracker, Compressed, CorruptionParams,
     CorruptionTracker, Events, FrameEvidence,
@@ -209,9 +209,11 @@ pub struct Detector {
     /// The last frame's start on the timeline, and its end.
     prev: Option<(u64, (Times, u64))>,
     /// The starts of the last `STALL_CONFIRM` analysed frames, newest first (a stall confirmed
-    /// on this frame began on the oldest).
+    /// on this frame began on the oldest; displaced cells are held as long or less).
     recent: [Option<(Times, u64)>; STALL_CONFIRM],
 }
+
+const _: () = assert!(POPPED_HOLD as usize <= STALL_CONFIRM);
 
 impl Detector {
     pub fn new(corruption: CorruptionTracker, blockiness: BlockinessTracker) -> Self {
@@ -274,9 +276,12 @@ impl Detector {
                     .then(|| m.cells.bbox.map(|b| pixel_box(b, m.origin, p.cell)))
                     .flatten();
                 // A stall is confirmed `STALL_CONFIRM` analysed frames late: its damage began
-                // there.
+                // there. Displaced cells held from earlier frames began where the oldest was.
+                let age = usize::from(m.cells.displaced_age);
                 if m.cells.stalled > 0 {
                     onset = self.recent[STALL_CONFIRM - 1];
+                } else if age > 0 && m.cells.displaced_cluster >= 2 {
+                    onset = self.recent[age - 1];
                 }
                 self.recent.rotate_right(1);
                 self.recent[0] = Some((f.times, f.t));
@@ -574,6 +579,51 @@ mod tests {
         d.close(None, crate::message::EndReason::Flush, None);
         let out = d.frame(&frame(200, true, true), &p);
         assert_eq!(out.events.iter().next().map(|e| e.start_t / F), Some(200));
+    }
+
+    /// Displaced cells held from earlier frames: the event starts where the oldest of them was.
+    #[test]
+    fn displaced_blocks_start_where_the_oldest_was() {
+        let (mut d, p) = detector(0);
+        let mut seen = Vec::new();
+        let frame = |i: u64, age: Option<u8>| Frame {
+            pixels: Some(Pixels {
+                cells: CellFrame {
+                    cells: 300,
+                    new_cells: u32::from(age.is_some()),
+                    displaced: u32::from(age.is_some()),
+                    displaced_cluster: 2 * u32::from(age.is_some()),
+                    displaced_age: age.unwrap_or(0),
+                    cluster: u32::from(age.is_some()),
+                    bbox: age.map(|_| (3, 4, 3, 4)),
+                    ..Default::default()
+                },
+                r8: 1.0,
+                r16: 1.0,
+                ..Default::default()
+            }),
+            ..timed(i)
+        };
+        for i in 0..150u64 {
+            let age = match i {
+                41 => Some(1),
+                100 => Some(2),
+                _ => None,
+            };
+            for e in d.frame(&frame(i, age), &p).events.iter() {
+                seen.push((i, e.phase, e.start_t / F));
+            }
+        }
+        use crate::message::Phase::*;
+        assert_eq!(
+            seen,
+            vec![
+                (41, Start, 40),
+                (67, End, 40),
+                (100, Start, 98),
+                (126, End, 98),
+            ]
+        );
     }
 
     #[test]

@@ -299,8 +299,14 @@ impl CorruptionTracker {
         } else {
             p.cluster_min
         };
-        // Displaced cells are specific enough that two together suffice, on clean coding.
+        // Displaced cells are specific enough that two together suffice, on clean coding, and
+        // count with those held from the last frames.
         let displaced = compressed == Compressed::No && c.displaced_cluster >= 2;
+        let count = if displaced {
+            count.max(c.displaced_cluster)
+        } else {
+            count
+        };
         // Until a second of the channel is known, its normal level is not.
         self.learning_since.is_some_and(|t0| t >= t0 + WARM_UP)
             && (displaced || (cluster >= p.cluster_min && count >= need))
@@ -794,6 +800,20 @@ mod tests {
         assert!(tr.triggers(&held, &p, Compressed::No, t));
         // ...not while the coding gets coarser (it renews faint blocks everywhere).
         assert!(!tr.triggers(&held, &p, Compressed::Sustained, t));
+        // Two displaced cells suffice on clean coding, one of them held from the last frames.
+        let displaced = CellFrame {
+            displaced: 1,
+            displaced_cluster: 2,
+            displaced_age: 1,
+            ..cells(1, 1)
+        };
+        assert!(tr.triggers(&displaced, &p, Compressed::No, t));
+        assert!(!tr.triggers(&displaced, &p, Compressed::Sustained, t));
+        let one = CellFrame {
+            displaced_cluster: 1,
+            ..displaced
+        };
+        assert!(!tr.triggers(&one, &p, Compressed::No, t));
     }
 
     #[test]

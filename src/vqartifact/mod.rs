@@ -50,7 +50,9 @@
  * *displaced*: a macroblock decoded with a wrong motion vector, its content shifted against the
  * texture around it (counted as boxed). A frame triggers when at
  * least `cluster-min` new cells lie within `cluster-radius` cells of one (twice as many at a scene
- * cut, see `scenecut-threshold`), or 2 displaced cells do, and their count exceeds by 2 the 95th
+ * cut, see `scenecut-threshold`), or 2 displaced cells, of this frame or held from the last two
+ * within the shot, lie within `cluster-radius` rows of one of this frame's (the event then starts
+ * on the oldest), and their count exceeds by 2 the 95th
  * percentile of the channel's
  * own recent frames over `baseline-window` (learnt from the first second on; frames of events older
  * than 2 s feed it too, so a persistently bad channel raises its own bar). While the smoothed
