@@ -40,7 +40,7 @@ fn ends<'a>(log: &'a BusLog, defect: &str) -> Vec<&'a DefectMessage> {
 /// decodes raise nothing.
 #[test]
 fn corrupted_h264_at_cuts_and_keyframes() {
-    let mut total = h264::Score::default();
+    let (mut total, mut total_first_gop) = (h264::Score::default(), 0);
     for case in h264::corpus().into_iter().filter(|c| c.name == "cuts") {
         let run = h264::run_case(&case, "vqartifact");
         assert!(
@@ -78,8 +78,9 @@ fn corrupted_h264_at_cuts_and_keyframes() {
         }
         // The damage propagates along the prediction chain: once the stream has shown a
         // keyframe, every event lasts to the next one (where the damage really ends), and ends
-        // on it without waiting for the hangover; before, it keeps its pixel extent. At EOS,
-        // all end.
+        // on it without waiting for the hangover. Before (the first keyframe was decoded before
+        // the element could read the stream), an event still open at the keyframe lasts to it,
+        // and one the hangover ended first keeps its pixel extent. At EOS, all end.
         let keyframes: Vec<u64> = (0..run.enc.units.len())
             .filter(|&i| {
                 !run.enc.units[i]
@@ -89,7 +90,7 @@ fn corrupted_h264_at_cuts_and_keyframes() {
             .map(|i| i as u64)
             .collect();
         let total_frames = run.enc.units.len() as u64;
-        let mut carried = 0;
+        let (mut carried, mut first_gop_carried) = (0, 0);
         for (s, e) in intervals(&run.bad_log.defects, "corruption") {
             let (a, b) = (ns(s.start.running_time), ns(e.end.unwrap().running_time));
             let (first, end) = ((a - pts0) / FRAME, (b - pts0) / FRAME);
@@ -97,10 +98,15 @@ fn corrupted_h264_at_cuts_and_keyframes() {
             let reason = e.end_reason.unwrap();
             let detected = ns(e.detected_running_time);
             if first < keyframes[1] {
-                // Posted after the hangover, or on the keyframe if that comes first.
                 let keyframe = pts0 + keyframes[1] * FRAME;
                 assert_eq!(reason, EndReason::Recovered, "{e:?}");
-                assert_eq!(detected, (b + SECOND).min(keyframe), "{e:?}");
+                if detected == keyframe {
+                    assert_eq!(b, keyframe, "{e:?}");
+                    first_gop_carried += 1;
+                } else {
+                    assert_eq!(detected, b + SECOND, "{e:?}");
+                    assert!(detected < keyframe, "{e:?}");
+                }
                 continue;
             }
             let next = keyframes.iter().copied().find(|&k| k > first);
@@ -123,10 +129,13 @@ fn corrupted_h264_at_cuts_and_keyframes() {
             );
         }
         assert!(carried >= 2, "seed {}", case.seed);
+        total_first_gop += first_gop_carried;
         total.add(&s);
     }
     assert_eq!(total.bursts, 6);
     assert_eq!(total.onset_errors.iter().map(|e| e.abs()).max(), Some(0));
+    // The first GOPs' damage (frame 40 in every seed) lasted to the first keyframe.
+    assert_eq!(total_first_gop, 3);
 }
 
 /// The pictures of the stream are read in the length-prefixed units MP4 holds (`avc`) as in a
@@ -1182,16 +1191,17 @@ fn ts_continuity_errors_are_fused_into_the_event() {
     }
     // The first loss, before the stream's structure is known: the dropped frame, the next one,
     // which shows the gap and on which the error lands, and the displaced blocks the lost
-    // slice leaves, seen up to the keyframe that ends it; the transport evidence is the error
-    // alone.
-    assert_eq!(frames(events[0]), (10, 49), "{}", summary(&log.defects));
+    // slice leaves, seen up to frame 48; the keyframe (frame 50) finds the event open, and its
+    // damage lasted to it (frame 49 is propagated). The transport evidence is the error alone.
+    assert_eq!(frames(events[0]), (10, 50), "{}", summary(&log.defects));
     assert_eq!(evidence_u64(events[0], "transport-frames"), 1);
     assert!(evidence_u64(events[0], "pixel-frames") >= 10);
+    assert_eq!(evidence_u64(events[0], "propagated-frames"), 1);
     assert_eq!(events[0].end_reason, Some(EndReason::Recovered));
-    // Posted on the keyframe (frame 50), the frame after the event's last.
+    // Posted on the keyframe, where it ends.
     assert_eq!(
         ns(events[0].detected_running_time),
-        ns(events[0].end.unwrap().running_time) + FRAME
+        ns(events[0].end.unwrap().running_time)
     );
     // The second: to the keyframe.
     assert_eq!(frames(events[1]), (60, 100), "{}", summary(&log.defects));

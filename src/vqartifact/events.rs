@@ -327,10 +327,21 @@ impl CorruptionTracker {
         // nothing is predicted from ends with it, but cannot be told from damage inherited from
         // a reference shown after it, and is carried all the same). That recovery point ends
         // any open event there: the stream is known clean again, and damage on or after it is
-        // new.
+        // new. Pixel damage of an event still open lasted to it, carried or not: the frames in
+        // between came after the damage with no recovery point among them (the first pictures
+        // of a stream come before any recovery point the element could read, so their chain is
+        // not known while they are shown).
         if p.propagate_damage && f.picture == Some(Picture::Recovery) {
             self.carrying = None;
-            if let Some(o) = self.open.take() {
+            if let Some(mut o) = self.open.take() {
+                if o.ev.pixel_frames > 0 && f.t > o.last_end_t {
+                    let gap = (f.t - o.last_end_t + f.duration / 2)
+                        .checked_div(f.duration)
+                        .unwrap_or(0);
+                    o.ev.carried_frames += gap;
+                    o.ev.frames += gap;
+                    (o.last_end, o.last_end_t) = (f.times, f.t);
+                }
                 out.push(self.end(o, f.now, EndReason::Recovered));
             }
         }
@@ -956,6 +967,35 @@ mod tests {
             ..p
         };
         assert_eq!(run(off, true, &damage, 50), pixel_extent);
+        // The chain not known at the damage (the pictures before the first recovery point read
+        // are unknown), an event still open at the recovery point lasts to it: damage at 80 to
+        // 100; at 60, ended by the hangover before.
+        let run_late = |pixels_at: &[u64]| {
+            let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
+            let mut ends = Vec::new();
+            for i in 0..200u64 {
+                let f = FrameEvidence {
+                    t: i * F,
+                    duration: F,
+                    analysed: true,
+                    now: Some(i * F),
+                    pixels: pixels_at.contains(&i).then_some((0, 0, 16, 16)),
+                    picture: (i >= 100).then_some(if i % 50 == 0 {
+                        Picture::Recovery
+                    } else {
+                        Picture::Reference
+                    }),
+                    ..Default::default()
+                };
+                for (e, c) in ended(&mut tr, &f, &p) {
+                    let d = e.duration.unwrap() / F;
+                    ends.push((e.start_t / F, d, c.pixel_frames, c.carried_frames, c.frames));
+                }
+            }
+            ends
+        };
+        assert_eq!(run_late(&[80]), [(80, 20, 1, 19, 20)]);
+        assert_eq!(run_late(&[60]), [(60, 1, 1, 0, 1)]);
         // No recovery point in reach: carried for MAX_PROPAGATION (10 s = 250 frames).
         assert_eq!(run(p, true, &[60], 1_000), [(60, 250, 335, 1, 249)]);
     }

@@ -80,7 +80,9 @@
  * once the stream has shown a picture decodable on its own (IDR, IRAP or I picture), keeps the
  * event open from a frame with pixel evidence to the next such picture, where it ends at once
  * (at most 10 s), as does any event open then: damage on or after it is a new event, and the
- * hangover does not join them. Damage on a picture nothing is predicted
+ * hangover does not join them. Before the first such picture read (the stream's first one was
+ * decoded before the caps reached the element), an event with pixel evidence still open there
+ * (within the hangover) lasts to it too. Damage on a picture nothing is predicted
  * from ends with it, but cannot be told from damage inherited from a reference shown after it,
  * and is carried all the same.
  *
