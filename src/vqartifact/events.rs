@@ -911,10 +911,14 @@ mod tests {
     #[test]
     fn pixel_damage_is_carried_to_the_recovery_point() {
         const F: u64 = 40_000_000;
-        let run = |p: CorruptionParams, known: bool, pixels_at: &[u64], recovery_every: u64| {
+        let run = |p: CorruptionParams,
+                   known_from: Option<u64>,
+                   pixels_at: &[u64],
+                   recovery_every: u64| {
             let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
             let mut ends = Vec::new();
             for i in 0..400u64 {
+                let known = known_from.is_some_and(|k| i >= k);
                 let picture = known.then_some(if i % recovery_every == 0 {
                     Picture::Recovery
                 } else if i % 2 == 0 {
@@ -932,6 +936,7 @@ mod tests {
                     ..Default::default()
                 };
                 for (e, c) in ended(&mut tr, &f, &p) {
+                    assert_eq!(c.frames, c.pixel_frames + c.carried_frames);
                     ends.push((
                         e.start_t / F,
                         e.duration.unwrap() / F,
@@ -950,7 +955,7 @@ mod tests {
         // event to 250, with more pixel evidence at 215.
         let damage = [60, 110, 181, 200, 215];
         assert_eq!(
-            run(p, true, &damage, 50),
+            run(p, Some(0), &damage, 50),
             [
                 (60, 40, 100, 1, 39),
                 (110, 40, 150, 1, 39),
@@ -961,42 +966,18 @@ mod tests {
         // Unknown pictures, or propagation off: one frame each, ended by the hangover (1 s = 25
         // frames), merged within it.
         let pixel_extent = [(60, 1, 86, 1, 0), (110, 1, 136, 1, 0), (181, 35, 241, 3, 0)];
-        assert_eq!(run(p, false, &damage, 50), pixel_extent);
+        assert_eq!(run(p, None, &damage, 50), pixel_extent);
         let off = CorruptionParams {
             propagate_damage: false,
             ..p
         };
-        assert_eq!(run(off, true, &damage, 50), pixel_extent);
-        // The chain not known at the damage (the pictures before the first recovery point read
-        // are unknown), an event still open at the recovery point lasts to it: damage at 80 to
-        // 100; at 60, ended by the hangover before.
-        let run_late = |pixels_at: &[u64]| {
-            let mut tr = CorruptionTracker::new(Arc::new(AtomicU64::new(1)), 250);
-            let mut ends = Vec::new();
-            for i in 0..200u64 {
-                let f = FrameEvidence {
-                    t: i * F,
-                    duration: F,
-                    analysed: true,
-                    now: Some(i * F),
-                    pixels: pixels_at.contains(&i).then_some((0, 0, 16, 16)),
-                    picture: (i >= 100).then_some(if i % 50 == 0 {
-                        Picture::Recovery
-                    } else {
-                        Picture::Reference
-                    }),
-                    ..Default::default()
-                };
-                for (e, c) in ended(&mut tr, &f, &p) {
-                    let d = e.duration.unwrap() / F;
-                    ends.push((e.start_t / F, d, c.pixel_frames, c.carried_frames, c.frames));
-                }
-            }
-            ends
-        };
-        assert_eq!(run_late(&[80]), [(80, 20, 1, 19, 20)]);
-        assert_eq!(run_late(&[60]), [(60, 1, 1, 0, 1)]);
+        assert_eq!(run(off, Some(0), &damage, 50), pixel_extent);
+        // The chain not known at the damage (the pictures before the first recovery point read,
+        // at 100, are unknown), an event still open at the recovery point lasts to it: damage at
+        // 80 to 100; at 60, ended by the hangover before.
+        assert_eq!(run(p, Some(100), &[80], 50), [(80, 20, 100, 1, 19)]);
+        assert_eq!(run(p, Some(100), &[60], 50), [(60, 1, 86, 1, 0)]);
         // No recovery point in reach: carried for MAX_PROPAGATION (10 s = 250 frames).
-        assert_eq!(run(p, true, &[60], 1_000), [(60, 250, 335, 1, 249)]);
+        assert_eq!(run(p, Some(0), &[60], 1_000), [(60, 250, 335, 1, 249)]);
     }
 }
