@@ -167,6 +167,25 @@ fn ema(value: f32, event: bool, alpha: f32) -> f32 {
     if v < 1e-6 { 0.0 } else { v }
 }
 
+/// Whether a neighbour of cell (`cx`, `cy`) (left, right, above or below) in a grid of `cols` x
+/// `rows` cells is textured: `activity` at least `texture_min`.
+fn textured_around(
+    (cols, rows): (usize, usize),
+    (cx, cy): (usize, usize),
+    p: &CellParams,
+    activity: &impl Fn(usize) -> f32,
+) -> bool {
+    let mut best = 0.0f32;
+    for (dx, dy) in [(-1i32, 0i32), (1, 0), (0, -1), (0, 1)] {
+        let (x, y) = (cx as i32 + dx, cy as i32 + dy);
+        if x < 0 || y < 0 || x as usize >= cols || y as usize >= rows {
+            continue;
+        }
+        best = best.max(activity(y as usize * cols + x as usize));
+    }
+    best >= p.texture_min
+}
+
 /// The outcome for one frame.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CellFrame {
@@ -373,6 +392,19 @@ impl Cells {
             self.displaced_len = [0; HELD];
         }
         self.displaced_len[slot] = 0;
+        // The per-cell state as slices of this grid, bound once: indexed in the loop without
+        // reloading each vector from `self` after every store.
+        let (hint, vint, lsum) = (&f.hint[..n], &f.vint[..n], &f.lsum[..n]);
+        let (left_flag, top_flag) = (&self.left_flag[..n], &self.top_flag[..n]);
+        let (left_seam, top_seam) = (&self.left_seam[..n], &self.top_seam[..n]);
+        let (prev_h, prev_v) = (&self.prev_h[..n], &self.prev_v[..n]);
+        let (cur_h, cur_v) = (&mut self.cur_h[..n], &mut self.cur_v[..n]);
+        let (smear_dir, means) = (&mut self.smear_dir[..n], &mut self.mean[..n]);
+        let (cur_change, still) = (&mut self.cur_change[..n], &mut self.still[..n]);
+        let (history, chronic_ema) = (&mut self.history[..n], &mut self.chronic[..n]);
+        let (new_map, new_sig) = (&mut self.new[..n], &mut self.new_sig[..n]);
+        let popped_hold = &mut self.popped_hold[..n];
+        let (placed, placed_len) = (&mut self.displaced[slot], &mut self.displaced_len[slot]);
         for cy in 0..rows {
             for cx in 0..cols {
                 let i = cy * cols + cx;
@@ -380,10 +412,10 @@ impl Cells {
                 let possible = l as u32 + r as u32 + t as u32 + b as u32;
                 // Blocky sides in the low nibble, faint ones in the high one.
                 let sides = u32::from(
-                    (l as u8) * self.left_flag[i]
-                        + (r as u8) * self.left_flag[(i + 1).min(n - 1)]
-                        + (t as u8) * self.top_flag[i]
-                        + (b as u8) * self.top_flag[(i + cols).min(n - 1)],
+                    (l as u8) * left_flag[i]
+                        + (r as u8) * left_flag[(i + 1).min(n - 1)]
+                        + (t as u8) * top_flag[i]
+                        + (b as u8) * top_flag[(i + cols).min(n - 1)],
                 );
                 let enough = possible >= p.sides_min;
                 let boxed = enough && sides & 15 >= p.sides_min;
@@ -396,7 +428,7 @@ impl Cells {
                 let seams = if first || cut || sides & 15 < 2 {
                     0
                 } else {
-                    let (ls, ts) = (&self.left_seam, &self.top_seam);
+                    let (ls, ts) = (left_seam, top_seam);
                     // A new seam at `j`, the `along`-th of `len` on its line (cells `step` apart),
                     // with fewer than 3 new seams next to it on that line.
                     let short = |seam: &[u8], j: usize, step: usize, along: usize, len: usize| {
@@ -433,38 +465,38 @@ impl Cells {
                         + side(b, ts, i + cols, 1, cx, cols)
                 };
                 let displaced = seams >= 2 && activity(i) >= p.seam_texture;
-                let h_mean = f.hint[i] as f32 * inv_interior;
-                let v_mean = f.vint[i] as f32 * inv_interior;
+                let h_mean = hint[i] as f32 * inv_interior;
+                let v_mean = vint[i] as f32 * inv_interior;
                 let flat = h_mean + v_mean <= p.flat_max;
                 // Rows copied down (no vertical change) or columns copied across.
                 let rows_copied = !flat && v_mean <= p.flat_max && h_mean >= p.smear_min;
                 let cols_copied = !flat && h_mean <= p.flat_max && v_mean >= p.smear_min;
                 let smear = rows_copied || cols_copied;
-                self.smear_dir[i] = rows_copied as u8 | ((cols_copied as u8) << 1);
-                (self.cur_h[i], self.cur_v[i]) = (h_mean, v_mean);
+                smear_dir[i] = rows_copied as u8 | ((cols_copied as u8) << 1);
+                (cur_h[i], cur_v[i]) = (h_mean, v_mean);
                 // Damage copies a line over structure the cell had: within a shot, a new smear
                 // must have lost detail in the copy direction since the last frame (a codec's
                 // quantisation or directional prediction only keeps flat what was already flat).
                 // At a hard cut the last frame says nothing about this one (the smear must then
                 // cover a slice's tail, below).
                 let lost_detail = cut
-                    || (rows_copied && self.prev_v[i] >= p.smear_min)
-                    || (cols_copied && self.prev_h[i] >= p.smear_min);
-                let mean = f.lsum[i] as f32 / area;
-                let change = (mean - self.mean[i]).abs();
+                    || (rows_copied && prev_v[i] >= p.smear_min)
+                    || (cols_copied && prev_h[i] >= p.smear_min);
+                let mean = lsum[i] as f32 / area;
+                let change = (mean - means[i]).abs();
                 let unchanged = change < 1.0;
-                self.mean[i] = mean;
-                self.cur_change[i] = change;
+                means[i] = mean;
+                cur_change[i] = change;
                 // At a hard cut every cell changes; a textured cell that did not, where cells
                 // usually change, is stale content left by concealment.
-                let stale = cut && unchanged && self.still[i] < 0.5 && activity(i) >= p.texture_min;
-                self.still[i] = ema(self.still[i], unchanged, alpha);
+                let stale = cut && unchanged && still[i] < 0.5 && activity(i) >= p.texture_min;
+                still[i] = ema(still[i], unchanged, alpha);
 
                 let bits = (boxed as u16)
                     | ((flat as u16) << 1)
                     | ((smear as u16) << 2)
                     | ((faint as u16) << 3);
-                let hist = self.history[i];
+                let hist = history[i];
                 // Set in the last frame (frames = 1) or the last two (frames = 2).
                 let was = |bit: u8, frames: u32| -> bool {
                     let bit = u16::from(bit);
@@ -475,7 +507,7 @@ impl Cells {
                     };
                     hist & mask != 0
                 };
-                let chronic = self.chronic[i] > p.chronic_frac;
+                let chronic = chronic_ema[i] > p.chronic_frac;
                 // A faint box counts when it popped up: no faint box in the cell in the last two
                 // frames, and the cell's mean jumped, within a shot. A codec's faint block edges
                 // come and go with the quantiser's rounding over content that stays; a concealed
@@ -489,12 +521,15 @@ impl Cells {
                         if displaced {
                             let k = out.displaced as usize;
                             if k < MAX_DISPLACED {
-                                self.displaced[slot][k] = (cx as u16, cy as u16);
-                                self.displaced_len[slot] = k as u8 + 1;
+                                placed[k] = (cx as u16, cy as u16);
+                                *placed_len = k as u8 + 1;
                             }
                             out.displaced += 1;
                         }
-                    } else if flat && !was(FLAT, 1) && self.textured_around(cx, cy, p, &activity) {
+                    } else if flat
+                        && !was(FLAT, 1)
+                        && textured_around((cols, rows), (cx, cy), p, &activity)
+                    {
                         if mean < black_level {
                             sig = Some(Signature::FillGreen);
                         } else if (mean - 128.0).abs() <= 4.0 {
@@ -510,24 +545,24 @@ impl Cells {
                 }
                 // A popped cell stays in the cluster map for `POPPED_HOLD` more frames: the map
                 // holds the cells with a hold left after this frame's countdown.
-                let hold = self.popped_hold[i];
+                let hold = popped_hold[i];
                 if popped && sig.is_some() {
-                    self.popped_hold[i] = POPPED_HOLD + 1;
+                    popped_hold[i] = POPPED_HOLD + 1;
                 } else if hold > 0 {
-                    self.popped_hold[i] = hold - 1;
+                    popped_hold[i] = hold - 1;
                 }
                 let flagged = boxed || smear || popped || displaced || (flat && sig.is_some());
                 out.flagged += flagged as u32;
-                self.chronic[i] = ema(self.chronic[i], flagged, alpha);
-                self.history[i] = ((hist << HISTORY_BITS) | bits) & HISTORY_MASK;
+                chronic_ema[i] = ema(chronic_ema[i], flagged, alpha);
+                history[i] = ((hist << HISTORY_BITS) | bits) & HISTORY_MASK;
                 match sig {
                     Some(s) => {
-                        self.new[i] = 1;
-                        self.new_sig[i] = s as u8;
+                        new_map[i] = 1;
+                        new_sig[i] = s as u8;
                         out.new_cells += 1;
                         out.signatures[s as usize] += 1;
                     }
-                    None => self.new[i] = 0,
+                    None => new_map[i] = 0,
                 }
             }
         }
@@ -762,25 +797,6 @@ impl Cells {
             self.pending = a;
             self.pending_frames = 0;
         }
-    }
-
-    fn textured_around(
-        &self,
-        cx: usize,
-        cy: usize,
-        p: &CellParams,
-        activity: &impl Fn(usize) -> f32,
-    ) -> bool {
-        let cols = self.cols;
-        let mut best = 0.0f32;
-        for (dx, dy) in [(-1i32, 0i32), (1, 0), (0, -1), (0, 1)] {
-            let (x, y) = (cx as i32 + dx, cy as i32 + dy);
-            if x < 0 || y < 0 || x as usize >= cols || y as usize >= self.rows {
-                continue;
-            }
-            best = best.max(activity(y as usize * cols + x as usize));
-        }
-        best >= p.texture_min
     }
 
     /// Whether cell `i` is in the cluster map: new, or (`held`) popped up in the last
