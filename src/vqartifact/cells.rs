@@ -428,12 +428,17 @@ impl Cells {
                 let seams = if first || cut || sides & 15 < 2 {
                     0
                 } else {
-                    let (ls, ts) = (left_seam, top_seam);
-                    // A new seam at `j`, the `along`-th of `len` on its line (cells `step` apart),
-                    // with fewer than 3 new seams next to it on that line.
-                    let short = |seam: &[u8], j: usize, step: usize, along: usize, len: usize| {
+                    // A new seam at `j` on a side inside the picture (a side past its edge has no
+                    // cell), the `along`-th of `len` on its line (cells `step` apart), with fewer
+                    // than 3 new seams next to it on that line.
+                    let short = |inside: bool,
+                                 seam: &[u8],
+                                 j: usize,
+                                 step: usize,
+                                 along: usize,
+                                 len: usize| {
                         let new = |k: usize| seam[k] == 1;
-                        if !new(j) {
+                        if !inside || !new(j) {
                             return 0;
                         }
                         let mut next = 0;
@@ -451,18 +456,10 @@ impl Cells {
                         }
                         u32::from(next < 3)
                     };
-                    // Only the sides inside the picture (a side past its edge has no cell).
-                    let side = |inside: bool, seam: &[u8], j, step, along, len| {
-                        if inside {
-                            short(seam, j, step, along, len)
-                        } else {
-                            0
-                        }
-                    };
-                    side(l, ls, i, cols, cy, rows)
-                        + side(r, ls, i + 1, cols, cy, rows)
-                        + side(t, ts, i, 1, cx, cols)
-                        + side(b, ts, i + cols, 1, cx, cols)
+                    short(l, left_seam, i, cols, cy, rows)
+                        + short(r, left_seam, i + 1, cols, cy, rows)
+                        + short(t, top_seam, i, 1, cx, cols)
+                        + short(b, top_seam, i + cols, 1, cx, cols)
                 };
                 let displaced = seams >= 2 && activity(i) >= p.seam_texture;
                 let h_mean = hint[i] as f32 * inv_interior;
