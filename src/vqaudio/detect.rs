@@ -591,6 +591,8 @@ impl Detector {
         self.corr_start.get_or_insert(*base);
         for (i, frame) in samples.chunks_exact(ch).enumerate() {
             let mut all_silent = true;
+            // Channels with sound in this frame, and those of them whose silent run it ends.
+            let (mut loud, mut ended) = (0u32, 0u32);
             for (c, &x) in frame.iter().enumerate() {
                 let a = x.abs();
                 peak = peak.max(a);
@@ -604,19 +606,9 @@ impl Detector {
                     }
                     self.ch_peak[c] = self.ch_peak[c].max(a);
                 } else {
-                    self.ch_last_sound[c] = Some(self.at(base, i).t);
-                    if self.ch_silent_since[c].take().is_some()
-                        && let Some(o) = self.ch_loss[c].take()
-                    {
-                        let at = self.at(base, i);
-                        let evidence = self.loss_evidence(c, p);
-                        ev.push(self.end_event(
-                            Defect::ChannelLoss,
-                            o,
-                            &at,
-                            EndReason::Recovered,
-                            evidence,
-                        ));
+                    loud |= 1 << c;
+                    if self.ch_silent_since[c].is_some() {
+                        ended |= 1 << c;
                     }
                 }
                 if a >= clip && clip > 0.0 {
@@ -646,6 +638,17 @@ impl Detector {
                     self.clip_run[c] = 0;
                 }
             }
+            if loud != 0 {
+                let at = self.at(base, i);
+                if ended != 0 {
+                    self.end_losses(ended, &at, p, ev);
+                }
+                for (c, last) in self.ch_last_sound[..ch].iter_mut().enumerate() {
+                    if loud & (1 << c) != 0 {
+                        *last = Some(at.t);
+                    }
+                }
+            }
             if all_silent {
                 if self.silent_since.is_none() {
                     self.silent_since = Some(self.at(base, i));
@@ -654,12 +657,20 @@ impl Detector {
                 for &x in frame {
                     self.silence_peak = self.silence_peak.max(x.abs());
                 }
-            } else if self.silent_since.take().is_some()
-                && let Some(o) = self.silence.take()
-            {
+            } else if self.silent_since.is_some() {
                 let at = self.at(base, i);
-                let evidence = self.silence_evidence(p);
-                ev.push(self.end_event(Defect::Silence, o, &at, EndReason::Recovered, evidence));
+                self.confirm_silence(&at, p, ev);
+                self.silent_since = None;
+                if let Some(o) = self.silence.take() {
+                    let evidence = self.silence_evidence(p);
+                    ev.push(self.end_event(
+                        Defect::Silence,
+                        o,
+                        &at,
+                        EndReason::Recovered,
+                        evidence,
+                    ));
+                }
             }
             if let Some((l, r)) = pair {
                 let (l, r) = (frame[l] as f64, frame[r] as f64);
@@ -676,9 +687,35 @@ impl Detector {
         self.correlation_block(&end, p, ev);
     }
 
-    /// Runs of silence that now last long enough become defects (checked per block: a block is
-    /// at most tens of ms, and the start is the run's first frame whatever the block).
+    /// Runs of silence that now last long enough become defects: checked at the end of every
+    /// block (a block is at most tens of ms, and the start is the run's first frame whatever the
+    /// block), and where a run ends inside a block.
     fn confirm_silences(&mut self, end: &At, p: &Params, ev: &mut Events) {
+        self.confirm_silence(end, p, ev);
+        for c in 0..self.channels {
+            self.confirm_loss(c, end, p, ev);
+        }
+    }
+
+    /// The silent runs of the channels in `ended` end at `at`, where sound came back: a run
+    /// may have lasted long enough since the last block's check. Called before `at`'s sound is
+    /// recorded, so that a channel's sound at `at` does not count as sound over another's run.
+    fn end_losses(&mut self, ended: u32, at: &At, p: &Params, ev: &mut Events) {
+        for c in 0..self.channels {
+            if ended & (1 << c) == 0 {
+                continue;
+            }
+            self.confirm_loss(c, at, p, ev);
+            self.ch_silent_since[c] = None;
+            if let Some(o) = self.ch_loss[c].take() {
+                let evidence = self.loss_evidence(c, p);
+                ev.push(self.end_event(Defect::ChannelLoss, o, at, EndReason::Recovered, evidence));
+            }
+        }
+    }
+
+    /// The programme's silent run, if it has lasted `silence_duration` by `end`.
+    fn confirm_silence(&mut self, end: &At, p: &Params, ev: &mut Events) {
         if self.silence.is_none()
             && let Some(s) = self.silent_since
             && end.t.saturating_sub(s.t) >= p.silence_duration
@@ -688,33 +725,33 @@ impl Detector {
             self.totals.silences += 1;
             ev.push(self.start_event(Defect::Silence, o, end, p));
         }
-        if self.channels < 2 {
+    }
+
+    /// Channel `c`'s silent run, if it has lasted `silence_duration` by `end` while another
+    /// channel carried sound.
+    fn confirm_loss(&mut self, c: usize, end: &At, p: &Params, ev: &mut Events) {
+        if self.channels < 2 || self.ignored & (1 << c) != 0 || self.ch_loss[c].is_some() {
             return;
         }
-        for c in 0..self.channels {
-            if self.ignored & (1 << c) != 0 || self.ch_loss[c].is_some() {
-                continue;
-            }
-            let Some(s) = self.ch_silent_since[c] else {
-                continue;
-            };
-            if end.t.saturating_sub(s.t) < p.silence_duration {
-                continue;
-            }
-            // Another channel carried sound over this channel's silence.
-            let others = (0..self.channels)
-                .filter(|&o| o != c && self.ignored & (1 << o) == 0)
-                .any(|o| self.ch_last_sound[o].is_some_and(|l| l >= s.t));
-            if !others {
-                continue;
-            }
-            let o = self.open(&s);
-            self.ch_loss[c] = Some(o);
-            self.totals.channel_losses += 1;
-            let mut e = self.start_event(Defect::ChannelLoss, o, end, p);
-            e.evidence = self.loss_evidence(c, p);
-            ev.push(e);
+        let Some(s) = self.ch_silent_since[c] else {
+            return;
+        };
+        if end.t.saturating_sub(s.t) < p.silence_duration {
+            return;
         }
+        // Another channel carried sound over this channel's silence.
+        let others = (0..self.channels)
+            .filter(|&o| o != c && self.ignored & (1 << o) == 0)
+            .any(|o| self.ch_last_sound[o].is_some_and(|l| l >= s.t));
+        if !others {
+            return;
+        }
+        let o = self.open(&s);
+        self.ch_loss[c] = Some(o);
+        self.totals.channel_losses += 1;
+        let mut e = self.start_event(Defect::ChannelLoss, o, end, p);
+        e.evidence = self.loss_evidence(c, p);
+        ev.push(e);
     }
 
     fn loss_evidence(&self, c: usize, p: &Params) -> Evidence {
@@ -1429,6 +1466,55 @@ mod tests {
             loss.evidence,
             Evidence::ChannelLoss { channel: 1, .. }
         ));
+    }
+
+    #[test]
+    fn runs_that_end_inside_a_block_count_from_the_sample() {
+        // Silences of 2 s and 3 samples that start and end inside 10 ms blocks: no block end
+        // sees them last 2 s, the sample that ends them does (as silencedetect counts). Then the
+        // same run in the right channel alone is a channel loss; 3 samples short, nothing.
+        let (a, len) = (48_100u64, 96_003u64);
+        let (c, d_) = (288_050u64, 480_130u64);
+        for (short, want) in [(0, true), (6, false)] {
+            let mut d = detector(2);
+            let p = DEFAULT_PARAMS;
+            let (ev, _) = run(&mut d, &p, 14.0, |ch, n| {
+                let len = len - short;
+                let quiet = (a..a + len).contains(&n)
+                    || (ch == 1 && (c..c + len).contains(&n))
+                    || (ch == 0 && (d_..d_ + len).contains(&n));
+                if quiet {
+                    0.0005
+                } else {
+                    0.3 + sine(n, 200.0, 0.1)
+                }
+            });
+            let expect = if want {
+                vec![
+                    (
+                        Defect::Silence,
+                        sample_ns(a),
+                        sample_ns(a + len),
+                        Some(EndReason::Recovered),
+                    ),
+                    (
+                        Defect::ChannelLoss,
+                        sample_ns(c),
+                        sample_ns(c + len),
+                        Some(EndReason::Recovered),
+                    ),
+                    (
+                        Defect::ChannelLoss,
+                        sample_ns(d_),
+                        sample_ns(d_ + len),
+                        Some(EndReason::Recovered),
+                    ),
+                ]
+            } else {
+                vec![]
+            };
+            assert_eq!(spans(&ev), expect, "{ev:#?}");
+        }
     }
 
     #[test]
