@@ -7,7 +7,8 @@
 // SPDX-License-Identifier: MPL-2.0
 
 //! Property-based tests: the string parsers (regions, vqinject schedules) and the analysis cores
-//! fed planes of arbitrary sizes, strides and content never panic, and keep their contracts.
+//! fed planes of arbitrary sizes, strides and content, or any audio, never panic, and keep their
+//! contracts.
 
 use gstvqmon::avsyncmon::cues::{BeepDetector, BeepParams, VisualProbe};
 use gstvqmon::luma::LumaLayout;
@@ -221,6 +222,115 @@ proptest! {
             unit.extend([2, 0x65, 0x88]);
             prop_assert_eq!(picture(stream, &unit), Some(gstvqmon::transport::Picture::Recovery));
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// vqaudio's decisions on any sequence of silence, near-silence, full-scale runs, tones and
+    /// noise, in any channel, cut into buffers of any size, with gaps and timestamps going back:
+    /// no panic, every defect starts inside the audio fed and ends once (at the latest when the
+    /// stream closes), no later than the audio fed, where it started.
+    #[test]
+    fn audio_decisions_on_any_samples(
+        channels in 1usize..6,
+        rate in prop::sample::select(vec![8_000u32, 44_100, 48_000]),
+        parts in prop::collection::vec((0u8..6, 0usize..4, 1usize..2_000), 1..40),
+        blocks in prop::collection::vec(1usize..700, 1..8),
+        jumps in prop::collection::vec(-30i64..60, 0..3),
+        seed in any::<u64>(),
+    ) {
+        use gstvqmon::event::Times;
+        use gstvqmon::message::Phase;
+        use gstvqmon::vqaudio::detect::{DEFAULT_PARAMS, Detector, Events, Params};
+        use std::collections::HashMap;
+        use std::sync::{Arc, atomic::AtomicU64};
+
+        let pair = (channels >= 2).then_some((0, 1));
+        let mut d = Detector::new(channels, rate, 0, pair, None, Arc::new(AtomicU64::new(1)))
+            .expect("a supported layout");
+        // Short durations, so that a second of audio decides everything there is to decide.
+        let ms = 1_000_000u64;
+        let p = Params {
+            silence_duration: 40 * ms,
+            hold: 20 * ms,
+            loudness_min_duration: 100 * ms,
+            measurement_interval: 100 * ms,
+            update_interval: 50 * ms,
+            expect_stereo: true,
+            ..DEFAULT_PARAMS
+        };
+        // Frames: part kinds (0 silence, 1 near silence, 2 full scale, 3 tone, 4 noise, 5 the
+        // part's channel alone silent), each in one channel or all.
+        let noise = noise(4096, seed);
+        let mut samples = Vec::new();
+        let mut frame = 0usize;
+        for &(kind, ch, len) in &parts {
+            for k in 0..len {
+                for c in 0..channels {
+                    let n = noise[(frame + c * 7) % noise.len()];
+                    let tone = 0.5 * (frame as f32 * 0.07).sin();
+                    let x = match kind {
+                        0 => 0.0,
+                        1 => 0.0005,
+                        2 => if k % 2 == 0 { 1.0 } else { -1.0 },
+                        3 => tone,
+                        4 => (f32::from(n) - 128.0) / 128.0,
+                        _ => if c == ch % channels { 0.0 } else { tone },
+                    };
+                    // A part in one channel leaves the others at the tone.
+                    let own = kind == 5 || ch == 0 || c == ch % channels;
+                    samples.push(if own { x } else { tone });
+                }
+                frame += 1;
+            }
+        }
+        let mut events = Vec::new();
+        let (mut t, mut i, mut b, mut latest_end) = (1_000 * ms, 0usize, 0usize, 0u64);
+        let first = t;
+        while i < frame {
+            let len = blocks[b % blocks.len()].min(frame - i);
+            // Before every other buffer, while they last: a gap (> 0) or timestamps going back
+            // (< 0), in ms.
+            if b % 2 == 1
+                && let Some(&j) = jumps.get(b / 2)
+            {
+                t = t.saturating_add_signed(j * ms as i64);
+            }
+            let times = Times { pts: Some(t), running_time: Some(t), stream_time: Some(t) };
+            let mut ev = Events::default();
+            d.push(&samples[i * channels..(i + len) * channels], times, t, &p, &mut ev);
+            events.extend(ev.iter().copied());
+            t += len as u64 * 1_000_000_000 / u64::from(rate);
+            latest_end = latest_end.max(t);
+            i += len;
+            b += 1;
+        }
+        let mut ev = Events::default();
+        d.close(gstvqmon::EndReason::Eos, &p, &mut ev);
+        events.extend(ev.iter().copied());
+
+        let lowest = first.saturating_sub(30 * ms * jumps.len() as u64);
+        let mut open = HashMap::new();
+        for e in &events {
+            prop_assert!(e.start_t >= lowest && e.start_t <= latest_end + 1, "{e:?}");
+            match e.phase {
+                Phase::Start => {
+                    prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}");
+                }
+                Phase::End => {
+                    let start = open.remove(&e.id);
+                    prop_assert_eq!(start, Some(e.start_t), "{:?}", e);
+                    let end = e.start_t + e.duration.expect("an end has a duration");
+                    // (Sample times are rounded to the ns, the buffers' durations truncated.)
+                    prop_assert!(end <= latest_end + 1, "{e:?} ends after {latest_end}");
+                }
+                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
+                Phase::Point => (),
+            }
+        }
+        prop_assert!(open.is_empty(), "never ended: {open:?}");
     }
 }
 

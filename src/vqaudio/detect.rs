@@ -309,6 +309,9 @@ pub struct Detector {
     ch_peak: [f32; MAX_CHANNELS],
     // Clipping.
     clip_run: [u32; MAX_CHANNELS],
+    /// Where each channel's current run at the clip level began (it may have begun in an
+    /// earlier buffer).
+    clip_run_start: [Option<At>; MAX_CHANNELS],
     clipping: Option<Open>,
     clip_last_end: Option<At>,
     clips: u64,
@@ -434,6 +437,7 @@ impl Detector {
             ch_loss: [None; MAX_CHANNELS],
             ch_peak: [0.0; MAX_CHANNELS],
             clip_run: [0; MAX_CHANNELS],
+            clip_run_start: [None; MAX_CHANNELS],
             clipping: None,
             clip_last_end: None,
             clips: 0,
@@ -614,6 +618,9 @@ impl Detector {
                 if a >= clip && clip > 0.0 {
                     self.clip_run[c] += 1;
                     let run = self.clip_run[c];
+                    if run == 1 {
+                        self.clip_run_start[c] = Some(self.at(base, i));
+                    }
                     if run >= p.clip_min_run {
                         self.clip_peak = self.clip_peak.max(a);
                         self.clip_mask |= 1 << c;
@@ -622,7 +629,7 @@ impl Detector {
                             self.clipped += run as u64;
                             self.totals.clipped_samples += run as u64;
                             if self.clipping.is_none() {
-                                let at = self.at(base, i + 1 - run as usize);
+                                let at = self.clip_run_start[c].unwrap_or(*base);
                                 let o = self.open(&at);
                                 self.clipping = Some(o);
                                 self.totals.clippings += 1;
@@ -1515,6 +1522,31 @@ mod tests {
             };
             assert_eq!(spans(&ev), expect, "{ev:#?}");
         }
+    }
+
+    #[test]
+    fn a_clip_run_across_blocks_starts_at_its_first_sample() {
+        // Full-scale samples 1_438..1_442: the run begins in the third 10 ms block and reaches
+        // `clip_min_run` in the fourth.
+        let mut d = detector(1);
+        let p = DEFAULT_PARAMS;
+        let (ev, _) = run(&mut d, &p, 3.0, |_, n| {
+            if (1_438..1_442).contains(&n) {
+                1.0
+            } else {
+                sine(n, 200.0, 0.1)
+            }
+        });
+        assert_eq!(
+            spans(&ev),
+            vec![(
+                Defect::Clipping,
+                sample_ns(1_438),
+                sample_ns(1_442),
+                Some(EndReason::Recovered)
+            )],
+            "{ev:#?}"
+        );
     }
 
     #[test]
