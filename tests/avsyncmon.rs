@@ -381,6 +381,50 @@ fn stall_of_one_stream_and_gap_events() {
 }
 
 #[test]
+fn video_gap_events_of_part_frames_are_no_drift() {
+    // 25 fps video that pauses three times for 300 ms (7.5 frames), announced by GAP events,
+    // and resumes where each says: its timeline holds no drift. (Counting each gap as whole
+    // frames left it at -20 ms and -1940 ppm here; more such gaps can pass the 40 ms
+    // tolerance, a clock-drift defect.)
+    let (mut hv, mut ha, bus) = harnesses(&[]);
+    let (mut vt, mut at) = (0u64, 0u64);
+    let pauses = [2 * SECOND, 4 * SECOND, 6 * SECOND];
+    while vt < 10 * SECOND || at < 10 * SECOND {
+        if vt <= at {
+            if pauses.contains(&vt) {
+                assert!(
+                    hv.push_event(
+                        gst::event::Gap::builder(gst::ClockTime::from_nseconds(vt))
+                            .duration(gst::ClockTime::from_mseconds(300))
+                            .build()
+                    )
+                );
+                vt += 300 * MS;
+            }
+            assert_eq!(
+                hv.push(vframe(vt, 40, gst::BufferFlags::empty())),
+                Ok(gst::FlowSuccess::Ok)
+            );
+            vt += 40 * MS;
+        } else {
+            assert_eq!(
+                ha.push(abuf(at, 960, None, gst::BufferFlags::empty())),
+                Ok(gst::FlowSuccess::Ok)
+            );
+            at += 20 * MS;
+        }
+        while hv.try_pull().is_some() {}
+        while ha.try_pull().is_some() {}
+    }
+    let stats = hv.element().unwrap().property::<gst::Structure>("stats");
+    eos(&mut hv, &mut ha);
+    let mut b = BusLog::default();
+    b.drain(&bus);
+    assert!(b.defects.is_empty(), "{:#?}", b.defects);
+    assert_eq!(stats.get::<i64>("video-divergence").unwrap(), 0, "{stats}");
+}
+
+#[test]
 fn audio_clock_drift_in_ppm() {
     let (mut hv, mut ha, bus) = harnesses(&[]);
     // Audio timestamps run 1000 ppm fast: 40 ms of divergence after 40 s.

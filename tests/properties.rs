@@ -334,6 +334,207 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// vqfreeze's decisions on any run of repeated, refreshed, changed, black and fading frames,
+    /// at any rate, with missing durations, gaps, duplicates flagged upstream, stalls reported by
+    /// the watchdog and timestamps going back: no panic, and every defect starts inside the
+    /// frames fed, ends once, not before it started and no later than the last frame's end.
+    #[test]
+    fn freeze_decisions_on_any_frames(
+        frames in prop::collection::vec((0u8..7, 0u64..4, 0u8..8), 1..300),
+        period in prop::sample::select(vec![16_683_333u64, 40_000_000, 83_333_333]),
+    ) {
+        use gstvqmon::event::Times;
+        use gstvqmon::message::Phase;
+        use gstvqmon::vqfreeze::stillness::FrameStats;
+        use gstvqmon::vqfreeze::tracker::{DEFAULT_PARAMS, Features, FrameInput, Tracker};
+        use std::collections::HashMap;
+        use std::sync::{Arc, atomic::AtomicU64};
+
+        struct F(u32);
+        impl Features for F {
+            fn noise_floor(&self) -> f64 {
+                0.5
+            }
+            fn content_blocks(&self) -> u32 {
+                self.0
+            }
+        }
+        let ms = 1_000_000u64;
+        let p = gstvqmon::vqfreeze::tracker::Params {
+            min_duration: 100 * ms,
+            black_min_duration: 80 * ms,
+            stall_timeout: 150 * ms,
+            update_interval: 60 * ms,
+            ..DEFAULT_PARAMS
+        };
+        let mut tr = Tracker::new(Arc::new(AtomicU64::new(1)));
+        let (mut t, mut latest, lowest) = (10_000 * ms, 0u64, 9_000 * ms);
+        let mut events = Vec::new();
+        for (k, &(kind, repeat, quirk)) in frames.iter().enumerate() {
+            for _ in 0..=repeat {
+                // 0 exact repeat, 1 refreshed repeat, 2 changed, 3 black, 4 black with a logo,
+                // 5 fading, 6 first after a reset.
+                let changed = matches!(kind, 2 | 5);
+                let stats = FrameStats {
+                    compared: kind != 6,
+                    exact: kind == 0,
+                    mafd: [0.0, 0.6, 9.0, 0.0, 0.2, 2.5, 0.0][kind as usize],
+                    max_block_mad: [0.0, 1.5, 30.0, 0.0, 0.5, 3.0, 0.0][kind as usize],
+                    noise_floor: 0.5,
+                    max_mean_delta: if changed { 12.0 } else { 0.3 },
+                    max_ref_delta: if changed { 12.0 } else { 0.5 },
+                    max_origin_delta: if kind == 5 { 2.0 * k as f64 } else { 0.5 },
+                    black_ratio: if matches!(kind, 3 | 4) { 1.0 } else { 0.02 },
+                    mean_luma: if matches!(kind, 3 | 4) { 16.0 } else { 110.0 },
+                };
+                // Quirks: 0 no duration, 1 a gap of 5 frames, 2 time going back 2 frames,
+                // 3 a duplicate flagged upstream, 4 a stall the watchdog reported.
+                let duration = if quirk == 0 { 0 } else { period };
+                match quirk {
+                    1 => t += 5 * period,
+                    2 => t = t.saturating_sub(2 * period).max(lowest),
+                    _ => (),
+                }
+                let input = FrameInput {
+                    times: Times { pts: Some(t), running_time: Some(t), stream_time: Some(t) },
+                    t,
+                    duration,
+                    stats,
+                    gap_flag: quirk == 3,
+                };
+                let features = F(if kind == 4 { 3 } else { 0 });
+                let step = tr.push(input, &features, &p, quirk == 4);
+                events.extend(step.events.iter().copied());
+                t += period;
+                latest = latest.max(t);
+            }
+        }
+        events.extend(tr.close(gstvqmon::EndReason::Eos, Some(latest), &p).iter().copied());
+
+        let mut open = HashMap::new();
+        for e in &events {
+            prop_assert!(e.start_t >= lowest && e.start_t <= latest, "{e:?}");
+            match e.phase {
+                Phase::Start => prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}"),
+                Phase::End => {
+                    prop_assert_eq!(open.remove(&e.id), Some(e.start_t), "{:?}", e);
+                    let end = e.start_t + e.duration.expect("an end has a duration");
+                    prop_assert!(end <= latest, "{e:?} ends after {latest}");
+                }
+                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
+                Phase::Point => (),
+            }
+        }
+        prop_assert!(open.is_empty(), "never ended: {open:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// avsyncmon's timestamp checks on any sequence of buffers: on time, jittered, after a gap,
+    /// overlapping, going back, flagged DISCONT, after a GAP event, after a reset, with or
+    /// without a content clock and durations, and with a clock running fast: no panic; every
+    /// discontinuity says how far the buffer was from where it was due, in the direction its
+    /// kind says, and is counted once; every drift defect ends once.
+    #[test]
+    fn timestamp_checks_on_any_buffers(
+        audio in any::<bool>(),
+        clock in any::<bool>(),
+        steps in prop::collection::vec((0u8..9, 0i64..400, any::<bool>()), 1..400),
+        ppm in prop::sample::select(vec![0i64, 150, 5_000]),
+    ) {
+        use gstvqmon::avsyncmon::timeline::{
+            ContentClock, DiscontKind, Media, Timeline, TimelineEvent, TimelineParams,
+        };
+        use gstvqmon::message::Stamp;
+        use std::collections::HashMap;
+
+        let ms = 1_000_000u64;
+        let media = if audio { Media::Audio } else { Media::Video };
+        let (units, unit_ns) = if audio { (960u64, 20 * ms) } else { (1, 40 * ms) };
+        let content_clock = match (clock, audio) {
+            (false, _) => None,
+            (true, true) => ContentClock::audio(48_000),
+            (true, false) => ContentClock::video(25, 1),
+        };
+        let params = TimelineParams {
+            drift_window: 2_000 * ms,
+            discont_wait: 200 * ms,
+            ..TimelineParams::default()
+        };
+        let mut tl = Timeline::new(media);
+        tl.set_clock(content_clock);
+        let mut next_id = 1u64;
+        let mut ids = || {
+            next_id += 1;
+            next_id
+        };
+        let (mut rt, mut out) = (5_000 * ms, Vec::new());
+        let stamp = |rt: u64| Stamp {
+            pts: Some(gst::ClockTime::from_nseconds(rt)),
+            running_time: Some(gst::ClockTime::from_nseconds(rt)),
+            stream_time: Some(gst::ClockTime::from_nseconds(rt)),
+        };
+        for &(kind, amount, with_duration) in &steps {
+            // 0-2 on time, 3 jitter of up to +/- 5 ms, 4 a gap, 5 an overlap, 6 back in time,
+            // 7 a GAP event, 8 a reset (flush).
+            let mut flagged = false;
+            match kind {
+                3 => rt = rt.saturating_add_signed((amount % 11 - 5) * ms as i64),
+                4 => rt += amount as u64 * ms,
+                5 => rt = rt.saturating_sub(amount as u64 * ms / 4),
+                6 => {
+                    rt = rt.saturating_sub(amount as u64 * ms + unit_ns);
+                    flagged = amount % 2 == 0;
+                }
+                7 => {
+                    rt += amount as u64 * ms;
+                    tl.gap(rt);
+                }
+                8 => tl.reset(stamp(rt), rt, &mut out),
+                _ => (),
+            }
+            let duration = with_duration.then_some(unit_ns);
+            tl.push(&params, rt, units, duration, flagged, stamp(rt), &mut ids, &mut out);
+            // The stream's timestamps run `ppm` fast against its content.
+            rt += unit_ns + unit_ns * ppm as u64 / 1_000_000;
+        }
+        tl.finish(stamp(rt), rt, &mut out);
+
+        let mut drifts = HashMap::new();
+        let mut disconts = 0u64;
+        for e in &out {
+            match e {
+                TimelineEvent::Discont(d) => {
+                    disconts += 1;
+                    prop_assert_eq!(d.delta, d.rt as i64 - d.expected as i64, "{:?}", d);
+                    match d.kind {
+                        DiscontKind::Gap => prop_assert!(d.delta > 0, "{d:?}"),
+                        DiscontKind::Overlap => prop_assert!(d.delta < 0, "{d:?}"),
+                        DiscontKind::Backwards => prop_assert!(d.delta < 0, "{d:?}"),
+                    }
+                }
+                TimelineEvent::DriftStart(d) => {
+                    prop_assert!(drifts.insert(d.id, d.start_rt).is_none(), "{d:?}");
+                }
+                // (An end placed before its start, after timestamps went back, is clamped where
+                // the message is made: `end_not_before_start`.)
+                TimelineEvent::DriftEnd { drift, .. } => {
+                    prop_assert_eq!(drifts.remove(&drift.id), Some(drift.start_rt));
+                }
+            }
+        }
+        prop_assert!(drifts.is_empty(), "never ended: {drifts:?}");
+        let s = tl.stats;
+        prop_assert_eq!(s.gaps + s.overlaps + s.backwards, disconts);
+        prop_assert_eq!(s.buffers, steps.len() as u64);
+    }
+}
+
 fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)

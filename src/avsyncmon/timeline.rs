@@ -220,6 +220,9 @@ pub struct Timeline {
     units: u64,
     /// Sum of confirmed jumps since the baseline, taken out of the divergence.
     shift: i64,
+    /// Running time covered by GAP events since the baseline (ns), taken out of the divergence
+    /// as it is: a gap need not last whole frames.
+    covered: u64,
     points: [(u64, i64); DRIFT_POINTS],
     n_points: usize,
     head: usize,
@@ -237,6 +240,7 @@ impl Timeline {
             base_rt: None,
             units: 0,
             shift: 0,
+            covered: 0,
             points: [(0, 0); DRIFT_POINTS],
             n_points: 0,
             head: 0,
@@ -286,6 +290,7 @@ impl Timeline {
         self.base_rt = None;
         self.units = 0;
         self.shift = 0;
+        self.covered = 0;
         self.n_points = 0;
         self.head = 0;
         self.stats.ppm = None;
@@ -306,8 +311,8 @@ impl Timeline {
         if let Some(p) = self.pending.as_mut() {
             p.old_end += covered;
         }
-        if let (Some(clock), Some(_)) = (self.clock, self.base_rt) {
-            self.units += clock.units(covered);
+        if self.base_rt.is_some() {
+            self.covered += covered;
         }
     }
 
@@ -447,10 +452,15 @@ impl Timeline {
             self.base_rt = Some(rt);
             self.units = units;
             self.shift = 0;
+            self.covered = 0;
             return;
         };
         // Divergence of this buffer's start from the content clock.
-        let d = rt as i64 - base as i64 - clock.duration(self.units) as i64 - self.shift;
+        let d = rt as i64
+            - base as i64
+            - clock.duration(self.units) as i64
+            - self.covered as i64
+            - self.shift;
         self.units += units;
         self.stats.divergence = d;
         if self.pending.is_some() {
@@ -654,6 +664,28 @@ mod tests {
         assert!(r.disconts().is_empty(), "{:?}", r.disconts());
         assert_eq!(r.tl.stats.divergence, 0);
         assert_eq!(r.tl.stats.gaps, 0);
+    }
+
+    #[test]
+    fn signalled_gaps_of_part_frames_add_no_drift() {
+        // 25 fps video; GAP events of 7.5 and 3.9 frames, each rounded to whole frames, would
+        // add 20 and 4 ms of drift each time: twice is over the 40 ms tolerance.
+        let mut r = Run::new(Media::Video, ContentClock::video(25, 1));
+        let mut rt = 0;
+        for gap in [300 * MS, 156 * MS, 300 * MS, 156 * MS] {
+            for _ in 0..25 {
+                r.push(rt, 1, false);
+                rt += 40 * MS;
+            }
+            rt += gap;
+            r.tl.gap(rt);
+        }
+        for _ in 0..25 {
+            r.push(rt, 1, false);
+            rt += 40 * MS;
+        }
+        assert_eq!(r.tl.stats.divergence, 0);
+        assert!(r.out.is_empty(), "{:?}", r.out);
     }
 
     #[test]
