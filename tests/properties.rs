@@ -535,6 +535,202 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// avsyncmon's content estimator on any motion and audio onsets, with frames and hops that
+    /// skip, repeat or go back, and an audio stream that starts late or stops: no panic; an
+    /// estimate is within the lags searched, with a finite confidence between 0 and 1.
+    #[test]
+    fn content_estimates_on_any_series(
+        frames in prop::collection::vec((0u8..40, 0u8..255, 0u8..255), 100..700),
+        audio_skew in -300i64..300,
+        max_lag_ms in prop::sample::select(vec![100u64, 500, 1_000, 3_000]),
+        window_s in prop::sample::select(vec![1u64, 8, 20]),
+    ) {
+        use gstvqmon::avsyncmon::content::{Correlator, HOP};
+
+        let ms = 1_000_000u64;
+        let (window, max_lag, interval) = (window_s * 1_000 * ms, max_lag_ms * ms, 500 * ms);
+        let mut c = Correlator::new();
+        let mut estimates = Vec::new();
+        let mut rt = 60_000 * ms;
+        for &(quirk, motion, flux) in &frames {
+            // 2 a skip of 25 frames, 3 back by 3 frames, otherwise on time.
+            match quirk {
+                2 => rt += 25 * 40 * ms,
+                3 => rt -= 3 * 40 * ms,
+                _ => (),
+            }
+            // Motion rises on a few frames (a cut, a hand coming down).
+            let motion = if motion > 230 { f32::from(motion) } else { 1.0 };
+            c.push_video(rt, 40 * ms, motion);
+            // Four 10 ms audio hops per frame, skewed against the video; none in the last
+            // tenth (the audio stopped).
+            if rt < 60_000 * ms + frames.len() as u64 * 36 * ms {
+                // Mostly the frame's motion again (so that estimates are made), sometimes noise.
+                let first = (rt as i64 + audio_skew * ms as i64) as u64 / HOP;
+                for h in first..first + 4 {
+                    let x = match (flux < 240, h == first) {
+                        (true, true) => motion,
+                        (true, false) => 0.0,
+                        (false, _) => f32::from(flux.wrapping_add(h as u8)),
+                    };
+                    c.push_audio(h, x / 64.0);
+                }
+            }
+            estimates.extend(c.poll(window, max_lag, interval));
+            rt += 40 * ms;
+        }
+        estimates.extend(c.finish(window, max_lag));
+        for e in &estimates {
+            prop_assert!(e.psr.is_finite() && e.z.is_finite() && e.chance.is_finite(), "{e:?}");
+            if let Ok(v) = e.result {
+                prop_assert!(v.offset.unsigned_abs() <= max_lag, "{e:?}");
+                prop_assert!((0.0..=1.0).contains(&v.confidence), "{e:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// vqartifact's decisions on any frames: damaged cells of every kind, blocky and clean
+    /// coding, scene cuts, decoder flags, lost frames, transport errors and damage carried to a
+    /// recovery point, frames without pixels, and timestamps going back: no panic, and every
+    /// defect starts inside the frames fed, ends once, no later than the last frame's end.
+    #[test]
+    fn artifact_decisions_on_any_frames(
+        frames in prop::collection::vec((0u8..12, 0u8..20, 0u8..8), 1..400),
+    ) {
+        use gstvqmon::event::Times;
+        use gstvqmon::message::Phase;
+        use gstvqmon::transport::{Picture, TransportFrame};
+        use gstvqmon::vqartifact::cells::CellFrame;
+        use gstvqmon::vqartifact::decide::{Detector, Frame, LostFrames, Params, Pixels};
+        use gstvqmon::vqartifact::events::{
+            BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker,
+        };
+        use std::collections::HashMap;
+        use std::sync::{Arc, atomic::AtomicU64};
+
+        let ms = 1_000_000u64;
+        let ids = Arc::new(AtomicU64::new(1));
+        let mut d = Detector::new(
+            CorruptionTracker::new(ids.clone(), 50),
+            BlockinessTracker::new(ids),
+        );
+        let p = Params {
+            corruption: CorruptionParams {
+                cluster_min: 3,
+                hangover: 200 * ms,
+                scenecut: 20.0,
+                use_decoder_flags: true,
+                use_lost_frames: true,
+                use_transport_errors: true,
+                propagate_damage: true,
+                update_interval: 100 * ms,
+            },
+            blockiness: BlockinessParams {
+                warn: 1.3,
+                alarm: 1.5,
+                min_duration: 200 * ms,
+                smoothing: 100 * ms,
+                update_interval: 100 * ms,
+            },
+            cell: 16,
+            measurement_interval: 200 * ms,
+        };
+        let times = |t: u64| Times { pts: Some(t), running_time: Some(t), stream_time: Some(t) };
+        let (mut t, mut latest, lowest) = (10_000 * ms, 0u64, 9_000 * ms);
+        let mut events = Vec::new();
+        for &(kind, amount, quirk) in &frames {
+            // Quirks: 1 back 2 frames, 2 decoder flag, 3 frames lost before, 4 a transport error,
+            // 5 a recovery picture, 6 no pixels.
+            if quirk == 1 {
+                t = t.saturating_sub(80 * ms).max(lowest);
+            }
+            let n = u32::from(amount);
+            // Kinds: 0-3 clean, 4 new boxed cells, 5 a cluster, 6 popped held, 7 stalled,
+            // 8 displaced, 9 a cut, 10 blocky coding, 11 very blocky.
+            let cells = CellFrame {
+                new_cells: if (4..9).contains(&kind) { n } else { 0 },
+                flagged: n,
+                cluster: if kind == 5 { n } else { n.min(1) },
+                bbox: (kind >= 4).then_some((1, 1, 3, 2)),
+                popped: if kind == 6 { n } else { 0 },
+                cluster_held: if kind == 6 { n } else { 0 },
+                stalled: if kind == 7 { n } else { 0 },
+                displaced: if kind == 8 { n.min(3) } else { 0 },
+                displaced_cluster: if kind == 8 { n } else { 0 },
+                displaced_age: if kind == 8 { amount % 3 } else { 0 },
+                cell_mafd: if kind == 9 { 40.0 } else { 1.0 },
+                cells: 400,
+                ..CellFrame::default()
+            };
+            let r8 = match kind {
+                10 => 1.4,
+                11 => 2.2,
+                _ => 1.05,
+            };
+            let frame = Frame {
+                times: times(t),
+                t,
+                dur: 40 * ms,
+                now: Some(t),
+                lost: if quirk == 3 {
+                    LostFrames { counted: 2, evidence: 2, start: Some((times(t - 80 * ms), t - 80 * ms)) }
+                } else {
+                    LostFrames::default()
+                },
+                decoder_flag: quirk == 2,
+                transport: TransportFrame {
+                    errors: u32::from(quirk == 4),
+                    propagated: quirk == 4 || amount % 5 == 0,
+                    picture: match quirk {
+                        5 => Some(Picture::Recovery),
+                        7 => Some(Picture::NonReference),
+                        _ => Some(Picture::Reference),
+                    },
+                },
+                startup: false,
+                step: 1,
+                pixels: (quirk != 6).then_some(Pixels {
+                    cells,
+                    r8,
+                    r16: r8,
+                    grid_x: (8.0, 0.0),
+                    grid_y: (8.0, 0.0),
+                    origin: (0, 0),
+                }),
+            };
+            let decided = d.frame(&frame, &p);
+            events.extend(decided.events.iter().copied());
+            t += 40 * ms;
+            latest = latest.max(t);
+        }
+        let end = Some((times(t), t));
+        events.extend(d.close(end, gstvqmon::EndReason::Eos, Some(t)).iter().copied());
+
+        let mut open = HashMap::new();
+        for e in &events {
+            prop_assert!(e.start_t >= lowest - 80 * ms && e.start_t <= latest, "{e:?}");
+            match e.phase {
+                Phase::Start => prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}"),
+                Phase::End => {
+                    prop_assert_eq!(open.remove(&e.id), Some(e.start_t), "{:?}", e);
+                    let end = e.start_t + e.duration.expect("an end has a duration");
+                    prop_assert!(end <= latest, "{e:?} ends after {latest}");
+                }
+                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
+                Phase::Point => (),
+            }
+        }
+        prop_assert!(open.is_empty(), "never ended: {open:?}");
+    }
+}
+
 fn noise(n: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..n)
