@@ -106,22 +106,56 @@ fn drive(
     mut video: impl FnMut(u64) -> Option<gst::Buffer>,
     mut audio: impl FnMut(u64) -> Option<gst::Buffer>,
 ) {
+    let push = |h: &mut gst_check::Harness, b: Option<gst::Buffer>| {
+        if let Some(b) = b {
+            assert_eq!(h.push(b), Ok(gst::FlowSuccess::Ok));
+        }
+    };
+    drive_with(
+        hv,
+        ha,
+        end,
+        |h, t| {
+            push(h, video(t));
+            40 * MS
+        },
+        |h, t| {
+            push(h, audio(t));
+            20 * MS
+        },
+    );
+}
+
+/// Feeds both streams in running-time order until `end`: `video` and `audio` push whatever they
+/// push at a time and return how far their stream then moved on.
+fn drive_with(
+    hv: &mut gst_check::Harness,
+    ha: &mut gst_check::Harness,
+    end: u64,
+    mut video: impl FnMut(&mut gst_check::Harness, u64) -> u64,
+    mut audio: impl FnMut(&mut gst_check::Harness, u64) -> u64,
+) {
     let (mut vt, mut at) = (0u64, 0u64);
     while vt < end || at < end {
         if vt <= at && vt < end {
-            if let Some(b) = video(vt) {
-                assert_eq!(hv.push(b), Ok(gst::FlowSuccess::Ok));
-            }
-            vt += 40 * MS;
+            vt += video(hv, vt);
         } else {
-            if let Some(b) = audio(at) {
-                assert_eq!(ha.push(b), Ok(gst::FlowSuccess::Ok));
-            }
-            at += 20 * MS;
+            at += audio(ha, at);
         }
         while hv.try_pull().is_some() {}
         while ha.try_pull().is_some() {}
     }
+}
+
+/// A GAP event from `at` for `dur` ns.
+fn push_gap(h: &mut gst_check::Harness, at: u64, dur: u64) {
+    assert!(
+        h.push_event(
+            gst::event::Gap::builder(gst::ClockTime::from_nseconds(at))
+                .duration(gst::ClockTime::from_nseconds(dur))
+                .build()
+        )
+    );
 }
 
 fn eos(hv: &mut gst_check::Harness, ha: &mut gst_check::Harness) {
@@ -343,36 +377,24 @@ fn stall_of_one_stream_and_gap_events() {
 
     // The same silence signalled with GAP events is no stall.
     let (mut hv, mut ha, bus) = harnesses(&[]);
-    let (mut vt, mut at) = (0u64, 0u64);
-    while vt < 8 * SECOND || at < 8 * SECOND {
-        if vt <= at {
-            assert_eq!(
-                hv.push(vframe(vt, 40, gst::BufferFlags::empty())),
-                Ok(gst::FlowSuccess::Ok)
-            );
-            vt += 40 * MS;
-        } else {
-            if (2 * SECOND..6 * SECOND).contains(&at) {
-                if at % (500 * MS) == 0 {
-                    assert!(
-                        ha.push_event(
-                            gst::event::Gap::builder(gst::ClockTime::from_nseconds(at))
-                                .duration(gst::ClockTime::from_mseconds(500))
-                                .build()
-                        )
-                    );
-                }
+    drive_with(
+        &mut hv,
+        &mut ha,
+        8 * SECOND,
+        |h, t| {
+            assert_eq!(h.push(plain_video(t).unwrap()), Ok(gst::FlowSuccess::Ok));
+            40 * MS
+        },
+        |h, t| {
+            if (2 * SECOND..6 * SECOND).contains(&t) {
+                push_gap(h, t, 500 * MS);
+                500 * MS
             } else {
-                assert_eq!(
-                    ha.push(abuf(at, 960, None, gst::BufferFlags::empty())),
-                    Ok(gst::FlowSuccess::Ok)
-                );
+                assert_eq!(h.push(plain_audio(t).unwrap()), Ok(gst::FlowSuccess::Ok));
+                20 * MS
             }
-            at += 20 * MS;
-        }
-        while hv.try_pull().is_some() {}
-        while ha.try_pull().is_some() {}
-    }
+        },
+    );
     eos(&mut hv, &mut ha);
     let mut b = BusLog::default();
     b.drain(&bus);
@@ -387,35 +409,25 @@ fn video_gap_events_of_part_frames_are_no_drift() {
     // frames left it at -20 ms and -1940 ppm here; more such gaps can pass the 40 ms
     // tolerance, a clock-drift defect.)
     let (mut hv, mut ha, bus) = harnesses(&[]);
-    let (mut vt, mut at) = (0u64, 0u64);
     let pauses = [2 * SECOND, 4 * SECOND, 6 * SECOND];
-    while vt < 10 * SECOND || at < 10 * SECOND {
-        if vt <= at {
-            if pauses.contains(&vt) {
-                assert!(
-                    hv.push_event(
-                        gst::event::Gap::builder(gst::ClockTime::from_nseconds(vt))
-                            .duration(gst::ClockTime::from_mseconds(300))
-                            .build()
-                    )
-                );
-                vt += 300 * MS;
+    drive_with(
+        &mut hv,
+        &mut ha,
+        10 * SECOND,
+        |h, t| {
+            if pauses.contains(&t) {
+                push_gap(h, t, 300 * MS);
+                300 * MS
+            } else {
+                assert_eq!(h.push(plain_video(t).unwrap()), Ok(gst::FlowSuccess::Ok));
+                40 * MS
             }
-            assert_eq!(
-                hv.push(vframe(vt, 40, gst::BufferFlags::empty())),
-                Ok(gst::FlowSuccess::Ok)
-            );
-            vt += 40 * MS;
-        } else {
-            assert_eq!(
-                ha.push(abuf(at, 960, None, gst::BufferFlags::empty())),
-                Ok(gst::FlowSuccess::Ok)
-            );
-            at += 20 * MS;
-        }
-        while hv.try_pull().is_some() {}
-        while ha.try_pull().is_some() {}
-    }
+        },
+        |h, t| {
+            assert_eq!(h.push(plain_audio(t).unwrap()), Ok(gst::FlowSuccess::Ok));
+            20 * MS
+        },
+    );
     let stats = hv.element().unwrap().property::<gst::Structure>("stats");
     eos(&mut hv, &mut ha);
     let mut b = BusLog::default();

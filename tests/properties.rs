@@ -242,9 +242,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         use gstvqmon::event::Times;
-        use gstvqmon::message::Phase;
         use gstvqmon::vqaudio::detect::{DEFAULT_PARAMS, Detector, Events, Params};
-        use std::collections::HashMap;
         use std::sync::{Arc, atomic::AtomicU64};
 
         let pair = (channels >= 2).then_some((0, 1));
@@ -312,25 +310,8 @@ proptest! {
         events.extend(ev.iter().copied());
 
         let lowest = first.saturating_sub(30 * ms * jumps.len() as u64);
-        let mut open = HashMap::new();
-        for e in &events {
-            prop_assert!(e.start_t >= lowest && e.start_t <= latest_end + 1, "{e:?}");
-            match e.phase {
-                Phase::Start => {
-                    prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}");
-                }
-                Phase::End => {
-                    let start = open.remove(&e.id);
-                    prop_assert_eq!(start, Some(e.start_t), "{:?}", e);
-                    let end = e.start_t + e.duration.expect("an end has a duration");
-                    // (Sample times are rounded to the ns, the buffers' durations truncated.)
-                    prop_assert!(end <= latest_end + 1, "{e:?} ends after {latest_end}");
-                }
-                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
-                Phase::Point => (),
-            }
-        }
-        prop_assert!(open.is_empty(), "never ended: {open:?}");
+        // (Sample times are rounded to the ns, the buffers' durations truncated.)
+        one_life_each(&events, lowest, latest_end + 1)?;
     }
 }
 
@@ -347,10 +328,8 @@ proptest! {
         period in prop::sample::select(vec![16_683_333u64, 40_000_000, 83_333_333]),
     ) {
         use gstvqmon::event::Times;
-        use gstvqmon::message::Phase;
         use gstvqmon::vqfreeze::stillness::FrameStats;
         use gstvqmon::vqfreeze::tracker::{DEFAULT_PARAMS, Features, FrameInput, Tracker};
-        use std::collections::HashMap;
         use std::sync::{Arc, atomic::AtomicU64};
 
         struct F(u32);
@@ -414,21 +393,7 @@ proptest! {
         }
         events.extend(tr.close(gstvqmon::EndReason::Eos, Some(latest), &p).iter().copied());
 
-        let mut open = HashMap::new();
-        for e in &events {
-            prop_assert!(e.start_t >= lowest && e.start_t <= latest, "{e:?}");
-            match e.phase {
-                Phase::Start => prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}"),
-                Phase::End => {
-                    prop_assert_eq!(open.remove(&e.id), Some(e.start_t), "{:?}", e);
-                    let end = e.start_t + e.duration.expect("an end has a duration");
-                    prop_assert!(end <= latest, "{e:?} ends after {latest}");
-                }
-                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
-                Phase::Point => (),
-            }
-        }
-        prop_assert!(open.is_empty(), "never ended: {open:?}");
+        one_life_each(&events, lowest, latest)?;
     }
 }
 
@@ -451,7 +416,6 @@ proptest! {
             ContentClock, DiscontKind, Media, Timeline, TimelineEvent, TimelineParams,
         };
         use gstvqmon::message::Stamp;
-        use std::collections::HashMap;
 
         let ms = 1_000_000u64;
         let media = if audio { Media::Audio } else { Media::Video };
@@ -505,7 +469,7 @@ proptest! {
         }
         tl.finish(stamp(rt), rt, &mut out);
 
-        let mut drifts = HashMap::new();
+        let mut drifts = std::collections::HashMap::new();
         let mut disconts = 0u64;
         for e in &out {
             match e {
@@ -605,14 +569,12 @@ proptest! {
         frames in prop::collection::vec((0u8..12, 0u8..20, 0u8..8), 1..400),
     ) {
         use gstvqmon::event::Times;
-        use gstvqmon::message::Phase;
         use gstvqmon::transport::{Picture, TransportFrame};
         use gstvqmon::vqartifact::cells::CellFrame;
         use gstvqmon::vqartifact::decide::{Detector, Frame, LostFrames, Params, Pixels};
         use gstvqmon::vqartifact::events::{
             BlockinessParams, BlockinessTracker, CorruptionParams, CorruptionTracker,
         };
-        use std::collections::HashMap;
         use std::sync::{Arc, atomic::AtomicU64};
 
         let ms = 1_000_000u64;
@@ -696,14 +658,8 @@ proptest! {
                 },
                 startup: false,
                 step: 1,
-                pixels: (quirk != 6).then_some(Pixels {
-                    cells,
-                    r8,
-                    r16: r8,
-                    grid_x: (8.0, 0.0),
-                    grid_y: (8.0, 0.0),
-                    origin: (0, 0),
-                }),
+                // (No grid estimated yet: period 0.)
+                pixels: (quirk != 6).then_some(Pixels { cells, r8, r16: r8, ..Pixels::default() }),
             };
             let decided = d.frame(&frame, &p);
             events.extend(decided.events.iter().copied());
@@ -713,22 +669,34 @@ proptest! {
         let end = Some((times(t), t));
         events.extend(d.close(end, gstvqmon::EndReason::Eos, Some(t)).iter().copied());
 
-        let mut open = HashMap::new();
-        for e in &events {
-            prop_assert!(e.start_t >= lowest - 80 * ms && e.start_t <= latest, "{e:?}");
-            match e.phase {
-                Phase::Start => prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}"),
-                Phase::End => {
-                    prop_assert_eq!(open.remove(&e.id), Some(e.start_t), "{:?}", e);
-                    let end = e.start_t + e.duration.expect("an end has a duration");
-                    prop_assert!(end <= latest, "{e:?} ends after {latest}");
-                }
-                Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
-                Phase::Point => (),
-            }
-        }
-        prop_assert!(open.is_empty(), "never ended: {open:?}");
+        one_life_each(&events, lowest - 80 * ms, latest)?;
     }
+}
+
+/// Every defect of `events` starts within `lowest..=latest`, once; its heartbeats come while it
+/// is open; it ends once, where it started, no later than `latest`; none is left open.
+fn one_life_each<D: std::fmt::Debug, E: std::fmt::Debug>(
+    events: &[gstvqmon::event::DefectEvent<D, E>],
+    lowest: u64,
+    latest: u64,
+) -> Result<(), TestCaseError> {
+    use gstvqmon::message::Phase;
+    let mut open = std::collections::HashMap::new();
+    for e in events {
+        prop_assert!(e.start_t >= lowest && e.start_t <= latest, "{e:?}");
+        match e.phase {
+            Phase::Start => prop_assert!(open.insert(e.id, e.start_t).is_none(), "{e:?}"),
+            Phase::End => {
+                prop_assert_eq!(open.remove(&e.id), Some(e.start_t), "{:?}", e);
+                let end = e.start_t + e.duration.expect("an end has a duration");
+                prop_assert!(end <= latest, "{e:?} ends after {latest}");
+            }
+            Phase::Update => prop_assert!(open.contains_key(&e.id), "{e:?}"),
+            Phase::Point => (),
+        }
+    }
+    prop_assert!(open.is_empty(), "never ended: {open:?}");
+    Ok(())
 }
 
 fn noise(n: usize, seed: u64) -> Vec<u8> {

@@ -899,73 +899,54 @@ fn open_defects_close_at_flush_caps_change_and_stop() {
     init();
     let f = |_c: u32, _n: u64| 0.0;
     let s = signal(2, 3.0, &f);
-    let mut h = gst_check::Harness::new("vqaudio");
-    let bus = gst::Bus::new();
-    h.element().unwrap().set_bus(Some(&bus));
-    h.set_src_caps(s.info().to_caps().unwrap());
-    h.play();
-    for b in s.buffers(4800) {
-        h.push(b).unwrap();
-    }
-    assert!(h.push_event(gst::event::FlushStart::new()));
-    assert!(h.push_event(gst::event::FlushStop::new(true)));
-    let mut log = BusLog::default();
-    log.drain(&bus);
-    let end = log
-        .defects
-        .iter()
-        .find(|m| m.phase == Phase::End)
-        .unwrap_or_else(|| panic!("{}", summary(&log.defects)));
-    assert_eq!(end.end_reason, Some(gstvqmon::EndReason::Flush));
-    assert_eq!(common::ns(end.end.unwrap().running_time), 3 * SECOND);
+    // 3 s of stereo silence, an open defect; then `close`; the defects that ended.
+    let ended = |close: &dyn Fn(&mut gst_check::Harness)| {
+        let mut h = gst_check::Harness::new("vqaudio");
+        let bus = gst::Bus::new();
+        h.element().unwrap().set_bus(Some(&bus));
+        h.set_src_caps(s.info().to_caps().unwrap());
+        h.play();
+        for b in s.buffers(4800) {
+            h.push(b).unwrap();
+        }
+        close(&mut h);
+        let mut log = BusLog::default();
+        log.drain(&bus);
+        let ends: Vec<_> = log
+            .defects
+            .into_iter()
+            .filter(|m| m.phase == Phase::End)
+            .collect();
+        assert_eq!(ends.len(), 1, "{}", summary(&ends));
+        (
+            ends[0].end_reason,
+            common::ns(ends[0].end.unwrap().running_time),
+        )
+    };
+    let flush = ended(&|h| {
+        assert!(h.push_event(gst::event::FlushStart::new()));
+        assert!(h.push_event(gst::event::FlushStop::new(true)));
+    });
+    assert_eq!(flush, (Some(gstvqmon::EndReason::Flush), 3 * SECOND));
     // A caps change closes too.
-    let mut h = gst_check::Harness::new("vqaudio");
-    let bus = gst::Bus::new();
-    h.element().unwrap().set_bus(Some(&bus));
-    h.set_src_caps(s.info().to_caps().unwrap());
-    h.play();
-    for b in s.buffers(4800) {
+    let caps = ended(&|h| {
+        let mono = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, RATE, 1)
+            .build()
+            .unwrap();
+        h.set_src_caps(mono.to_caps().unwrap());
+        let mut b = gst::Buffer::from_mut_slice(vec![0u8; 4 * 480]);
+        b.make_mut().set_pts(gst::ClockTime::from_seconds(3));
         h.push(b).unwrap();
-    }
-    let mono = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, RATE, 1)
-        .build()
-        .unwrap();
-    h.set_src_caps(mono.to_caps().unwrap());
-    let mut b = gst::Buffer::from_mut_slice(vec![0u8; 4 * 480]);
-    b.make_mut().set_pts(gst::ClockTime::from_seconds(3));
-    h.push(b).unwrap();
-    let mut log = BusLog::default();
-    log.drain(&bus);
-    assert!(
-        log.defects
-            .iter()
-            .any(|m| m.end_reason == Some(gstvqmon::EndReason::Caps)),
-        "{}",
-        summary(&log.defects)
-    );
+    });
+    assert_eq!(caps, (Some(gstvqmon::EndReason::Caps), 3 * SECOND));
     // So does stopping the element, at the end of the last sample seen.
-    let mut h = gst_check::Harness::new("vqaudio");
-    let bus = gst::Bus::new();
-    h.element().unwrap().set_bus(Some(&bus));
-    h.set_src_caps(s.info().to_caps().unwrap());
-    h.play();
-    for b in s.buffers(4800) {
-        h.push(b).unwrap();
-    }
-    h.element()
-        .unwrap()
-        .set_state(gst::State::Null)
-        .expect("stops");
-    let mut log = BusLog::default();
-    log.drain(&bus);
-    let ends: Vec<_> = log
-        .defects
-        .iter()
-        .filter(|m| m.phase == Phase::End)
-        .collect();
-    assert_eq!(ends.len(), 1, "{}", summary(&log.defects));
-    assert_eq!(ends[0].end_reason, Some(gstvqmon::EndReason::Stopped));
-    assert_eq!(common::ns(ends[0].end.unwrap().running_time), 3 * SECOND);
+    let stop = ended(&|h| {
+        h.element()
+            .unwrap()
+            .set_state(gst::State::Null)
+            .expect("stops");
+    });
+    assert_eq!(stop, (Some(gstvqmon::EndReason::Stopped), 3 * SECOND));
 }
 
 fn tempdir() -> std::path::PathBuf {
