@@ -484,7 +484,7 @@ fn agrees_with_ffmpeg_ebur128() {
 #[test]
 fn silence_matches_ffmpeg_silencedetect() {
     // Speech-like bursts (noise shaped by syllables) with pauses of 0.5 to 3.2 s; silences of 2 s
-    // and more are reported, one of them only 2 ms longer, ending inside a 10 ms buffer.
+    // and more are reported, one of them only 2 ms longer, ending inside a 10 ms block.
     // Background hiss at -70 dBFS stays under the -60 dB threshold.
     let pauses = [
         (3.0, 3.5),

@@ -668,8 +668,8 @@ mod tests {
 
     #[test]
     fn signalled_gaps_of_part_frames_add_no_drift() {
-        // 25 fps video; GAP events of 7.5 and 3.9 frames, each rounded to whole frames, would
-        // add 20 and 4 ms of drift each time: twice is over the 40 ms tolerance.
+        // 25 fps video; GAP events of 7.5 and 3.9 frames. Counted as 8 and 4 whole frames they
+        // put the divergence 24 ms off per pair, 48 ms (over the 40 ms tolerance) after two.
         let mut r = Run::new(Media::Video, ContentClock::video(25, 1));
         let mut rt = 0;
         for gap in [300 * MS, 156 * MS, 300 * MS, 156 * MS] {

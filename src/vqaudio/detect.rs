@@ -1479,17 +1479,18 @@ mod tests {
     fn runs_that_end_inside_a_block_count_from_the_sample() {
         // Silences of 2 s and 3 samples that start and end inside 10 ms blocks: no block end
         // sees them last 2 s, the sample that ends them does (as silencedetect counts). Then the
-        // same run in the right channel alone is a channel loss; 3 samples short, nothing.
+        // same run in the right channel alone, and in the left alone: channel losses. Runs 3
+        // samples shorter than 2 s: nothing.
         let (a, len) = (48_100u64, 96_003u64);
-        let (c, d_) = (288_050u64, 480_130u64);
+        let (right, left) = (288_050u64, 480_130u64);
         for (short, want) in [(0, true), (6, false)] {
             let mut d = detector(2);
             let p = DEFAULT_PARAMS;
             let (ev, _) = run(&mut d, &p, 14.0, |ch, n| {
                 let len = len - short;
                 let quiet = (a..a + len).contains(&n)
-                    || (ch == 1 && (c..c + len).contains(&n))
-                    || (ch == 0 && (d_..d_ + len).contains(&n));
+                    || (ch == 1 && (right..right + len).contains(&n))
+                    || (ch == 0 && (left..left + len).contains(&n));
                 if quiet {
                     0.0005
                 } else {
@@ -1506,14 +1507,14 @@ mod tests {
                     ),
                     (
                         Defect::ChannelLoss,
-                        sample_ns(c),
-                        sample_ns(c + len),
+                        sample_ns(right),
+                        sample_ns(right + len),
                         Some(EndReason::Recovered),
                     ),
                     (
                         Defect::ChannelLoss,
-                        sample_ns(d_),
-                        sample_ns(d_ + len),
+                        sample_ns(left),
+                        sample_ns(left + len),
                         Some(EndReason::Recovered),
                     ),
                 ]
