@@ -192,6 +192,7 @@ proptest! {
             prop_assert!(r.displaced_cluster <= recent.iter().sum::<u32>());
             prop_assert!(usize::from(r.displaced_age) < recent.len());
             prop_assert!(r.displaced_age == 0 || recent[usize::from(r.displaced_age)] > 0);
+            prop_assert!(r.displaced_age == 0 || r.displaced_cluster >= 2);
         }
     }
 }

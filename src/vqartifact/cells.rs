@@ -213,7 +213,8 @@ pub struct CellFrame {
     /// one loss come out of the prediction chain over successive frames).
     pub displaced: u32,
     pub displaced_cluster: u32,
-    /// Analysed frames before this one where the oldest cell of that count was displaced.
+    /// Analysed frames before this one where the oldest cell of that count was displaced (0
+    /// unless that count is 2 or more: a held cell is another cell than this frame's).
     pub displaced_age: u8,
     /// Mean absolute change of the cell means since the last frame (a scene-cut measure).
     pub cell_mafd: f32,

@@ -280,7 +280,7 @@ impl Detector {
                 let age = usize::from(m.cells.displaced_age);
                 if m.cells.stalled > 0 {
                     onset = self.recent[STALL_CONFIRM - 1];
-                } else if age > 0 && m.cells.displaced_cluster >= 2 {
+                } else if age > 0 {
                     onset = self.recent[age - 1];
                 }
                 self.recent.rotate_right(1);
