@@ -17,7 +17,9 @@
 //! z-score >= 4 over all lags. Otherwise the element says that no estimate is available, and why.
 //! The peak must also stand above chance: the highest peak of the same series with the video
 //! shifted circularly within the window by whole eighths of it (each keeps its own rhythm, any
-//! alignment is chance); the confidence is capped by how far it does, reaching 1 at twice it.
+//! alignment is chance). And it must rest on several events: without the two video events that
+//! add most to it, the others must peak at the same lag (within 40 ms) above chance too ("too few
+//! events"); the confidence is capped by how far they do, reaching 1 at twice it.
 //! Editorial J/L cuts, music beds and off-screen sound legitimately defeat this method; it is
 //! reported as advisory and never raises an alarm.
 
@@ -35,6 +37,10 @@ const MIN_WINDOW: u64 = 800;
 const SURROGATES: usize = 8;
 /// Sidelobes are looked for beyond this many hops from the peak.
 const MAINLOBE: i64 = 10;
+/// The video events left out to check that a peak rests on several ("too few events").
+const LEFT_OUT: usize = 2;
+/// How far (hops) the peak of the other events may fall from the whole peak.
+const AGREE: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
@@ -384,6 +390,16 @@ impl Correlator {
             est.result = Err("no peak above chance");
             return est;
         }
+        // A peak must rest on several events, not on one coincidence: one cut that happens to
+        // fall near the loudest sound of a window makes a clear peak that no shift of the video
+        // matches, at whatever lag separates them. So the two video events that add most to the
+        // peak are left out, and what the others make must still peak at the same lag, above
+        // chance; it alone sets how far above chance the confidence reaches.
+        let rest = self.without_strongest(peak_i, norm);
+        if rest <= chance {
+            est.result = Err("too few events");
+            return est;
+        }
         // Parabolic interpolation around the peak for sub-hop resolution.
         let frac = if peak_i > 0 && peak_i + 1 < self.lags.len() {
             let (a, b, c) = (self.lags[peak_i - 1], peak, self.lags[peak_i + 1]);
@@ -398,9 +414,9 @@ impl Correlator {
         };
         let lag = peak_i as f64 - l as f64 + frac;
         let clear = clearness(est.psr, est.z);
-        // Full at twice the best chance peak (which is below the peak here).
+        // Full at twice the best chance peak (which is below the rest's peak here).
         let above_chance = if chance > 0.0 {
-            (peak / chance - 1.0).clamp(0.0, 1.0)
+            (rest / chance - 1.0).clamp(0.0, 1.0)
         } else {
             1.0
         };
@@ -411,6 +427,36 @@ impl Correlator {
             confidence,
         });
         est
+    }
+
+    /// The correlation peak (divided by `norm`) that the window's video makes without the
+    /// `LEFT_OUT` events that add most to the peak at lag index `peak_i`, if it falls within
+    /// `AGREE` hops of `peak_i`; else 0. Uses `dv` and `da` as `estimate` left them.
+    fn without_strongest(&mut self, peak_i: usize, norm: f64) -> f64 {
+        // The strongest positive contributions (hop in the window, amount), strongest first;
+        // fewer than `LEFT_OUT` may add anything.
+        let mut out = [None::<(usize, f64)>; LEFT_OUT];
+        for (j, (v, a)) in self.dv.iter().zip(&self.da[peak_i..]).enumerate() {
+            let c = v * a;
+            if let Some(k) = out
+                .iter()
+                .position(|o| o.is_none_or(|(_, o)| c > o) && c > 0.0)
+            {
+                out.copy_within(k..LEFT_OUT - 1, k + 1);
+                out[k] = Some((j, c));
+            }
+        }
+        let saved = out.map(|o| o.map(|(j, _)| (j, std::mem::take(&mut self.dv[j]))));
+        xcorr(&self.dv, &self.da, 0, &mut self.surrogate);
+        for (j, v) in saved.into_iter().flatten() {
+            self.dv[j] = v;
+        }
+        let (i, p) = argmax(&self.surrogate);
+        if i.abs_diff(peak_i) <= AGREE {
+            p / norm
+        } else {
+            0.0
+        }
     }
 }
 
@@ -474,31 +520,41 @@ mod tests {
 
     /// As `run`, the audio clicks at the events of `audio_seed` (7: the video's own), or none.
     fn run_with(offset_ms: i64, audio_seed: Option<u32>, frames: u64) -> Vec<Estimate> {
+        let clicks: Vec<_> = audio_seed
+            .map(events)
+            .unwrap_or_default()
+            .iter()
+            .map(|&e| (e as i64 + offset_ms, 1.0))
+            .collect();
+        let video: Vec<_> = events(7).iter().map(|&e| (e, 30.0)).collect();
+        run_events(&video, &clicks, frames)
+    }
+
+    /// Visual events (ms, motion) over steady motion 2, and audio clicks (ms, gain) over noise;
+    /// `frames` at 25 fps, estimated every 5 s over up to 20 s at lags of +/- 1 s, and at EOS.
+    fn run_events(video: &[(u64, f32)], clicks: &[(i64, f32)], frames: u64) -> Vec<Estimate> {
         let rate = 16_000u32;
         let mut c = Correlator::new();
         let mut a = AudioOnsets::new(rate);
-        let clicks = audio_seed.map(events).unwrap_or_default();
-        let events = events(7);
         let mut seed = 7u32;
         let mut out = Vec::new();
         for f in 0..frames {
             let rt = f * 40;
-            let hit = events.iter().any(|&e| e >= rt && e < rt + 40);
-            c.push_video(rt * 1_000_000, 40_000_000, if hit { 30.0 } else { 2.0 });
+            let motion = video
+                .iter()
+                .find(|&&(e, _)| e >= rt && e < rt + 40)
+                .map_or(2.0, |&(_, m)| m);
+            c.push_video(rt * 1_000_000, 40_000_000, motion);
             for i in 0..(rate as u64 / 25) {
                 let s = f * (rate as u64 / 25) + i;
                 let ms = (s * 1000 / rate as u64) as i64;
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 let noise = ((seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.02;
-                let click = clicks
+                let gain = clicks
                     .iter()
-                    .any(|&e| ms - (e as i64 + offset_ms) >= 0 && ms - (e as i64 + offset_ms) < 30);
-                let x = noise
-                    + if click {
-                        0.5 * ((s % 7) as f32 - 3.0) / 3.0
-                    } else {
-                        0.0
-                    };
+                    .find(|&&(e, _)| ms - e >= 0 && ms - e < 30)
+                    .map_or(0.0, |&(_, g)| g);
+                let x = noise + gain * 0.5 * ((s % 7) as f32 - 3.0) / 3.0;
                 if let Some((hop, flux)) = a.push(s * 1_000_000_000 / rate as u64, x) {
                     c.push_audio(hop, flux);
                 }
@@ -520,41 +576,94 @@ mod tests {
             for g in &got {
                 assert!((g.offset / 1_000_000 - off).abs() <= 20, "{off}: {g:?}");
             }
-            // Far above chance (it measured 0.73 to 1, most of them 1).
+            // Far above chance, even without the two strongest events (it measured 0.57 to 1,
+            // medians 0.87 to 1; the lowest over the first, shortest, window).
             let mut conf: Vec<f64> = got.iter().map(|g| g.confidence).collect();
             conf.sort_by(f64::total_cmp);
             assert!(
-                conf[0] >= 0.7 && conf[conf.len() / 2] >= 0.95,
+                conf[0] >= 0.5 && conf[conf.len() / 2] >= 0.85,
                 "{off}: {conf:?}"
             );
         }
     }
 
     /// Audio events of 40 other trains than the video's: some of them align by chance at some
-    /// lag clearly enough to pass the peak tests, and peak-to-sidelobe ratio and z-score alone
-    /// would give one of them 0.82. Measured against the video shifted by chance amounts, some
-    /// are no estimate at all, none of the others reaches 0.8, and most are near 0.
+    /// lag clearly enough to pass the peak tests (peak-to-sidelobe ratio and z-score alone would
+    /// give one of them 0.82). Measured against the video shifted by chance amounts, some are no
+    /// estimate at all; the other events do not hold up the peak of some more once the two that
+    /// make most of it are left out; what remains has confidence below 0.8, most of it near 0.
     #[test]
     fn a_chance_alignment_has_little_confidence() {
-        let (mut conf, mut clear_max, mut below) = (Vec::new(), 0f64, 0);
+        let (mut conf, mut clear_max, mut below, mut few) = (Vec::new(), 0f64, 0, 0);
         for seed in 8..48 {
             for e in run_with(0, Some(seed), 600) {
-                // A peak at or below chance is no estimate.
                 below += usize::from(e.result == Err("no peak above chance"));
+                few += usize::from(e.result == Err("too few events"));
+                if matches!(e.result, Ok(_) | Err("too few events")) {
+                    clear_max = clear_max.max(clearness(e.psr, e.z));
+                }
                 let Ok(v) = e.result else { continue };
                 assert!(v.confidence > 0.0 && e.chance > 0.0, "{e:?}");
-                clear_max = clear_max.max(clearness(e.psr, e.z));
                 conf.push(v.confidence);
             }
         }
         assert!(
-            conf.len() >= 5 && clear_max >= 0.8 && below >= 1,
-            "{conf:?} {clear_max} {below}"
+            clear_max >= 0.8 && below >= 1 && few >= 1,
+            "{conf:?} {clear_max} {below} {few}"
         );
         conf.sort_by(f64::total_cmp);
         assert!(
-            conf[conf.len() - 1] < 0.8 && conf[conf.len() / 2] <= 0.2,
+            conf.last().is_none_or(|&c| c < 0.8)
+                && conf.get(conf.len() / 2).is_none_or(|&c| c <= 0.2),
             "{conf:?}"
+        );
+    }
+
+    /// One cut that lands 580 ms after the loudest sound of a stream of small ones makes a clear
+    /// peak that no shift of the video matches (an animation's only cut measured -567 ms at
+    /// confidence 1): it is one coincidence, no estimate. So are two at the same lag; three
+    /// events are the fewest an estimate can rest on.
+    #[test]
+    fn a_peak_on_one_or_two_events_is_no_estimate() {
+        let small: Vec<(i64, f32)> = events(11).iter().map(|&e| (e as i64, 0.05)).collect();
+        for cuts in [&[(5_000u64, 30.0)][..], &[(5_000, 30.0), (11_000, 30.0)]] {
+            let mut clicks: Vec<_> = cuts.iter().map(|&(c, _)| (c as i64 - 580, 1.0)).collect();
+            clicks.extend(&small);
+            let est = run_events(cuts, &clicks, 600);
+            assert!(est.iter().all(|e| e.result.is_err()), "{est:?}");
+            assert!(
+                est.iter()
+                    .any(|e| e.result == Err("too few events") && e.psr >= 3.0 && e.z >= 8.0),
+                "{est:?}"
+            );
+        }
+        // Six such cuts over the stream are an estimate, and a confident one.
+        let cuts = [2_320, 5_120, 9_720, 12_400, 17_800, 21_000].map(|c| (c, 30.0));
+        let mut clicks: Vec<_> = cuts.iter().map(|&(c, _)| (c as i64 - 580, 1.0)).collect();
+        clicks.extend(&small);
+        let est = run_events(&cuts, &clicks, 600);
+        let last = est.last().unwrap();
+        let v = last.result.unwrap_or_else(|r| panic!("{r}: {last:?}"));
+        assert!(
+            (v.offset / 1_000_000 + 580).abs() <= 10 && v.confidence >= 0.8,
+            "{est:?}"
+        );
+        // Two strong cuts sound 580 ms early and four weaker ones 200 ms late. Over the whole
+        // stream the peak is the strong pair's, just clear of the others' (peak-to-sidelobe
+        // 1.54); without the pair, the others peak at their own lag, so that peak rests on two
+        // events (if their agreement were not asked, it would be -580 ms at confidence 0.12).
+        let mut cuts = vec![(5_120, 90.0), (17_800, 90.0)];
+        cuts.extend([2_320, 9_720, 12_400, 21_000].map(|c| (c, 30.0)));
+        let clicks: Vec<_> = cuts
+            .iter()
+            .map(|&(c, m)| (c as i64 + if m > 50.0 { -580 } else { 200 }, 1.0))
+            .chain(small)
+            .collect();
+        let est = run_events(&cuts, &clicks, 600);
+        let last = est.last().unwrap();
+        assert!(
+            last.result == Err("too few events") && last.psr >= 1.5,
+            "{last:?}"
         );
     }
 

@@ -74,7 +74,8 @@
  * and a `values` structure: `source` (`test-signal` or `content`), `available` (gboolean),
  * `offset`, `smoothed` (gint64 ns), `drift` (gdouble ms/min, once known), `confidence` (gdouble
  * 0..1), `flash-running-time`, `beep-running-time`, `count` (guint64); content estimates carry
- * `psr`, `z-score`, `chance` (the best chance peak: the peak must stand above it, and how far
+ * `psr`, `z-score`, `chance` (the best chance peak: the peak must stand above it, and so must
+ * the peak of the events other than the two strongest, at the same lag; how far that one does
  * caps the confidence), `window` and, when not available, `reason`.
  *
  * ## Example launch line
