@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{BusLog, SECOND, init, intervals, summary};
+use common::{BusLog, SECOND, first_error, init, intervals, summary};
 use gst::prelude::*;
 use gstvqmon::{Measurement, Phase};
 use std::f64::consts::PI;
@@ -746,6 +746,139 @@ fn clean_speech_music_and_tone_raise_nothing() {
 // --- odd input ------------------------------------------------------------------------------
 
 /// audiotestsrc -> caps -> vqaudio in a pipeline; the bus log and the final stats.
+/// 5.1 carrying stereo (centre, LFE and surrounds digitally silent), the right channel lost
+/// 2.5 .. 5 s. At the defaults every silent channel but the LFE is a channel loss; with
+/// `loss-channels` only the listed ones are watched, named by position or by number. A listed
+/// position the audio does not have is a warning on the bus, and the rest is watched.
+#[test]
+fn channel_loss_watches_the_listed_channels() {
+    use gst_audio::AudioChannelPosition as P;
+    init();
+    let f = |c: u32, n: u64| {
+        let t = n as f64 / RATE as f64;
+        if c >= 2 || (c == 1 && (2.5..5.0).contains(&t)) {
+            0.0
+        } else {
+            sine(n, 440.0 + 110.0 * c as f64, -12.0) + 0.01
+        }
+    };
+    let s = signal(6, 6.0, &f);
+    let positions = [
+        P::FrontLeft,
+        P::FrontRight,
+        P::FrontCenter,
+        P::Lfe1,
+        P::RearLeft,
+        P::RearRight,
+    ];
+    let caps = gst_audio::AudioInfo::builder(gst_audio::AudioFormat::F32le, RATE, 6)
+        .positions(&positions)
+        .build()
+        .unwrap()
+        .to_caps()
+        .unwrap();
+    let losses = |list: Option<&str>| {
+        let props = list.map(|l| ("loss-channels", l.to_value()));
+        let log = run(props.as_slice(), caps.clone(), s.buffers(480));
+        let got: Vec<(u32, String, (u64, u64))> = intervals(&log.defects, "channel-loss")
+            .into_iter()
+            .map(|m| {
+                let ev = m.0.evidence.as_ref().unwrap();
+                (
+                    ev.get::<u32>("channel").unwrap(),
+                    ev.get::<String>("position").unwrap(),
+                    span(m),
+                )
+            })
+            .collect();
+        (got, log.warnings)
+    };
+    let right = (1, "FrontRight".to_string(), (2_500 * MS, 5_000 * MS));
+    let (all, warnings) = losses(None);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let whole = (0, 6_000 * MS);
+    assert_eq!(
+        all,
+        vec![
+            (2, "FrontCenter".into(), whole),
+            (4, "RearLeft".into(), whole),
+            (5, "RearRight".into(), whole),
+            right.clone(),
+        ]
+    );
+    for list in ["front-left,front-right", " 1 , 0 ", "front-left,1"] {
+        let (got, warnings) = losses(Some(list));
+        assert_eq!(got, vec![right.clone()], "{list}");
+        assert!(warnings.is_empty(), "{list}: {warnings:?}");
+    }
+    let (got, warnings) = losses(Some("front-left,front-right,side-left,7"));
+    assert_eq!(got, vec![right.clone()]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("loss-channels names side-left, 7, which this audio (6 channels)"),
+        "{warnings:?}"
+    );
+}
+
+/// A `loss-channels` or `loudness-standard` value that cannot be honoured keeps the previous
+/// value and fails the start with the reason, where a gst-launch user looks (it is set before
+/// the element has a bus); a valid value set afterwards clears it. Lists read back normalised.
+#[test]
+fn invalid_settings_fail_the_start_with_the_reason() {
+    let src = "audiotestsrc num-buffers=20 ! audio/x-raw,channels=2";
+    let e = first_error(&format!(
+        "{src} ! vqaudio loss-channels=front-left,front-middle ! fakesink"
+    ))
+    .expect("an unknown position is an error");
+    assert!(
+        e.contains("Invalid loss-channels: 'front-middle' is neither a channel number nor"),
+        "{e}"
+    );
+    let e = first_error(&format!("{src} ! vqaudio loss-channels=16 ! fakesink"))
+        .expect("a channel beyond the analysed ones is an error");
+    assert!(e.contains("channel 16 is beyond the 16 analysed"), "{e}");
+    let e = first_error(&format!(
+        "{src} ! vqaudio loudness-standard=ebu-r129 ! fakesink"
+    ))
+    .expect("an unknown standard is an error");
+    assert!(e.contains("Invalid loudness-standard 'ebu-r129'"), "{e}");
+    assert_eq!(
+        first_error(&format!(
+            "{src} ! vqaudio loss-channels=front-left loudness-standard=ebu-r128 ! fakesink"
+        )),
+        None
+    );
+    init();
+    let vq = gst::ElementFactory::make("vqaudio").build().unwrap();
+    vq.set_property("loss-channels", "2, rear-right,front-left");
+    assert_eq!(
+        vq.property::<Option<String>>("loss-channels").as_deref(),
+        Some("front-left,rear-right,2")
+    );
+    vq.set_property("loss-channels", "lfe2");
+    vq.set_property("loss-channels", "nowhere");
+    assert_eq!(
+        vq.property::<Option<String>>("loss-channels").as_deref(),
+        Some("lfe2")
+    );
+    let p = gst::Pipeline::new();
+    let (a, sink) = (
+        gst::ElementFactory::make("audiotestsrc")
+            .property("num-buffers", 5)
+            .build()
+            .unwrap(),
+        gst::ElementFactory::make("fakesink").build().unwrap(),
+    );
+    p.add_many([&a, &vq, &sink]).unwrap();
+    gst::Element::link_many([&a, &vq, &sink]).unwrap();
+    assert!(p.set_state(gst::State::Playing).is_err());
+    p.set_state(gst::State::Null).unwrap();
+    vq.set_property("loss-channels", "");
+    assert_eq!(vq.property::<Option<String>>("loss-channels"), None);
+    assert!(p.set_state(gst::State::Playing).is_ok());
+    p.set_state(gst::State::Null).unwrap();
+}
+
 fn pipeline(desc: &str) -> (BusLog, Option<gst::Structure>) {
     init();
     let pipeline = gst::parse::launch(&format!("{desc} ! vqaudio name=vq ! fakesink"))

@@ -11,6 +11,7 @@
 // what it decides. `settings` is only copied out; no lock is held while a message is posted.
 
 use gst::glib;
+use gst::glib::translate::IntoGlib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_audio::subclass::prelude::*;
@@ -51,7 +52,93 @@ struct Settings {
     /// Name of the loudness standard, `none` or `custom`.
     standard: &'static str,
     ignore_lfe: bool,
+    /// The channels watched for channel loss, when listed (`loss-channels`).
+    loss_channels: Option<Watch>,
     post_messages: bool,
+}
+
+/// Channels named by position (bit = the position's GStreamer value, 0..=27) or by number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watch {
+    positions: u32,
+    numbers: u32,
+}
+
+impl Watch {
+    /// A comma-separated list of position nicks (`front-left`, `lfe1`, ...) or channel numbers.
+    fn parse(text: &str) -> Result<Option<Watch>, String> {
+        let class = position_class();
+        let mut w = Watch {
+            positions: 0,
+            numbers: 0,
+        };
+        for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            if let Ok(n) = token.parse::<usize>() {
+                if n >= MAX_CHANNELS {
+                    return Err(format!("channel {n} is beyond the {MAX_CHANNELS} analysed"));
+                }
+                w.numbers |= 1 << n;
+                continue;
+            }
+            match class.value_by_nick(token).map(|v| v.value()) {
+                Some(v @ 0..=31) => w.positions |= 1 << v,
+                _ => {
+                    return Err(format!(
+                        "'{token}' is neither a channel number nor a channel position (front-left, front-right, front-center, lfe1, rear-left, rear-right, side-left, side-right, ...)"
+                    ));
+                }
+            }
+        }
+        Ok((w.positions | w.numbers != 0).then_some(w))
+    }
+
+    /// The channels listed, normalised: positions in GStreamer's order, then numbers.
+    fn names(&self) -> Vec<String> {
+        let class = position_class();
+        let positions = (0..32)
+            .filter(|b| self.positions & (1 << b) != 0)
+            .filter_map(|b| class.value(b).map(|v| v.nick().to_string()));
+        let numbers = (0..32)
+            .filter(|b| self.numbers & (1 << b) != 0)
+            .map(|b| b.to_string());
+        positions.chain(numbers).collect()
+    }
+
+    /// Whether channel `c` at `position` is listed.
+    fn has(&self, c: usize, position: Option<gst_audio::AudioChannelPosition>) -> bool {
+        let by_position = position
+            .map(|p| p.into_glib())
+            .is_some_and(|v| (0..32).contains(&v) && self.positions & (1 << v) != 0);
+        by_position || self.numbers & (1 << c) != 0
+    }
+
+    /// What the list names that `channels` channels at `positions` do not have.
+    fn absent(
+        &self,
+        channels: usize,
+        positions: &[Option<gst_audio::AudioChannelPosition>],
+    ) -> Vec<String> {
+        let seen = Watch {
+            positions: positions
+                .iter()
+                .take(channels)
+                .flatten()
+                .map(|p| p.into_glib())
+                .filter(|v| (0..32).contains(v))
+                .fold(0, |m, v| m | (1 << v)),
+            numbers: ((1u64 << channels.min(32)) - 1) as u32,
+        };
+        Watch {
+            positions: self.positions & !seen.positions,
+            numbers: self.numbers & !seen.numbers,
+        }
+        .names()
+    }
+}
+
+fn position_class() -> glib::EnumClass {
+    glib::EnumClass::with_type(gst_audio::AudioChannelPosition::static_type())
+        .expect("AudioChannelPosition is an enum")
 }
 
 impl Default for Settings {
@@ -61,6 +148,7 @@ impl Default for Settings {
             clip_level_db: 0.0,
             standard: "none",
             ignore_lfe: true,
+            loss_channels: None,
             post_messages: true,
         }
     }
@@ -86,12 +174,17 @@ struct Analysis {
     /// The format's full scale as a fraction (1 LSB below 1.0 for integers).
     full_scale: f32,
     positions: [Option<gst_audio::AudioChannelPosition>; MAX_CHANNELS],
+    /// What `loss-channels` names that this audio does not have.
+    absent: Vec<String>,
 }
 
 impl Analysis {
+    /// Channel loss is watched on the channels `watch` lists, or on every channel but LFE
+    /// (`ignore_lfe`) when it lists none.
     fn new(
         info: &gst_audio::AudioInfo,
         ignore_lfe: bool,
+        watch: Option<Watch>,
         ids: Arc<AtomicU64>,
     ) -> Result<Self, String> {
         let channels = info.channels() as usize;
@@ -112,13 +205,21 @@ impl Analysis {
                 map[c] = loudness_role(*p);
                 use gst_audio::AudioChannelPosition as P;
                 match p {
-                    P::Lfe1 | P::Lfe2 if ignore_lfe => ignored |= 1 << c,
+                    P::Lfe1 | P::Lfe2 if ignore_lfe && watch.is_none() => ignored |= 1 << c,
                     P::FrontLeft => left = Some(c),
                     P::FrontRight => right = Some(c),
                     _ => (),
                 }
             }
         }
+        if let Some(w) = watch {
+            for (c, p) in positions.iter().enumerate().take(channels) {
+                if !w.has(c, *p) {
+                    ignored |= 1 << c;
+                }
+            }
+        }
+        let absent = watch.map_or(Vec::new(), |w| w.absent(channels, &positions));
         let pair = match (left, right) {
             (Some(l), Some(r)) => Some((l, r)),
             // Unpositioned stereo is a pair too.
@@ -144,6 +245,7 @@ impl Analysis {
                 (1.0 - 2f64.powi(1 - depth as i32)) as f32
             },
             positions,
+            absent,
         })
     }
 
@@ -222,6 +324,9 @@ impl State {
 
 pub struct VqAudio {
     settings: Mutex<Settings>,
+    /// Why the last value set to `loudness-standard` ([0]) or `loss-channels` ([1]) was refused:
+    /// the element then refuses to start.
+    config_errors: Mutex<[Option<String>; 2]>,
     state: Mutex<State>,
     ids: Arc<AtomicU64>,
     live: AtomicU8,
@@ -240,6 +345,7 @@ impl ObjectSubclass for VqAudio {
     fn new() -> Self {
         VqAudio {
             settings: Mutex::new(Settings::default()),
+            config_errors: Mutex::new([None, None]),
             state: Mutex::new(State::new()),
             ids: Arc::new(AtomicU64::new(1)),
             live: AtomicU8::new(LIVE_UNKNOWN),
@@ -382,6 +488,11 @@ impl ObjectImpl for VqAudio {
                     .default_value(true)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("loss-channels")
+                    .nick("Channel-loss channels")
+                    .blurb("Channels watched for channel loss, comma-separated positions (front-left, front-right, front-center, lfe1, rear-left, ...) or channel numbers; empty: every channel (LFE as ignore-lfe says) (applies from the next caps)")
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecUInt64::builder("measurement-interval")
                     .nick("Measurement interval")
                     .blurb("Post a loudness measurement this often (ns, 0 = never)")
@@ -452,19 +563,17 @@ impl ObjectImpl for VqAudio {
                         }
                         None => {
                             drop(s);
-                            let msg = format!(
-                                "Invalid loudness-standard '{other}': it is {STANDARDS}; the previous standard is kept"
-                            );
-                            gst::error!(CAT, imp = self, "{msg}");
-                            gst::element_imp_warning!(
-                                self,
-                                gst::LibraryError::Settings,
-                                ("{}", msg)
+                            self.refuse(
+                                0,
+                                format!(
+                                    "Invalid loudness-standard '{other}': it is {STANDARDS}; the previous standard is kept"
+                                ),
                             );
                             return;
                         }
                     },
                 }
+                self.config_errors.lock().unwrap()[0] = None;
             }
             "target-loudness" => {
                 let v: f64 = value.get().unwrap();
@@ -483,6 +592,23 @@ impl ObjectImpl for VqAudio {
             "expect-stereo" => s.params.expect_stereo = value.get().unwrap(),
             "mono-threshold" => s.params.mono_threshold = value.get().unwrap(),
             "ignore-lfe" => s.ignore_lfe = value.get().unwrap(),
+            "loss-channels" => {
+                let v: Option<String> = value.get().unwrap();
+                match Watch::parse(v.as_deref().unwrap_or("")) {
+                    Ok(w) => {
+                        s.loss_channels = w;
+                        self.config_errors.lock().unwrap()[1] = None;
+                    }
+                    Err(why) => {
+                        drop(s);
+                        self.refuse(
+                            1,
+                            format!("Invalid loss-channels: {why}; the previous list is kept"),
+                        );
+                        return;
+                    }
+                }
+            }
             "measurement-interval" => s.params.measurement_interval = value.get().unwrap(),
             "update-interval" => s.params.update_interval = value.get().unwrap(),
             "post-messages" => s.post_messages = value.get().unwrap(),
@@ -510,6 +636,7 @@ impl ObjectImpl for VqAudio {
             "expect-stereo" => s.params.expect_stereo.to_value(),
             "mono-threshold" => s.params.mono_threshold.to_value(),
             "ignore-lfe" => s.ignore_lfe.to_value(),
+            "loss-channels" => s.loss_channels.map(|w| w.names().join(",")).to_value(),
             "measurement-interval" => s.params.measurement_interval.to_value(),
             "update-interval" => s.params.update_interval.to_value(),
             "post-messages" => s.post_messages.to_value(),
@@ -570,6 +697,9 @@ impl BaseTransformImpl for VqAudio {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = true;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
+        if let Some(msg) = self.config_errors.lock().unwrap().iter().flatten().next() {
+            return Err(gst::error_msg!(gst::LibraryError::Settings, ("{}", msg)));
+        }
         *self.state.lock().unwrap() = State::new();
         Ok(())
     }
@@ -650,8 +780,11 @@ impl AudioFilterImpl for VqAudio {
             return Ok(());
         }
         self.close_all(EndReason::Caps);
-        let ignore_lfe = self.settings.lock().unwrap().ignore_lfe;
-        let analysis = match Analysis::new(info, ignore_lfe, self.ids.clone()) {
+        let (ignore_lfe, watch) = {
+            let s = self.settings.lock().unwrap();
+            (s.ignore_lfe, s.loss_channels)
+        };
+        let analysis = match Analysis::new(info, ignore_lfe, watch, self.ids.clone()) {
             Ok(a) => a,
             Err(msg) => {
                 gst::element_imp_error!(
@@ -672,6 +805,15 @@ impl AudioFilterImpl for VqAudio {
             info.layout(),
             analysis.block_frames
         );
+        if !analysis.absent.is_empty() {
+            let msg = format!(
+                "loss-channels names {}, which this audio ({} channels) does not have: not watched",
+                analysis.absent.join(", "),
+                info.channels()
+            );
+            gst::warning!(CAT, imp = self, "{msg}");
+            gst::element_imp_warning!(self, gst::StreamError::Format, ("{}", msg));
+        }
         let mut state = self.state.lock().unwrap();
         state.analysis = Some(analysis);
         state.caps = gst_audio::AudioInfo::to_caps(info).ok();
@@ -681,6 +823,14 @@ impl AudioFilterImpl for VqAudio {
 }
 
 impl VqAudio {
+    /// A property setter cannot fail: keeps the previous value of the property in `slot` and says
+    /// why, on the bus if there is one, and when the element is started, which then fails.
+    fn refuse(&self, slot: usize, msg: String) {
+        gst::error!(CAT, imp = self, "{msg}");
+        gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", msg));
+        self.config_errors.lock().unwrap()[slot] = Some(msg);
+    }
+
     fn is_live(&self) -> bool {
         if self.live.load(Ordering::Acquire) == LIVE_UNKNOWN {
             let mut q = gst::query::Latency::new();

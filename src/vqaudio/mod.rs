@@ -23,7 +23,12 @@
  *
  * Channel loss: one channel silent for `silence-duration` while another carries sound over that
  * time is a `channel-loss` defect for that channel (LFE channels are not watched unless
- * `ignore-lfe` is off: silent LFE is normal).
+ * `ignore-lfe` is off: silent LFE is normal). `loss-channels`, a comma-separated list of channel
+ * positions (`front-left`, `front-center`, `lfe1`, `rear-left`, ...) or numbers, watches those
+ * channels only (and only their sound counts as another channel's); channels it names that the
+ * audio does not have are a warning on the bus. An invalid `loss-channels` or
+ * `loudness-standard` keeps the previous value, posts a warning, and fails the next start with
+ * the reason.
  *
  * Clipping: `clip-min-run` (default 3) consecutive samples of one channel at the format's full
  * scale (1 LSB below it for integer formats; beyond it for float), or at `clip-level-db` for a

@@ -593,3 +593,24 @@ pub fn plugin_dir() -> std::path::PathBuf {
     );
     dir
 }
+
+/// Runs `desc` to the end and returns the text of its first error, if any.
+pub fn first_error(desc: &str) -> Option<String> {
+    init();
+    let p = gst::parse::launch(desc).unwrap();
+    let bus = p.bus().unwrap();
+    let _ = p.set_state(gst::State::Playing);
+    let mut error = None;
+    for msg in bus.iter_timed(gst::ClockTime::from_seconds(30)) {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                error = Some(format!("{} ({:?})", e.error(), e.debug()));
+                break;
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => (),
+        }
+    }
+    p.set_state(gst::State::Null).unwrap();
+    error
+}
