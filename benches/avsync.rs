@@ -8,11 +8,12 @@
 
 //! Cost of avsyncmon's per-buffer work: the luma probe and flash detector on a textured 1080p
 //! frame (8- and 10-bit), the beep detector and audio onsets on 20 ms of 48 kHz stereo, and the
-//! timestamp checks of one buffer. Compare with decoding: avdec_h264 spends ~6.6 ms on one
+//! timestamp checks of one buffer; and one real-content estimate over a 20 s window (made every
+//! `content-interval`, 5 s, not per buffer). Compare with decoding: avdec_h264 spends ~6.6 ms on one
 //! 1080p frame on this class of machine (benches/compare.sh measures it side by side).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gstvqmon::avsyncmon::content::AudioOnsets;
+use gstvqmon::avsyncmon::content::{AudioOnsets, Correlator, HOP};
 use gstvqmon::avsyncmon::cues::{BeepDetector, BeepParams, FlashDetector, VisualProbe};
 use gstvqmon::avsyncmon::timeline::{ContentClock, Media, Timeline, TimelineParams};
 use gstvqmon::luma::LumaLayout;
@@ -120,5 +121,43 @@ fn timestamps(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, video, audio, timestamps);
+/// One content estimate: 20 s of 25 fps motion and of audio onsets, pseudo-random events with
+/// the sound 80 ms late, estimated over the whole window at lags of +/- 1 s.
+fn content(c: &mut Criterion) {
+    let mut corr = Correlator::new();
+    let mut seed = 7u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 40) as f32 / (1u64 << 24) as f32
+    };
+    let hops = 20_000_000_000 / HOP;
+    // Events at frame starts (a frame is 4 hops).
+    let events: Vec<u64> = (0..hops / 4)
+        .filter(|_| next() < 0.08)
+        .map(|f| f * 4)
+        .collect();
+    for f in 0..500u64 {
+        let hop = f * 4;
+        let hit = events.iter().any(|&e| e >= hop && e < hop + 4);
+        corr.push_video(hop * HOP, 4 * HOP, if hit { 30.0 } else { 2.0 + next() });
+    }
+    for h in 0..hops + 100 {
+        let late = events.iter().any(|&e| e + 8 == h);
+        corr.push_audio(h, if late { 3.0 } else { 0.2 * next() });
+    }
+    // The whole decision runs: the estimate is made, 80 ms.
+    let e = corr.finish(20_000_000_000, 1_000_000_000).unwrap();
+    assert_eq!(
+        e.result.map(|v| (v.offset + 500_000) / 1_000_000),
+        Ok(80),
+        "{e:?}"
+    );
+    c.bench_function("avsyncmon/content-estimate/20s-window", |b| {
+        b.iter(|| black_box(corr.finish(20_000_000_000, 1_000_000_000)))
+    });
+}
+
+criterion_group!(benches, video, audio, timestamps, content);
 criterion_main!(benches);
