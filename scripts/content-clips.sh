@@ -6,20 +6,21 @@
 # It prints one row per file and, at the end, how many estimates were available, how many were
 # within 20 ms, and how many of those given with confidence >= 0.8 were within 40 ms (the
 # calibration target). The truth assumes each source is in sync as shipped.
-# Sources, all from Debian main, fetched with apt-get download (never installed):
+# Sources, all from Debian 12 main at pinned versions, fetched with apt-get download (never
+# installed):
 #   planetblupi-common (the game's rendered cut scenes, 8 to 18 s, with sound effects),
 #   pd-extendedview (diver.mov, an underwater camera), openboard-common (an animated
 #   tutorial with voice and music; its first 60 s), forensics-samples-files (movie-hello.mp4, a
 #   webcam and screen capture with speech), opencv-doc (Megamind.avi, a movie trailer; box.mp4 and
 #   cup.mp4, the development corpus's own clips, for comparison).
-# About 4 minutes on 2 cores. Needs ffmpeg, the release build (target/release, or the folder
-# PLUGIN_DIR names) and /usr/bin/python3 with python3-gst-1.0.
+# About 2 minutes on 2 cores, downloads included. Needs ffmpeg, the release build
+# (target/release, or the folder PLUGIN_DIR names) and /usr/bin/python3 with python3-gst-1.0.
 set -euo pipefail
 out="$(mkdir -p "${1:?usage: $0 OUTDIR}" && cd "$1" && pwd)"
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$out/dl" "$out/x" "$out/media"
-for p in planetblupi-common pd-extendedview openboard-common forensics-samples-files \
-  opencv-doc=4.6.0+dfsg-12; do
+for p in planetblupi-common=1.14.2-3 pd-extendedview=0.5~repack-4 \
+  openboard-common=1.6.4+dfsg-1 forensics-samples-files=1.1.4-5 opencv-doc=4.6.0+dfsg-12; do
   name=${p%%=*}
   ls "$out"/dl/"${name}"_*.deb >/dev/null 2>&1 || (cd "$out/dl" && apt-get download -q "$p")
 done
