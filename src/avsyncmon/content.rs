@@ -438,9 +438,8 @@ impl Correlator {
         let mut out = [None::<(usize, f64)>; LEFT_OUT];
         for (j, (v, a)) in self.dv.iter().zip(&self.da[peak_i..]).enumerate() {
             let c = v * a;
-            if let Some(k) = out
-                .iter()
-                .position(|o| o.is_none_or(|(_, o)| c > o) && c > 0.0)
+            if c > 0.0
+                && let Some(k) = out.iter().position(|o| o.is_none_or(|(_, o)| c > o))
             {
                 out.copy_within(k..LEFT_OUT - 1, k + 1);
                 out[k] = Some((j, c));

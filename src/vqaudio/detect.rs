@@ -1497,27 +1497,21 @@ mod tests {
                     0.3 + sine(n, 200.0, 0.1)
                 }
             });
-            let expect = if want {
-                vec![
-                    (
-                        Defect::Silence,
-                        sample_ns(a),
-                        sample_ns(a + len),
-                        Some(EndReason::Recovered),
-                    ),
-                    (
-                        Defect::ChannelLoss,
-                        sample_ns(right),
-                        sample_ns(right + len),
-                        Some(EndReason::Recovered),
-                    ),
-                    (
-                        Defect::ChannelLoss,
-                        sample_ns(left),
-                        sample_ns(left + len),
-                        Some(EndReason::Recovered),
-                    ),
+            let expect: Vec<_> = if want {
+                [
+                    (Defect::Silence, a),
+                    (Defect::ChannelLoss, right),
+                    (Defect::ChannelLoss, left),
                 ]
+                .map(|(d, s)| {
+                    (
+                        d,
+                        sample_ns(s),
+                        sample_ns(s + len),
+                        Some(EndReason::Recovered),
+                    )
+                })
+                .into()
             } else {
                 vec![]
             };

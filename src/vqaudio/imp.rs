@@ -106,10 +106,8 @@ impl Watch {
 
     /// Whether channel `c` at `position` is listed.
     fn has(&self, c: usize, position: Option<gst_audio::AudioChannelPosition>) -> bool {
-        let by_position = position
-            .map(|p| p.into_glib())
-            .is_some_and(|v| (0..32).contains(&v) && self.positions & (1 << v) != 0);
-        by_position || self.numbers & (1 << c) != 0
+        position.is_some_and(|p| self.positions & position_bit(p) != 0)
+            || self.numbers & (1 << c) != 0
     }
 
     /// What the list names that `channels` channels at `positions` do not have.
@@ -123,9 +121,7 @@ impl Watch {
                 .iter()
                 .take(channels)
                 .flatten()
-                .map(|p| p.into_glib())
-                .filter(|v| (0..32).contains(v))
-                .fold(0, |m, v| m | (1 << v)),
+                .fold(0, |m, &p| m | position_bit(p)),
             numbers: ((1u64 << channels.min(32)) - 1) as u32,
         };
         Watch {
@@ -134,6 +130,14 @@ impl Watch {
         }
         .names()
     }
+}
+
+/// A position's bit in `Watch::positions` (0 for the unpositioned, mono and invalid).
+fn position_bit(p: gst_audio::AudioChannelPosition) -> u32 {
+    u32::try_from(p.into_glib())
+        .ok()
+        .and_then(|v| 1u32.checked_shl(v))
+        .unwrap_or(0)
 }
 
 fn position_class() -> glib::EnumClass {
@@ -187,6 +191,7 @@ impl Analysis {
         watch: Option<Watch>,
         ids: Arc<AtomicU64>,
     ) -> Result<Self, String> {
+        use gst_audio::AudioChannelPosition as P;
         let channels = info.channels() as usize;
         let rate = info.rate();
         let mut positions = [None; MAX_CHANNELS];
@@ -203,20 +208,21 @@ impl Analysis {
             for (c, p) in pos.iter().enumerate().take(MAX_CHANNELS) {
                 positions[c] = Some(*p);
                 map[c] = loudness_role(*p);
-                use gst_audio::AudioChannelPosition as P;
                 match p {
-                    P::Lfe1 | P::Lfe2 if ignore_lfe && watch.is_none() => ignored |= 1 << c,
                     P::FrontLeft => left = Some(c),
                     P::FrontRight => right = Some(c),
                     _ => (),
                 }
             }
         }
-        if let Some(w) = watch {
-            for (c, p) in positions.iter().enumerate().take(channels) {
-                if !w.has(c, *p) {
-                    ignored |= 1 << c;
-                }
+        // One rule for the channels watched for loss: the list, or all but LFE.
+        for (c, p) in positions.iter().enumerate().take(channels) {
+            let watched = match watch {
+                Some(w) => w.has(c, *p),
+                None => !(ignore_lfe && matches!(p, Some(P::Lfe1 | P::Lfe2))),
+            };
+            if !watched {
+                ignored |= 1 << c;
             }
         }
         let absent = watch.map_or(Vec::new(), |w| w.absent(channels, &positions));
@@ -324,13 +330,16 @@ impl State {
 
 pub struct VqAudio {
     settings: Mutex<Settings>,
-    /// Why the last value set to `loudness-standard` ([0]) or `loss-channels` ([1]) was refused:
-    /// the element then refuses to start.
+    /// Why the last value set to `loudness-standard` (`STANDARD_ERROR`) or `loss-channels`
+    /// (`CHANNELS_ERROR`) was refused: the element then refuses to start.
     config_errors: Mutex<[Option<String>; 2]>,
     state: Mutex<State>,
     ids: Arc<AtomicU64>,
     live: AtomicU8,
 }
+
+const STANDARD_ERROR: usize = 0;
+const CHANNELS_ERROR: usize = 1;
 
 const LIVE_UNKNOWN: u8 = 0;
 const LIVE_YES: u8 = 1;
@@ -564,7 +573,7 @@ impl ObjectImpl for VqAudio {
                         None => {
                             drop(s);
                             self.refuse(
-                                0,
+                                STANDARD_ERROR,
                                 format!(
                                     "Invalid loudness-standard '{other}': it is {STANDARDS}; the previous standard is kept"
                                 ),
@@ -573,7 +582,7 @@ impl ObjectImpl for VqAudio {
                         }
                     },
                 }
-                self.config_errors.lock().unwrap()[0] = None;
+                self.config_errors.lock().unwrap()[STANDARD_ERROR] = None;
             }
             "target-loudness" => {
                 let v: f64 = value.get().unwrap();
@@ -597,12 +606,12 @@ impl ObjectImpl for VqAudio {
                 match Watch::parse(v.as_deref().unwrap_or("")) {
                     Ok(w) => {
                         s.loss_channels = w;
-                        self.config_errors.lock().unwrap()[1] = None;
+                        self.config_errors.lock().unwrap()[CHANNELS_ERROR] = None;
                     }
                     Err(why) => {
                         drop(s);
                         self.refuse(
-                            1,
+                            CHANNELS_ERROR,
                             format!("Invalid loss-channels: {why}; the previous list is kept"),
                         );
                         return;

@@ -614,3 +614,9 @@ pub fn first_error(desc: &str) -> Option<String> {
     p.set_state(gst::State::Null).unwrap();
     error
 }
+
+/// Runs `desc`, which must fail with an error whose text contains `part`.
+pub fn assert_fails_with(desc: &str, part: &str) {
+    let e = first_error(desc).unwrap_or_else(|| panic!("{desc}: ran without an error"));
+    assert!(e.contains(part), "{desc}: {e}");
+}
