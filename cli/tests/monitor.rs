@@ -16,7 +16,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
@@ -32,17 +32,79 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     REAL_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free TCP ports on loopback. All `N` are held open together while they are
+/// chosen: ports chosen one at a time can repeat, and two servers of one test on one port make
+/// the second fail to start.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
+/// An HTTP client whose requests give up after 10 s, so that a server that accepts and never
+/// answers fails a wait loop by its deadline instead of hanging it.
+static HTTP: LazyLock<ureq::Agent> = LazyLock::new(|| {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+});
+
 fn get(url: &str) -> Option<String> {
-    let mut r = ureq::get(url).call().ok()?;
+    let mut r = HTTP.get(url).call().ok()?;
     r.body_mut().read_to_string().ok()
+}
+
+/// What a child process wrote to its log, for a failure message.
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("({}: {e})", path.display()))
+}
+
+/// Starts Prometheus on `config` with its data and log under `dir`, and waits until it says it is
+/// ready. Its port is chosen free, but another process can take a free port before Prometheus
+/// binds it: then Prometheus exits saying so, and it starts again on another port. Any other
+/// exit, or no readiness within 60 s, fails with Prometheus's own log. Returns the server and
+/// its base URL.
+fn start_prometheus(dir: &Path, config: &Path) -> (Killed, String) {
+    let log = dir.join("prometheus.log");
+    for attempt in 0..3 {
+        let [port] = free_ports();
+        let mut child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join(format!("data{attempt}")).display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("prometheus runs (make deps installs it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let t0 = Instant::now();
+        loop {
+            // The body tells Prometheus from another server that took the port.
+            if get(&format!("{url}/-/ready")).is_some_and(|b| b.contains("Prometheus")) {
+                return (Killed(child), url);
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let text = log_of(&log);
+                assert!(
+                    text.contains("address already in use"),
+                    "prometheus exited ({status}): {text}"
+                );
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "prometheus not ready after 60 s: {}",
+                log_of(&log)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    panic!("prometheus found its port taken 3 times: {}", log_of(&log));
 }
 
 /// Kills a child process when the test ends, passes or fails.
@@ -182,12 +244,13 @@ fn watch_alerts(
     }
 }
 
-/// Starts `vqmon monitor` on `config`.
+/// Starts `vqmon monitor` on `config`, its log beside it (`config` with `.log`), for failure
+/// messages.
 fn spawn_monitor(config: &Path) -> Killed {
     Killed(
         Command::new(env!("CARGO_BIN_EXE_vqmon"))
             .args(["monitor", config.to_str().unwrap()])
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(config.with_extension("log")).unwrap())
             .spawn()
             .unwrap(),
     )
@@ -225,8 +288,7 @@ fn line_up_metrics_alerts_and_webhooks_end_to_end() {
     // 8 s files, looped in real time: one with a 3 s freeze from 2 s, one clean.
     let frozen = common::make(&dir.join("frozen.mp4"), 8, Some("freeze@2s+3s"), true);
     let clean = common::make(&dir.join("clean.mp4"), 8, Some(""), true);
-    let (mport, pport, hport) = (free_port(), free_port(), free_port());
-    let (uport, uport2) = (free_port(), free_port());
+    let [mport, hport, uport, uport2] = free_ports();
     let ndjson = dir.join("events.ndjson");
     let _ = std::fs::remove_file(&ndjson);
     let config = dir.join("lineup.toml");
@@ -283,34 +345,15 @@ uri = "udp://127.0.0.1:{uport2}"
         ),
     )
     .unwrap();
-    let prom = format!("http://127.0.0.1:{pport}");
-    let _prometheus = Killed(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", prom_config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                prom_dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus runs (make deps installs it)"),
-    );
+    let (_prometheus, prom) = start_prometheus(&prom_dir, &prom_config);
     let t0 = Instant::now();
-    while get(&format!("{prom}/-/ready")).is_none() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "prometheus never got ready"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
     // Prometheus applies its target list a few seconds after it is ready: wait for its first
     // scrape of the monitor, so that the series cover the whole run.
     while range(&prom, "up{job=\"vqmon\"}", unix_now() - 5.0, unix_now()).is_empty() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
-            "prometheus never scraped the monitor"
+            "prometheus never scraped the monitor; its log: {}",
+            log_of(&config.with_extension("log"))
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -538,7 +581,7 @@ fn reload_touches_only_what_changed() {
     let _serial = one_at_a_time();
     let dir = common::dir("monitor-reload");
     let a = common::make(&dir.join("a.mp4"), 4, Some(""), false);
-    let port = free_port();
+    let [port] = free_ports();
     let config = dir.join("lineup.toml");
     let write = |streams: &[(&str, &str)]| {
         let mut text = format!("listen = \"127.0.0.1:{port}\"\n");
@@ -611,8 +654,7 @@ fn hls_srt_rtsp_and_rtp_sources_are_monitored() {
     let hls = dir.join("hls");
     let _ = std::fs::remove_dir_all(&hls);
     std::fs::create_dir_all(&hls).unwrap();
-    let (mport, hport, sport, rport) = (free_port(), free_port(), free_port(), free_port());
-    let tport = free_port();
+    let [mport, hport, sport, rport, tport] = free_ports();
     let live = "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 \
                 ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25";
     let hls_sender = gst::parse::launch(&format!(
