@@ -299,7 +299,7 @@ proptest! {
             }
             let times = Times { pts: Some(t), running_time: Some(t), stream_time: Some(t) };
             let mut ev = Events::default();
-            d.push(&samples[i * channels..(i + len) * channels], times, t, &p, &mut ev);
+            d.push(&samples[i * channels..(i + len) * channels], (times, t), 0, &p, &mut ev);
             events.extend(ev.iter().copied());
             t += len as u64 * 1_000_000_000 / u64::from(rate);
             latest_end = latest_end.max(t);
@@ -311,8 +311,7 @@ proptest! {
         events.extend(ev.iter().copied());
 
         let lowest = first.saturating_sub(30 * ms * jumps.len() as u64);
-        // (Sample times are rounded to the ns, the buffers' durations truncated.)
-        one_life_each(&events, lowest, latest_end + 1)?;
+        one_life_each(&events, lowest, latest_end)?;
     }
 }
 

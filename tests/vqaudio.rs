@@ -43,7 +43,9 @@ impl Signal<'_> {
             .unwrap()
     }
 
-    /// F32 interleaved buffers of `per` frames, timestamped from 0.
+    /// F32 interleaved buffers of `per` frames, timestamped from 0 as GStreamer's audio sources
+    /// do: a buffer's PTS is its first sample's time rounded down to the nanosecond, and its
+    /// duration reaches the next buffer's PTS.
     fn buffers(&self, per: u64) -> Vec<gst::Buffer> {
         let ch = self.channels as u64;
         let total = self.frames();
@@ -60,10 +62,9 @@ impl Signal<'_> {
             let mut b = gst::Buffer::from_mut_slice(data);
             {
                 let b = b.get_mut().unwrap();
-                b.set_pts(gst::ClockTime::from_nseconds(n * SECOND / self.rate as u64));
-                b.set_duration(gst::ClockTime::from_nseconds(
-                    len * SECOND / self.rate as u64,
-                ));
+                let at = |k: u64| k * SECOND / self.rate as u64;
+                b.set_pts(gst::ClockTime::from_nseconds(at(n)));
+                b.set_duration(gst::ClockTime::from_nseconds(at(n + len) - at(n)));
             }
             out.push(b);
             n += len;
@@ -566,6 +567,45 @@ fn silence_and_channel_loss_with_exact_times() {
     assert_eq!(ev.get::<u32>("channel").unwrap(), 1);
     assert_eq!(ev.get::<String>("position").unwrap(), "FrontRight");
     assert_eq!(log.defects.len(), 4, "{}", summary(&log.defects));
+}
+
+#[test]
+fn times_sit_on_the_sample_clock_at_any_rate() {
+    // At 44.1 kHz a sample's time is not a whole nanosecond. Silence from 0 to sample 100001,
+    // a tone to sample 110001, silence to the end at sample 200002, in 1024-frame buffers:
+    // every start and end is its sample's time rounded down, as GStreamer timestamps buffers,
+    // whichever buffer and block the sample falls in. The EOS end is the last buffer's end.
+    init();
+    const CD: u32 = 44_100;
+    let at = |k: u64| k * SECOND / CD as u64;
+    let f = |_c: u32, n: u64| {
+        if (100_001..110_001).contains(&n) {
+            0.5 * (2.0 * PI * 1000.0 * n as f64 / CD as f64).sin()
+        } else {
+            0.0
+        }
+    };
+    let s = Signal {
+        channels: 1,
+        rate: CD,
+        seconds: 200_002.0 / CD as f64,
+        f: &f,
+    };
+    let buffers = s.buffers(1024);
+    let last = buffers.last().unwrap();
+    let eos = (last.pts().unwrap() + last.duration().unwrap()).nseconds();
+    assert_eq!(eos, at(200_002));
+    let log = run(&[], s.info().to_caps().unwrap(), buffers);
+    let silence: Vec<_> = intervals(&log.defects, "silence")
+        .into_iter()
+        .map(span)
+        .collect();
+    assert_eq!(
+        silence,
+        [(0, at(100_001)), (at(110_001), at(200_002))],
+        "{}",
+        summary(&log.defects)
+    );
 }
 
 #[test]

@@ -271,11 +271,27 @@ struct Open {
     last_update: u64,
 }
 
-/// Where a sample sits in time: the block's times plus the sample offset.
+/// Where a sample sits in time.
 #[derive(Debug, Clone, Copy)]
 struct At {
     times: Times,
     t: u64,
+}
+
+/// The time of the `k`-th sample after an origin at `rate`, rounded down to the nanosecond as
+/// GStreamer timestamps audio buffers. In 128 bits: a 24/7 stream counts past 2^64 / 10^9
+/// samples (4.4 days at 48 kHz) from one origin.
+pub fn sample_time(k: u64, rate: u32) -> u64 {
+    (k as u128 * 1_000_000_000 / rate as u128) as u64
+}
+
+/// Where a block of samples sits: its first sample is `first` samples after `origin`. Every
+/// sample's time is computed from the origin, never by adding block durations, so that times
+/// do not drift by a rounding per block and a sample has one time whatever block it is in.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    origin: At,
+    first: u64,
 }
 
 fn db(x: f64) -> f64 {
@@ -491,12 +507,12 @@ impl Detector {
         now + 500_000_000 / self.rate as u64 >= due
     }
 
-    /// Time of sample `i` of a block starting at `at`.
-    fn at(&self, at: &At, i: usize) -> At {
-        let d = (i as u64 * 1_000_000_000 + self.rate as u64 / 2) / self.rate as u64;
+    /// Time of sample `i` of the block at `place`.
+    fn at(&self, place: &Place, i: usize) -> At {
+        let d = sample_time(place.first + i as u64, self.rate);
         At {
-            times: at.times.plus(d),
-            t: at.t + d,
+            times: place.origin.times.plus(d),
+            t: place.origin.t + d,
         }
     }
 
@@ -510,13 +526,13 @@ impl Detector {
     }
 
     /// One block of interleaved samples (`samples.len()` a multiple of the channel count) whose
-    /// first sample is at `times`, timeline position `t`. Returns the decisions and, when one was
-    /// due, a measurement.
+    /// first sample is `first` samples after the origin at `times`, timeline position `t`.
+    /// Returns the decisions and, when one was due, a measurement.
     pub fn push(
         &mut self,
         samples: &[f32],
-        times: Times,
-        t: u64,
+        (times, t): (Times, u64),
+        first: u64,
         p: &Params,
         ev: &mut Events,
     ) -> Option<Reading> {
@@ -526,7 +542,12 @@ impl Detector {
             return None;
         }
         let samples = &samples[..frames * ch];
-        let base = At { times, t };
+        let place = Place {
+            origin: At { times, t },
+            first,
+        };
+        let base = self.at(&place, 0);
+        let (times, t) = (base.times, base.t);
         match self.next.map(|n| n.t) {
             // Lost audio: runs that have not become defects start again after it, so that time
             // missing is never counted as silence or sound.
@@ -543,13 +564,10 @@ impl Detector {
             _ => (),
         }
         self.first.get_or_insert(base);
-        let dur = (frames as u64 * 1_000_000_000) / self.rate as u64;
-        self.next = Some(At {
-            times: times.plus(dur),
-            t: t + dur,
-        });
+        let end = self.at(&place, frames);
+        self.next = Some(end);
         self.totals.samples += frames as u64;
-        self.totals.duration += dur;
+        self.totals.duration += end.t - t;
 
         let _ = self.meter.add_frames_f32(samples);
         let mut block_tp = 0f64;
@@ -559,10 +577,9 @@ impl Detector {
         self.int_tp = self.int_tp.max(block_tp);
         self.overall_tp = self.overall_tp.max(block_tp);
 
-        self.scan(samples, &base, p, ev);
-        self.true_peak(block_tp, &base, frames, p, ev);
+        self.scan(samples, &place, p, ev);
+        self.true_peak(block_tp, &base, &end, p, ev);
         self.hold_ends(&base, p, ev);
-        let end = self.at(&base, frames);
         self.judge_loudness(&end, p, ev);
         self.updates(&end, p, ev);
         self.reading(&end, p)
@@ -586,8 +603,9 @@ impl Detector {
     }
 
     /// The per-sample decisions: silence, channel loss, clipping, DC and correlation.
-    fn scan(&mut self, samples: &[f32], base: &At, p: &Params, ev: &mut Events) {
+    fn scan(&mut self, samples: &[f32], place: &Place, p: &Params, ev: &mut Events) {
         let ch = self.channels;
+        let base = &self.at(place, 0);
         let th = p.silence_threshold;
         let clip = p.clip_level;
         let pair = self.pair;
@@ -605,7 +623,7 @@ impl Detector {
                 all_silent &= silent;
                 if silent {
                     if self.ch_silent_since[c].is_none() {
-                        self.ch_silent_since[c] = Some(self.at(base, i));
+                        self.ch_silent_since[c] = Some(self.at(place, i));
                         self.ch_peak[c] = 0.0;
                     }
                     self.ch_peak[c] = self.ch_peak[c].max(a);
@@ -619,7 +637,7 @@ impl Detector {
                     self.clip_run[c] += 1;
                     let run = self.clip_run[c];
                     if run == 1 {
-                        self.clip_run_start[c] = Some(self.at(base, i));
+                        self.clip_run_start[c] = Some(self.at(place, i));
                     }
                     if run >= p.clip_min_run {
                         self.clip_peak = self.clip_peak.max(a);
@@ -639,14 +657,14 @@ impl Detector {
                             self.clipped += 1;
                             self.totals.clipped_samples += 1;
                         }
-                        self.clip_last_end = Some(self.at(base, i + 1));
+                        self.clip_last_end = Some(self.at(place, i + 1));
                     }
                 } else {
                     self.clip_run[c] = 0;
                 }
             }
             if loud != 0 {
-                let at = self.at(base, i);
+                let at = self.at(place, i);
                 if ended != 0 {
                     self.end_losses(ended, &at, p, ev);
                 }
@@ -658,14 +676,14 @@ impl Detector {
             }
             if all_silent {
                 if self.silent_since.is_none() {
-                    self.silent_since = Some(self.at(base, i));
+                    self.silent_since = Some(self.at(place, i));
                     self.silence_peak = 0.0;
                 }
                 for &x in frame {
                     self.silence_peak = self.silence_peak.max(x.abs());
                 }
             } else if self.silent_since.is_some() {
-                let at = self.at(base, i);
+                let at = self.at(place, i);
                 self.confirm_silence(&at, p, ev);
                 self.silent_since = None;
                 if let Some(o) = self.silence.take() {
@@ -689,7 +707,7 @@ impl Detector {
         }
         self.int_peak = self.int_peak.max(peak);
         self.dc_n += (samples.len() / ch) as u64;
-        let end = self.at(base, samples.len() / ch);
+        let end = self.at(place, samples.len() / ch);
         self.confirm_silences(&end, p, ev);
         self.correlation_block(&end, p, ev);
     }
@@ -860,7 +878,7 @@ impl Detector {
         }
     }
 
-    fn true_peak(&mut self, block_tp: f64, base: &At, frames: usize, p: &Params, ev: &mut Events) {
+    fn true_peak(&mut self, block_tp: f64, base: &At, end: &At, p: &Params, ev: &mut Events) {
         let Some(target) = p.target else {
             return;
         };
@@ -869,7 +887,7 @@ impl Detector {
         }
         self.tp_max = self.tp_max.max(block_tp);
         self.tp_overs += 1;
-        self.tp_last_end = Some(self.at(base, frames));
+        self.tp_last_end = Some(*end);
         if self.tp.is_none() {
             let o = self.open(base);
             self.tp = Some(o);
@@ -1355,14 +1373,13 @@ mod tests {
                     buf[i as usize * ch + c] = f(c, n + i);
                 }
             }
-            let t = n * 1_000_000_000 / RATE as u64;
-            let times = Times {
-                pts: Some(t),
-                running_time: Some(t),
-                stream_time: Some(t),
+            let origin = Times {
+                pts: Some(0),
+                running_time: Some(0),
+                stream_time: Some(0),
             };
             let mut ev = Events::default();
-            if let Some(r) = d.push(&buf[..len as usize * ch], times, t, p, &mut ev) {
+            if let Some(r) = d.push(&buf[..len as usize * ch], (origin, 0), n, p, &mut ev) {
                 readings.push(r);
             }
             events.extend(ev.iter().copied());
@@ -1394,8 +1411,21 @@ mod tests {
             .collect()
     }
 
+    /// Sample `n`'s time, rounded down as GStreamer timestamps buffers.
     fn sample_ns(n: u64) -> u64 {
-        (n * 1_000_000_000 + RATE as u64 / 2) / RATE as u64
+        n * 1_000_000_000 / RATE as u64
+    }
+
+    #[test]
+    fn sample_times_do_not_overflow_on_a_long_stream() {
+        // A year at 192 kHz from one origin: 6.1e12 samples, whose nanosecond product is past
+        // 2^64.
+        let k = 365 * 86_400 * 192_000u64;
+        assert_eq!(sample_time(k, 192_000), 365 * 86_400 * 1_000_000_000);
+        assert_eq!(
+            sample_time(k + 1, 192_000),
+            365 * 86_400 * 1_000_000_000 + 5_208
+        );
     }
 
     #[test]
@@ -1665,21 +1695,21 @@ mod tests {
         let mut ev = Events::default();
         // 1.5 s of silence, 1 s lost, 1.5 s of silence: no 2 s of observed silence.
         for k in 0..150u64 {
-            d.push(&silent, times(k * 10 * MS), k * 10 * MS, &p, &mut ev);
+            d.push(&silent, (times(k * 10 * MS), k * 10 * MS), 0, &p, &mut ev);
         }
         for k in 250..400u64 {
-            d.push(&silent, times(k * 10 * MS), k * 10 * MS, &p, &mut ev);
+            d.push(&silent, (times(k * 10 * MS), k * 10 * MS), 0, &p, &mut ev);
         }
         assert!(ev.is_empty(), "{:?}", ev.iter().collect::<Vec<_>>());
         assert_eq!(d.totals.discontinuities, 1);
         for k in 400..500u64 {
-            d.push(&silent, times(k * 10 * MS), k * 10 * MS, &p, &mut ev);
+            d.push(&silent, (times(k * 10 * MS), k * 10 * MS), 0, &p, &mut ev);
         }
         let start = ev.iter().next().unwrap();
         assert_eq!((start.defect, start.start_t), (Defect::Silence, 2_500 * MS));
         // Back in time: closed as discont where the stream had got to.
         let mut ev = Events::default();
-        d.push(&silent, times(0), 0, &p, &mut ev);
+        d.push(&silent, (times(0), 0), 0, &p, &mut ev);
         let end = ev.iter().next().unwrap();
         assert_eq!(
             (end.phase, end.reason, end.start_t + end.duration.unwrap()),

@@ -22,7 +22,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use super::detect::{
     DEFAULT_PARAMS, Detector, Event, Events, Evidence, MAX_CHANNELS, Params, Reading, Standard,
-    Target, Verdict,
+    Target, Verdict, sample_time,
 };
 use crate::event::Times;
 use crate::message::{self, EndReason, Measurement};
@@ -888,11 +888,9 @@ impl VqAudio {
             warn_no_pts = !state.warned_no_pts;
             state.warned_no_pts = true;
         }
-        let rate = info.rate() as u64;
-        let at = |k: u64| k * 1_000_000_000 / rate;
         match (placed, state.anchor) {
             (Some((_, t)), Some((_, a_t)))
-                if t.abs_diff(a_t + at(state.since_anchor)) <= ALIGNMENT => {}
+                if t.abs_diff(a_t + sample_time(state.since_anchor, info.rate())) <= ALIGNMENT => {}
             (Some(p), _) => {
                 state.anchor = Some(p);
                 state.since_anchor = 0;
@@ -967,16 +965,10 @@ impl VqAudio {
                 } else {
                     a.full_scale
                 };
-                let off = at(k);
                 let ch = a.detector.channels();
                 f0 += n;
-                a.detector.push(
-                    &a.block[..n * ch],
-                    times.plus(off),
-                    t + off,
-                    &p,
-                    &mut events,
-                )
+                a.detector
+                    .push(&a.block[..n * ch], (times, t), k, &p, &mut events)
             };
             if settings.post_messages {
                 self.post(&events, reading.as_ref(), None, live);
