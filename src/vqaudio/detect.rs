@@ -279,10 +279,14 @@ struct At {
 }
 
 /// The time of the `k`-th sample after an origin at `rate`, rounded down to the nanosecond as
-/// GStreamer timestamps audio buffers. In 128 bits: a 24/7 stream counts past 2^64 / 10^9
-/// samples (4.4 days at 48 kHz) from one origin.
+/// GStreamer timestamps audio buffers. A 24/7 stream counts past 2^64 / 10^9 samples (4.4 days
+/// at 48 kHz) from one origin: the product is then taken in 128 bits (called for every sample
+/// with sound, so only then).
 pub fn sample_time(k: u64, rate: u32) -> u64 {
-    (k as u128 * 1_000_000_000 / rate as u128) as u64
+    match k.checked_mul(1_000_000_000) {
+        Some(ns) => ns / u64::from(rate),
+        None => (u128::from(k) * 1_000_000_000 / u128::from(rate)) as u64,
+    }
 }
 
 /// Where a block of samples sits: its first sample is `first` samples after `origin`. Every
@@ -1418,8 +1422,16 @@ mod tests {
 
     #[test]
     fn sample_times_do_not_overflow_on_a_long_stream() {
-        // A year at 192 kHz from one origin: 6.1e12 samples, whose nanosecond product is past
-        // 2^64.
+        // Just below and past 2^64 / 10^9 samples (4.4 days at 48 kHz): the same clock.
+        let edge = u64::MAX / 1_000_000_000;
+        for k in [edge - 48_000, edge, edge + 1, edge + 48_000] {
+            assert_eq!(
+                sample_time(k, 48_000),
+                (u128::from(k) * 62_500 / 3) as u64,
+                "{k}"
+            );
+        }
+        // A year at 192 kHz from one origin: 6.1e12 samples.
         let k = 365 * 86_400 * 192_000u64;
         assert_eq!(sample_time(k, 192_000), 365 * 86_400 * 1_000_000_000);
         assert_eq!(
