@@ -571,11 +571,22 @@ fn silence_and_channel_loss_with_exact_times() {
 
 #[test]
 fn times_sit_on_the_sample_clock_at_any_rate() {
-    // At 44.1 kHz a sample's time is not a whole nanosecond. Silence from 0 to sample 100001,
-    // a tone to sample 110001, silence to the end at sample 200002, in 1024-frame buffers:
-    // every start and end is its sample's time rounded down, as GStreamer timestamps buffers,
-    // whichever buffer and block the sample falls in. The EOS end is the last buffer's end.
+    // A sample's time is its count from the origin, rounded down to the nanosecond as
+    // GStreamer timestamps buffers, whichever buffer and block the sample falls in.
     init();
+    // 6 s of silence at 48 kHz in 1024-frame buffers (21.33 ms each): open at EOS, it ends at
+    // 6 s exactly, not a nanosecond before (block durations were once rounded down one by one).
+    let quiet = |_c: u32, _n: u64| 0.0;
+    let s = signal(2, 6.0, &quiet);
+    let log = run(&[], s.info().to_caps().unwrap(), s.buffers(1024));
+    let silence: Vec<_> = intervals(&log.defects, "silence")
+        .into_iter()
+        .map(span)
+        .collect();
+    assert_eq!(silence, [(0, 6 * SECOND)], "{}", summary(&log.defects));
+    // At 44.1 kHz a sample's time is not a whole nanosecond either. Silence from 0 to sample
+    // 100001, a tone to sample 110001, silence to the end at sample 200002, in 1024-frame
+    // buffers: each start and end exact, and the EOS end the last buffer's end.
     const CD: u32 = 44_100;
     let at = |k: u64| k * SECOND / CD as u64;
     let f = |_c: u32, n: u64| {
