@@ -62,14 +62,20 @@ fn log_of(path: &Path) -> String {
 }
 
 /// Starts Prometheus on `config` with its data and log under `dir`, and waits until it says it is
-/// ready. Its port is chosen free, but another process can take a free port before Prometheus
-/// binds it: then Prometheus exits saying so, and it starts again on another port. Any other
-/// exit, or no readiness within 60 s, fails with Prometheus's own log. Returns the server and
-/// its base URL.
-fn start_prometheus(dir: &Path, config: &Path) -> (Killed, String) {
+/// ready. Its port is chosen free and not one of `taken` (the test's other servers, which may
+/// not have bound theirs yet), but another process can take a free port before Prometheus binds
+/// it: then Prometheus exits saying so, and it starts again on another port. Any other exit, or
+/// no readiness within 60 s, fails with Prometheus's own log. Returns the server and its base
+/// URL.
+fn start_prometheus(dir: &Path, config: &Path, taken: &[u16]) -> (Killed, String) {
     let log = dir.join("prometheus.log");
     for attempt in 0..3 {
-        let [port] = free_ports();
+        let port = loop {
+            let [p] = free_ports();
+            if !taken.contains(&p) {
+                break p;
+            }
+        };
         let mut child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -345,7 +351,7 @@ uri = "udp://127.0.0.1:{uport2}"
         ),
     )
     .unwrap();
-    let (_prometheus, prom) = start_prometheus(&prom_dir, &prom_config);
+    let (_prometheus, prom) = start_prometheus(&prom_dir, &prom_config, &[mport, hport]);
     let t0 = Instant::now();
     // Prometheus applies its target list a few seconds after it is ready: wait for its first
     // scrape of the monitor, so that the series cover the whole run.
