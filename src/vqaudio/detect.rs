@@ -530,12 +530,13 @@ impl Detector {
     }
 
     /// One block of interleaved samples (`samples.len()` a multiple of the channel count) whose
-    /// first sample is `first` samples after the origin at `times`, timeline position `t`.
+    /// first sample is `first` samples after the origin at `origin_times`, timeline position
+    /// `origin_t`.
     /// Returns the decisions and, when one was due, a measurement.
     pub fn push(
         &mut self,
         samples: &[f32],
-        (times, t): (Times, u64),
+        (origin_times, origin_t): (Times, u64),
         first: u64,
         p: &Params,
         ev: &mut Events,
@@ -547,11 +548,14 @@ impl Detector {
         }
         let samples = &samples[..frames * ch];
         let place = Place {
-            origin: At { times, t },
+            origin: At {
+                times: origin_times,
+                t: origin_t,
+            },
             first,
         };
         let base = self.at(&place, 0);
-        let (times, t) = (base.times, base.t);
+        let t = base.t;
         match self.next.map(|n| n.t) {
             // Lost audio: runs that have not become defects start again after it, so that time
             // missing is never counted as silence or sound.
@@ -562,7 +566,10 @@ impl Detector {
             Some(n) if t + 1_000_000 < n => {
                 // Timestamps went back: what is open cannot be placed any more.
                 self.totals.discontinuities += 1;
-                let end = At { times, t: n };
+                let end = At {
+                    times: base.times,
+                    t: n,
+                };
                 self.close_at(&end, EndReason::Discont, p, ev);
             }
             _ => (),
@@ -581,7 +588,7 @@ impl Detector {
         self.int_tp = self.int_tp.max(block_tp);
         self.overall_tp = self.overall_tp.max(block_tp);
 
-        self.scan(samples, &place, p, ev);
+        self.scan(samples, &place, &base, p, ev);
         self.true_peak(block_tp, &base, &end, p, ev);
         self.hold_ends(&base, p, ev);
         self.judge_loudness(&end, p, ev);
@@ -607,9 +614,9 @@ impl Detector {
     }
 
     /// The per-sample decisions: silence, channel loss, clipping, DC and correlation.
-    fn scan(&mut self, samples: &[f32], place: &Place, p: &Params, ev: &mut Events) {
+    /// `base` is the block's first sample, at `place`.
+    fn scan(&mut self, samples: &[f32], place: &Place, base: &At, p: &Params, ev: &mut Events) {
         let ch = self.channels;
-        let base = &self.at(place, 0);
         let th = p.silence_threshold;
         let clip = p.clip_level;
         let pair = self.pair;
